@@ -1,0 +1,177 @@
+"""The pytest side of the engine: the stub/solution switch, time limits, reaping, the JSON report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator
+from pathlib import Path
+
+import pytest
+
+from . import reaper, settings, switch
+from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
+from .timelimit import time_limit
+
+_catalogue_key = pytest.StashKey[Catalogue]()
+_settings_key = pytest.StashKey[settings.Settings]()
+_finder_key = pytest.StashKey["switch.RedirectFinder | None"]()
+_children_key = pytest.StashKey[set[int]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "time_limit(seconds): override the kata's time limit for one test"
+    )
+    try:
+        catalogue = load(find_root(config.rootpath) / "katas.toml")
+    except CatalogueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    current = settings.read(config)
+    config.stash[_catalogue_key] = catalogue
+    config.stash[_settings_key] = current
+    config.stash[_finder_key] = switch.install(switch.redirects(catalogue, current))
+    reaper.become_subreaper()
+    reaper.guard_interpreter_exit()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _finder_key in config.stash:
+        switch.uninstall(config.stash[_finder_key])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    current = config.stash[_settings_key]
+    tree = "solutions/ (reference solutions)" if current.solutions else "katas/ (your code)"
+    extra = f", {len(current.overrides)} override(s)" if current.overrides else ""
+    return f"kata: testing {tree}{extra}"
+
+
+def catalogue_of(config: pytest.Config) -> Catalogue:
+    return config.stash[_catalogue_key]
+
+
+def settings_of(config: pytest.Config) -> settings.Settings:
+    return config.stash[_settings_key]
+
+
+def kata_of(item: pytest.Item | pytest.FixtureRequest) -> Kata | None:
+    node = item.node if isinstance(item, pytest.FixtureRequest) else item
+    return catalogue_of(node.config).kata_for_path(node.path)
+
+
+@pytest.fixture
+def kata_file(request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """Path of a kata's non-Python file (config, SQL, Dockerfile) in the tree under test."""
+    kata = kata_of(request)
+    if kata is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: kata_file is only for tests inside a kata")
+    current = settings_of(request.config)
+
+    def resolve(name: str) -> Path:
+        if name not in kata.files and name not in kata.support_files:
+            raise KeyError(f"{name!r} is not listed in files or support_files of {kata.slug}")
+        if name in kata.support_files:
+            return kata.kata_dir / name
+        return switch.source_file(kata, name, current)
+
+    return resolve
+
+
+def _limit_for(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("time_limit")
+    if marker is not None:
+        return float(marker.args[0])
+    kata = kata_of(item)
+    return kata.time_limit if kata else catalogue_of(item.config).default_time_limit
+
+
+def _learner_dirs(item: pytest.Item) -> tuple[Path, ...]:
+    kata = kata_of(item)
+    current = settings_of(item.config)
+    dirs = {p.parent.resolve() for p in current.overrides.values()}
+    if kata is not None:
+        dirs |= {kata.kata_dir.resolve(), kata.solution_dir.resolve()}
+    else:
+        dirs.add(item.path.parent.resolve())
+    return tuple(dirs)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    with time_limit(_limit_for(item), _learner_dirs(item), f"setup of {item.name}"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    item.stash[_children_key] = reaper.children()
+    with time_limit(_limit_for(item), _learner_dirs(item), item.name):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        with time_limit(_limit_for(item), _learner_dirs(item), f"teardown of {item.name}"):
+            return (yield)
+    finally:
+        before = item.stash.get(_children_key, None)
+        if before is not None:
+            leftovers = reaper.reap(reaper.children() - before)
+            if leftovers:
+                item.add_report_section(
+                    "teardown", "kata", "stopped processes the test left running:\n  "
+                    + "\n  ".join(leftovers)
+                )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed or report.skipped:
+        _record(report.nodeid, report.when or "call", report.outcome, report)
+    else:
+        _records.setdefault(report.nodeid, {"outcome": "passed", "phase": "call"})
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:
+        _record(report.nodeid or ".", "collect", "failed", report)
+
+
+# nodeid -> {"outcome": passed|failed|error|skipped, "phase", "message", "details"}
+_records: dict[str, dict[str, str]] = {}
+
+
+def _record(
+    nodeid: str, when: str, outcome: str, report: pytest.TestReport | pytest.CollectReport
+) -> None:
+    entry = _records.setdefault(nodeid, {"outcome": "passed", "phase": "call"})
+    if entry["outcome"] in ("failed", "error"):
+        return  # the first problem is the one that explains the rest
+    if outcome == "skipped":
+        kind = "skipped"
+    else:
+        # a failure in the test body is a failure; in collection or a fixture, an error
+        kind = "failed" if when == "call" else "error"
+    entry.update(outcome=kind, phase=when, **_describe(report))
+
+
+def _describe(report: pytest.TestReport | pytest.CollectReport) -> dict[str, str]:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        return {"message": str(longrepr[2]), "details": ""}
+    full = str(longrepr or "")
+    crash = getattr(longrepr, "reprcrash", None)
+    message = crash.message if crash is not None else (full.strip().splitlines() or [""])[-1]
+    return {"message": message, "details": full}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reaper.record_exit_status(int(exitstatus))
+    current = session.config.stash.get(_settings_key, None)
+    if current is None or current.report is None or hasattr(session.config, "workerinput"):
+        return
+    current.report.write_text(json.dumps(_records, indent=1), encoding="utf-8")

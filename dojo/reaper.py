@@ -1,0 +1,94 @@
+"""Nothing a test started outlives it: child processes are killed, stuck threads don't block exit."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+import threading
+
+import psutil
+
+# Processes that fixtures start on purpose for longer than one test (servers): never reaped.
+_protected: set[int] = set()
+_exit_status = 0
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def protect(pid: int) -> None:
+    """Keep `pid` (and its children) alive across tests: for servers started by fixtures."""
+    _protected.add(pid)
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned grandchildren (Linux), so a double-forked process can still be reaped."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def children() -> set[int]:
+    """Pids of every descendant of this process that no fixture protects."""
+    try:
+        procs = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return set()
+    protected = set(_protected)
+    for proc in procs:
+        if proc.pid in _protected:
+            with contextlib.suppress(psutil.Error):
+                protected.update(c.pid for c in proc.children(recursive=True))
+    return {p.pid for p in procs} - protected
+
+
+def reap(pids: set[int], timeout: float = 2.0) -> list[str]:
+    """Terminate, then kill, the given processes; describe each one that had to be stopped."""
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    described = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            described.append(f"pid {proc.pid} ({' '.join(proc.cmdline())[:80] or proc.name()})")
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=timeout)
+    return described
+
+
+def record_exit_status(status: int) -> None:
+    global _exit_status
+    _exit_status = status
+
+
+def _abandon_stuck_threads() -> None:
+    """Runs before the interpreter joins non-daemon threads; exits if some can never finish."""
+    stuck = [
+        t for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    for thread in stuck:  # a thread that is merely finishing gets a moment
+        thread.join(timeout=0.5)
+    stuck = [t for t in stuck if t.is_alive()]
+    if not stuck:
+        return
+    names = ", ".join(repr(t.name) for t in stuck[:5])
+    sys.stderr.write(
+        f"\nkata: {len(stuck)} thread(s) left running by the tests ({names}) would keep Python "
+        "alive forever (a deadlock?); exiting without waiting for them.\n"
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)
+
+
+def guard_interpreter_exit() -> None:
+    # threading's own at-exit hooks run before it joins non-daemon threads; atexit runs after.
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_abandon_stuck_threads)

@@ -1,0 +1,89 @@
+"""Per-test time limits that fail a hanging test with the threads' stacks, and let the run go on."""
+
+from __future__ import annotations
+
+import faulthandler
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+# Seconds after the limit before the whole process is stopped: only reached when the main thread
+# is stuck in C code that never returns to the interpreter (signals are handled between bytecodes).
+HARD_STOP_GRACE = 15.0
+
+
+class KataTimeout(BaseException):
+    """A test ran past its limit. A BaseException, so a learner's `except Exception` can't swallow it."""
+
+
+def describe_threads(
+    learner_dirs: tuple[Path, ...], started_after: set[int], frame: FrameType | None
+) -> str:
+    """Where the main thread and every thread started during the test was, learner frames first."""
+    frames = sys._current_frames()
+    lines: list[str] = []
+    for thread in threading.enumerate():
+        ident = thread.ident
+        if ident is None:
+            continue
+        is_main = thread is threading.main_thread()
+        if not is_main and ident in started_after:
+            continue
+        stack_top = frame if is_main and frame is not None else frames.get(ident)
+        if stack_top is None:
+            continue
+        summary = traceback.extract_stack(stack_top)
+        own = [f for f in summary if any(_under(f.filename, d) for d in learner_dirs)]
+        shown = own or summary[-3:]
+        label = "main thread" if is_main else f"thread {thread.name!r}"
+        lines.append(f"  {label}:")
+        lines.extend(
+            f"    {Path(f.filename).name}:{f.lineno} in {f.name}: {(f.line or '').strip()}"
+            for f in shown
+        )
+    return "\n".join(lines)
+
+
+def _under(filename: str, folder: Path) -> bool:
+    try:
+        return Path(filename).resolve().is_relative_to(folder)
+    except (OSError, ValueError):
+        return False
+
+
+@contextmanager
+def time_limit(seconds: float, learner_dirs: tuple[Path, ...], what: str) -> Iterator[None]:
+    """Raise KataTimeout in the main thread after `seconds`; stop the process if even that hangs."""
+    if threading.current_thread() is not threading.main_thread():
+        # Signals only reach the main thread; elsewhere keep only the hard stop.
+        faulthandler.dump_traceback_later(seconds + HARD_STOP_GRACE, exit=True)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+        return
+
+    threads_before = {t.ident for t in threading.enumerate() if t.ident is not None}
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        where = describe_threads(learner_dirs, threads_before, frame)
+        shown = f"{seconds:g}"
+        raise KataTimeout(
+            f"{what} timed out after {shown} s: deadlock or infinite loop?\n"
+            f"Where each thread was when the time ran out:\n{where}"
+        )
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    faulthandler.dump_traceback_later(seconds + HARD_STOP_GRACE, exit=True)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        faulthandler.cancel_dump_traceback_later()
