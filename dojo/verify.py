@@ -1,0 +1,164 @@
+"""The maintainer check: every kata is complete, fails on its stub and passes on its solution."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata
+from .runner import RunResult, base_nodeid, run_kata
+
+# Files a kata folder may hold besides those the catalogue lists.
+ALWAYS_ALLOWED = {"README.md", "__init__.py", "conftest.py"}
+IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+MIN_README_CHARS = 200
+
+
+@dataclass
+class KataReport:
+    """Everything the check found about one kata."""
+
+    kata: Kata
+    problems: list[str] = field(default_factory=list)
+    tests: int = 0
+    stub_failing: int = 0
+    solution_runs: int = 0
+    skipped: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def static_problems(kata: Kata) -> list[str]:
+    """What is missing or out of place in the kata's folders, without running anything."""
+    problems = []
+    if not kata.readme.is_file() or len(kata.readme.read_text("utf-8")) < MIN_README_CHARS:
+        problems.append(f"{_rel(kata, kata.readme)} is missing or too short to explain the task")
+    topic_readme = kata.root / KATAS_DIR / kata.topic / "README.md"
+    if not topic_readme.is_file():
+        problems.append(f"{_rel(kata, topic_readme)} is missing")
+    for stub in kata.learner_files():
+        if stub.is_file() and "TODO" not in stub.read_text("utf-8"):
+            problems.append(f"{_rel(kata, stub)} has no TODO marking what to edit")
+    if not list(kata.kata_dir.glob("test_*.py")):
+        problems.append(f"{_rel(kata, kata.kata_dir)} has no test_*.py")
+    learner_allowed = ALWAYS_ALLOWED | set(kata.files) | set(kata.support_files)
+    for stray in _stray(kata.kata_dir, learner_allowed, test_files=True):
+        problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
+    for stray in _stray(kata.solution_dir, set(kata.files) | {"mistakes"}, test_files=False):
+        problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
+    return problems
+
+
+def _stray(folder: Path, allowed: set[str], *, test_files: bool) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [
+        path for path in sorted(folder.iterdir())
+        if path.name not in allowed
+        and path.name not in IGNORED
+        and not path.name.startswith(".")
+        and not (test_files and path.name.startswith("test_") and path.suffix == ".py")
+    ]
+
+
+def uncatalogued(catalogue: Catalogue) -> list[str]:
+    """Kata folders on disk that no catalogue entry claims."""
+    known = {(k.topic, k.name) for k in catalogue.katas}
+    topics = {t.name for t in catalogue.topics}
+    found = []
+    for tree in (KATAS_DIR, SOLUTIONS_DIR):
+        base = catalogue.root / tree
+        for folder in sorted(base.glob("*/*/")):
+            if folder.name in IGNORED or folder.name.startswith((".", "_")):
+                continue
+            if (folder.parent.name, folder.name) not in known and folder.parent.name in topics:
+                found.append(f"{tree}/{folder.parent.name}/{folder.name}/ is not in katas.toml")
+    return found
+
+
+def check_stub(report: KataReport, run: RunResult) -> None:
+    """Every test must fail on the pristine stub, in the test body, not in collection or setup."""
+    kata = report.kata
+    if run.exit_code not in (0, 1) and not run.outcomes:
+        report.problems.append(f"pytest could not run the stub (exit {run.exit_code}):\n{run.output[-2000:]}")
+        return
+    report.tests = len(run.tests)
+    if report.tests == 0:
+        report.problems.append("no tests were collected")
+        return
+    for outcome in run.outcomes:
+        test = _short(kata, outcome.nodeid)
+        if outcome.outcome == "passed":
+            report.problems.append(f"{test} PASSES on the stub: it checks nothing the learner does")
+        elif outcome.outcome == "error":
+            report.problems.append(
+                f"{test} errors on the stub in {outcome.phase} ({outcome.message}); "
+                "it must fail by an assertion or NotImplementedError"
+            )
+        elif outcome.outcome == "skipped":
+            report.skipped = outcome.message
+    report.stub_failing = len(run.by_outcome("failed"))
+
+
+def check_solution(report: KataReport, run: RunResult, repeat: int) -> None:
+    """Every test must pass on the solution, on every repeat."""
+    kata = report.kata
+    if run.exit_code not in (0, 1, 5) and not run.outcomes:
+        report.problems.append(f"pytest could not run the solution (exit {run.exit_code}):\n{run.output[-2000:]}")
+        return
+    seen: dict[str, int] = {}
+    for outcome in run.outcomes:
+        test = base_nodeid(outcome.nodeid)
+        if outcome.outcome == "passed":
+            seen[test] = seen.get(test, 0) + 1
+        elif outcome.outcome == "skipped":
+            report.skipped = outcome.message
+        else:
+            report.problems.append(
+                f"{_short(kata, test)} {outcome.outcome.upper()} on the solution: {outcome.message}"
+            )
+    flaky = sorted(t for t, n in seen.items() if 0 < n < repeat)
+    for test in flaky:
+        report.problems.append(f"{_short(kata, test)} is flaky: passed {seen[test]} of {repeat} runs")
+    report.solution_runs = min(seen.values(), default=0)
+
+
+def verify_kata(kata: Kata, repeat: int = 3, strict: bool = False) -> KataReport:
+    """All checks for one kata; with `strict`, a skipped test (a missing service) is a problem."""
+    report = KataReport(kata, problems=static_problems(kata))
+    check_stub(report, run_kata(kata))
+    check_solution(report, run_kata(kata, solutions=True, repeat=repeat), repeat)
+    if strict and report.skipped:
+        report.problems.append(f"skipped, and --strict allows no skips: {report.skipped}")
+    return report
+
+
+def verify(
+    catalogue: Catalogue,
+    katas: Iterable[Kata],
+    repeat: int = 3,
+    strict: bool = False,
+    on_report: Callable[[KataReport], None] | None = None,
+) -> tuple[list[KataReport], list[str]]:
+    """Check each kata; returns the reports and the problems that belong to no single kata."""
+    reports = []
+    for kata in katas:
+        report = verify_kata(kata, repeat, strict)
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+    return reports, uncatalogued(catalogue)
+
+
+def _rel(kata: Kata, path: Path) -> str:
+    try:
+        return str(path.relative_to(kata.root))
+    except ValueError:
+        return str(path)
+
+
+def _short(kata: Kata, nodeid: str) -> str:
+    return nodeid.rsplit("::", 1)[-1] if "::" in nodeid else nodeid

@@ -1,0 +1,77 @@
+"""Presents the maintainer check: a line per kata as it finishes, a table per topic, a summary."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .catalogue import Catalogue, Kata
+from .verify import KataReport, verify
+
+
+def select(catalogue: Catalogue, names: list[str], topics: list[str]) -> list[Kata]:
+    """The katas named or in the topics named (all if none); ValueError naming an unknown one."""
+    known_topics = {t.name for t in catalogue.topics}
+    for topic in topics:
+        if topic not in known_topics:
+            raise ValueError(f"no topic {topic!r} (topics: {', '.join(sorted(known_topics))})")
+    chosen = []
+    for name in names:
+        try:
+            chosen.append(catalogue.get(name))
+        except KeyError:
+            raise ValueError(f"no kata {name!r}") from None
+    chosen += [k for k in catalogue.katas if k.topic in topics and k not in chosen]
+    return chosen or list(catalogue.katas)
+
+
+def verify_command(
+    catalogue: Catalogue,
+    names: list[str],
+    topics: list[str],
+    repeat: int,
+    strict: bool,
+    console: Console,
+) -> int:
+    """Run the check and print it; the exit code is 0 when nothing is wrong, else 1 (2: usage)."""
+    try:
+        katas = select(catalogue, names, topics)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+
+    def progress(report: KataReport) -> None:
+        mark = "[green]ok[/green]" if report.ok else "[red]FAIL[/red]"
+        if report.ok and report.skipped:
+            mark = "[yellow]skip[/yellow]"
+        console.print(f"{mark} {report.kata.slug}")
+
+    reports, orphans = verify(catalogue, katas, repeat, strict, on_report=progress)
+    console.print(_table(reports, repeat))
+    problems = [(r.kata.slug, p) for r in reports for p in r.problems]
+    problems += [("catalogue", o) for o in orphans] if not names and not topics else []
+    for slug, problem in problems:
+        console.print(f"[red]{slug}[/red]: {problem}")
+    ok = sum(r.ok and not r.skipped for r in reports)
+    skipped = sum(r.ok and bool(r.skipped) for r in reports)
+    console.print(
+        f"\n{ok} of {len(reports)} katas verified, {skipped} skipped, "
+        f"{len(reports) - ok - skipped} with problems"
+        + (f", {len(orphans)} uncatalogued folder(s)" if orphans else "")
+    )
+    return 1 if problems else 0
+
+
+def _table(reports: list[KataReport], repeat: int) -> Table:
+    table = Table(title="maintainer check", show_lines=False)
+    for column in ("kata", "tests", "stub fails", f"solution passes (x{repeat})", "result"):
+        table.add_column(column)
+    for r in reports:
+        result = "ok" if r.ok else f"{len(r.problems)} problem(s)"
+        if r.ok and r.skipped:
+            result = f"skipped: {r.skipped[:40]}"
+        table.add_row(
+            r.kata.slug, str(r.tests), f"{r.stub_failing}/{r.tests}",
+            f"{r.solution_runs}x" if r.solution_runs else "-", result,
+        )
+    return table
