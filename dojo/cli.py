@@ -41,9 +41,13 @@ def verify(
     topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only this topic (repeatable)")] = None,
     repeat: Annotated[int, typer.Option(help="how many times the solution must pass")] = 3,
     strict: Annotated[bool, typer.Option(help="treat skipped tests (missing services) as problems")] = False,
+    mistakes: Annotated[bool, typer.Option(help="also run each kata's known mistakes")] = True,
 ) -> None:
     """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
-    raise typer.Exit(verify_command(load_catalogue(), kata or [], topic or [], repeat, strict, console))
+    code = verify_command(
+        load_catalogue(), kata or [], topic or [], repeat, strict, console, mistakes
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata
+from .mistakes import MistakeFileError, MistakeResult, load_gallery, try_mistake
 from .runner import RunResult, base_nodeid, run_kata
 
 # Files a kata folder may hold besides those the catalogue lists.
 ALWAYS_ALLOWED = {"README.md", "__init__.py", "conftest.py"}
 IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 MIN_README_CHARS = 200
+MIN_MISTAKES = 3
 
 
 @dataclass
@@ -25,6 +27,11 @@ class KataReport:
     stub_failing: int = 0
     solution_runs: int = 0
     skipped: str = ""
+    mistakes: list[MistakeResult] = field(default_factory=list)
+
+    @property
+    def caught(self) -> int:
+        return sum(m.caught for m in self.mistakes)
 
     @property
     def ok(self) -> bool:
@@ -126,13 +133,36 @@ def check_solution(report: KataReport, run: RunResult, repeat: int) -> None:
     report.solution_runs = min(seen.values(), default=0)
 
 
-def verify_kata(kata: Kata, repeat: int = 3, strict: bool = False) -> KataReport:
+def check_mistakes(report: KataReport) -> None:
+    """Every known mistake must fail a test, with its phrase in the output."""
+    try:
+        gallery = load_gallery(report.kata)
+    except MistakeFileError as exc:
+        report.problems.append(str(exc))
+        return
+    if len(gallery) < MIN_MISTAKES:
+        report.problems.append(
+            f"{len(gallery)} known mistake(s) in solutions/{report.kata.slug}/mistakes/, "
+            f"at least {MIN_MISTAKES} wanted"
+        )
+    for mistake in gallery:
+        result = try_mistake(report.kata, mistake)
+        report.mistakes.append(result)
+        if not result.caught:
+            report.problems.append(f"mistake {mistake.name!r} {result.problem}")
+
+
+def verify_kata(
+    kata: Kata, repeat: int = 3, strict: bool = False, mistakes: bool = True
+) -> KataReport:
     """All checks for one kata; with `strict`, a skipped test (a missing service) is a problem."""
     report = KataReport(kata, problems=static_problems(kata))
     check_stub(report, run_kata(kata))
     check_solution(report, run_kata(kata, solutions=True, repeat=repeat), repeat)
     if strict and report.skipped:
         report.problems.append(f"skipped, and --strict allows no skips: {report.skipped}")
+    if mistakes and not report.skipped:
+        check_mistakes(report)
     return report
 
 
@@ -141,12 +171,13 @@ def verify(
     katas: Iterable[Kata],
     repeat: int = 3,
     strict: bool = False,
+    mistakes: bool = True,
     on_report: Callable[[KataReport], None] | None = None,
 ) -> tuple[list[KataReport], list[str]]:
     """Check each kata; returns the reports and the problems that belong to no single kata."""
     reports = []
     for kata in katas:
-        report = verify_kata(kata, repeat, strict)
+        report = verify_kata(kata, repeat, strict, mistakes)
         reports.append(report)
         if on_report is not None:
             on_report(report)

@@ -32,6 +32,7 @@ def verify_command(
     repeat: int,
     strict: bool,
     console: Console,
+    mistakes: bool = True,
 ) -> int:
     """Run the check and print it; the exit code is 0 when nothing is wrong, else 1 (2: usage)."""
     try:
@@ -46,8 +47,10 @@ def verify_command(
             mark = "[yellow]skip[/yellow]"
         console.print(f"{mark} {report.kata.slug}")
 
-    reports, orphans = verify(catalogue, katas, repeat, strict, on_report=progress)
+    reports, orphans = verify(catalogue, katas, repeat, strict, mistakes, on_report=progress)
     console.print(_table(reports, repeat))
+    if mistakes:
+        console.print(_mistakes_by_topic(reports))
     problems = [(r.kata.slug, p) for r in reports for p in r.problems]
     problems += [("catalogue", o) for o in orphans] if not names and not topics else []
     for slug, problem in problems:
@@ -64,7 +67,7 @@ def verify_command(
 
 def _table(reports: list[KataReport], repeat: int) -> Table:
     table = Table(title="maintainer check", show_lines=False)
-    for column in ("kata", "tests", "stub fails", f"solution passes (x{repeat})", "result"):
+    for column in ("kata", "tests", "stub fails", f"solution passes (x{repeat})", "mistakes caught", "result"):
         table.add_column(column)
     for r in reports:
         result = "ok" if r.ok else f"{len(r.problems)} problem(s)"
@@ -72,6 +75,16 @@ def _table(reports: list[KataReport], repeat: int) -> Table:
             result = f"skipped: {r.skipped[:40]}"
         table.add_row(
             r.kata.slug, str(r.tests), f"{r.stub_failing}/{r.tests}",
-            f"{r.solution_runs}x" if r.solution_runs else "-", result,
+            f"{r.solution_runs}x" if r.solution_runs else "-",
+            f"{r.caught}/{len(r.mistakes)}" if r.mistakes else "-", result,
         )
     return table
+
+
+def _mistakes_by_topic(reports: list[KataReport]) -> str:
+    totals: dict[str, list[int]] = {}
+    for r in reports:
+        caught_total = totals.setdefault(r.kata.topic, [0, 0])
+        caught_total[0] += r.caught
+        caught_total[1] += len(r.mistakes)
+    return "mistakes caught: " + ", ".join(f"{t} {c}/{n}" for t, (c, n) in totals.items())

@@ -1,0 +1,141 @@
+"""Runs one kata's tests for the learner: a header, pytest's own output live, the result recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from ..catalogue import Catalogue, Kata
+from .state import RunRecord, State
+from .status import first_unfinished, fingerprint
+
+# pytest exit codes that mean "the session did not really happen" (interrupted, internal, usage)
+_NO_RESULT = {2, 3, 4}
+
+Launcher = Callable[[list[str]], int]  # pytest arguments -> exit code, output to our stdout
+
+
+def pytest_args(kata: Kata, report: Path) -> list[str]:
+    """What we pass to pytest: the kata's folder, short tracebacks, the engine's JSON report."""
+    return [
+        str(kata.kata_dir), "-p", "no:cacheprovider", "-q", "--no-header", "--tb=short",
+        f"--kata-report={report}",
+    ]
+
+
+def learner_env() -> dict[str, str]:
+    """The environment of a learner's run: always their own files, whatever the shell says."""
+    return {**os.environ, "KATA_SOLUTIONS": "0"}
+
+
+def cold_launcher(root: Path) -> Launcher:
+    """pytest in a fresh interpreter, sharing our terminal (or copying into our sys.stdout)."""
+
+    def launch(args: list[str]) -> int:
+        command = [sys.executable, "-m", "pytest", *args]
+        try:
+            sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            # sys.stdout is not a real file (a test's CliRunner): pass the output through it
+            done = subprocess.run(
+                command, cwd=root, env=learner_env(), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, check=False,
+            )
+            sys.stdout.write(done.stdout)
+            return done.returncode
+        sys.stdout.flush()
+        return subprocess.run(command, cwd=root, env=learner_env(), check=False).returncode
+
+    return launch
+
+
+def quiet_launcher(root: Path) -> Launcher:
+    """pytest with its output thrown away: for refreshing statuses in bulk."""
+
+    def launch(args: list[str]) -> int:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", *args], cwd=root, env=learner_env(),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+        ).returncode
+
+    return launch
+
+
+def shown(path: Path) -> str:
+    """`path` relative to the current folder when it is below it, so it can be clicked or typed."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def header(kata: Kata, console: Console) -> None:
+    """Names the kata, its README and the file(s) to edit, before pytest speaks."""
+    console.rule(f"[bold]{kata.slug}[/bold] · {kata.title}", align="left")
+    console.print(f"[dim]read[/dim]  {shown(kata.readme)}")
+    for path in kata.learner_files():
+        console.print(f"[dim]edit[/dim]  {shown(path)}")
+    console.print()
+
+
+def read_report(report: Path, print_: str, exit_code: int) -> RunRecord | None:
+    """Counts from the engine's JSON report; None if pytest never got to run the tests."""
+    entries: dict[str, dict[str, str]] = {}
+    if report.is_file():
+        try:
+            entries = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            entries = {}
+    if not entries and exit_code in _NO_RESULT:
+        return None
+    collect = [e for e in entries.values() if e.get("phase") == "collect"]
+    tests = [e for e in entries.values() if e.get("phase") != "collect"]
+    failed = sum(e.get("outcome") in ("failed", "error") for e in tests)
+    skipped = sum(e.get("outcome") == "skipped" for e in tests)
+    error = collect[0].get("message", "collection error") if collect else ""
+    if not tests and not error:
+        error = "no tests ran" if exit_code == 5 else f"pytest exited with {exit_code}"
+    return RunRecord(
+        fingerprint=print_, passed=len(tests) - failed - skipped, failed=failed,
+        skipped=skipped, error=error, ran_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+
+
+def run_kata(kata: Kata, state: State, launch: Launcher) -> RunRecord | None:
+    """Run the kata's tests, record the result in `state` (saved); None if the run was cut short."""
+    print_ = fingerprint(kata)  # the files as they are now: an edit during the run makes it stale
+    state.current = kata.slug
+    with tempfile.TemporaryDirectory(prefix="kata-run-") as tmp:
+        report = Path(tmp) / "report.json"
+        exit_code = launch(pytest_args(kata, report))
+        record = read_report(report, print_, exit_code)
+    if record is not None:
+        state.runs[kata.slug] = record
+    state.save()
+    return record
+
+
+def verdict(kata: Kata, record: RunRecord | None, catalogue: Catalogue, state: State) -> str:
+    """One line after the run: what happened and what to do next (rich markup)."""
+    if record is None:
+        return f"[yellow]the run of {kata.name} was interrupted: nothing recorded[/yellow]"
+    if record.error:
+        return (f"[red]✗ {kata.name}: the tests cannot run: {record.error}[/red]\n"
+                f"  look at the first error above; stuck? `kata hint {kata.name}`")
+    if record.failed:
+        return (f"[red]✗ {kata.name}: {record.failed} of {record.total} tests failing[/red]; "
+                f"stuck? `kata hint {kata.name}`")
+    if record.skipped:
+        return (f"[yellow]~ {kata.name}: {record.passed} passed, {record.skipped} skipped[/yellow] "
+                "(a service is missing: `kata doctor` says how to get it)")
+    upcoming = first_unfinished(catalogue, state)
+    tail = f"next: `kata next` ({upcoming.name})" if upcoming else "that was the last one: all done!"
+    return f"[green]✓ {kata.name}: all {record.total} tests pass[/green]; {tail}"
