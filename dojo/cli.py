@@ -8,17 +8,32 @@ import typer
 from rich.console import Console
 
 from . import catalogue as catalogue_mod
+from .learner import diff as diff_mod
+from .learner import doctor as doctor_mod
+from .learner import hint as hint_mod
+from .learner import listing, pristine, run as run_mod, state as state_mod
+from .learner import reset as reset_mod
+from .learner.fuzzy import NoSuchKata, resolve
+from .learner.status import Kind, first_unfinished, status_of
+from .learner.watch import Watch
 from .verify_cli import verify_command
 
 app = typer.Typer(
     name="kata",
-    help="Backend & systems katas: run, watch, hint and check your solutions.",
+    help="Backend & systems katas: run, watch, hint and check your solutions.\n\n"
+    "Start with `kata list`, then `kata watch`. Exit codes: 0 success (or all done), "
+    "1 failing tests, 2 usage error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+KataArg = Annotated[str, typer.Argument(help="kata name; fuzzy: 'bq' or 'bounded' find bounded_queue")]
+OptionalKataArg = Annotated[
+    str | None, typer.Argument(help="kata name (fuzzy); default: the kata you ran last")
+]
 
 
 @app.callback()
@@ -35,19 +50,199 @@ def load_catalogue() -> catalogue_mod.Catalogue:
         raise typer.Exit(2) from None
 
 
+def _usage_error(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _load_state(catalogue: catalogue_mod.Catalogue) -> state_mod.State:
+    """The learner's state; a missing or broken file is rebuilt (and said so, if it was broken)."""
+    current = state_mod.load(catalogue.root)
+    if current.rebuilt:
+        err_console.print(f"[yellow]note:[/yellow] {current.rebuilt}", soft_wrap=True)
+    if not current.path.is_file():
+        current.save()
+    return current
+
+
+def _find(catalogue: catalogue_mod.Catalogue, name: str) -> catalogue_mod.Kata:
+    try:
+        return resolve(catalogue, name)
+    except NoSuchKata as exc:
+        raise _usage_error(str(exc)) from None
+
+
+def _find_or_current(
+    catalogue: catalogue_mod.Catalogue, state: state_mod.State, name: str | None
+) -> catalogue_mod.Kata:
+    if name:
+        return _find(catalogue, name)
+    if state.current:
+        try:
+            return catalogue.get(state.current)
+        except KeyError:
+            pass
+    raise _usage_error("which kata? name one (`kata list` shows them)")
+
+
+def _run(catalogue: catalogue_mod.Catalogue, state: state_mod.State, kata: catalogue_mod.Kata) -> int:
+    run_mod.header(kata, console)
+    record = run_mod.run_kata(kata, state, run_mod.cold_launcher(catalogue.root))
+    console.print(run_mod.verdict(kata, record, catalogue, state))
+    done = record is not None and not (record.error or record.failed or record.skipped)
+    return 0 if done else 1
+
+
+@app.command("list")
+def list_(
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="first re-run, quietly, every kata whose files changed")
+    ] = False,
+) -> None:
+    """Every kata in learning order with its status, progress per topic and totals."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    if refresh:
+        for kata in catalogue.katas:
+            if status_of(kata, state).kind is Kind.CHANGED:
+                err_console.print(f"[dim]re-running {kata.slug}...[/dim]")
+                run_mod.run_kata(kata, state, run_mod.quiet_launcher(catalogue.root))
+    listing.render(catalogue, state, console)
+
+
+@app.command("next")
+def next_() -> None:
+    """Run the first kata (in learning order) that is not done yet."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    kata = first_unfinished(catalogue, state)
+    if kata is None:
+        console.print(f"[green]all {len(catalogue.katas)} katas done![/green]")
+        raise typer.Exit(0)
+    raise typer.Exit(_run(catalogue, state, kata))
+
+
+@app.command("run")
+def run(
+    kata: Annotated[
+        str | None, typer.Argument(help="kata name (fuzzy); default: the first unfinished one")
+    ] = None,
+) -> None:
+    """Run one kata's tests: a header naming the files to edit, then pytest's failures."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    chosen = _find(catalogue, kata) if kata else first_unfinished(catalogue, state)
+    if chosen is None:
+        console.print(f"[green]all {len(catalogue.katas)} katas done![/green]")
+        raise typer.Exit(0)
+    raise typer.Exit(_run(catalogue, state, chosen))
+
+
+@app.command("watch")
+def watch(
+    kata: Annotated[
+        str | None, typer.Argument(help="kata to start with (fuzzy); default: the first unfinished")
+    ] = None,
+    poll: Annotated[
+        bool, typer.Option("--poll", help="poll for changes instead of OS events (WSL, network mounts)")
+    ] = False,
+) -> None:
+    """Re-run the current kata on every save; keys: h hint, n next, p previous, l list, r re-run, q quit."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    if not catalogue.katas:
+        raise _usage_error("the catalogue has no katas")
+    start = _find(catalogue, kata) if kata else first_unfinished(catalogue, state)
+    if start is None:
+        console.print("[green]all katas are done![/green] watching the last one")
+        start = catalogue.katas[-1]
+    raise typer.Exit(Watch(catalogue, state, start, console, poll=poll).loop())
+
+
+@app.command("hint")
+def hint(
+    kata: OptionalKataArg = None,
+    all_: Annotated[bool, typer.Option("--all", help="show every hint at once")] = False,
+) -> None:
+    """Show one more hint for a kata each time (the ones seen so far are repeated)."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    hint_mod.show(_find_or_current(catalogue, state, kata), state, console, everything=all_)
+
+
+def _spoiler_gate(state: state_mod.State, kata: catalogue_mod.Kata, force: bool, what: str) -> None:
+    if not force and kata.slug not in state.runs:
+        raise _usage_error(
+            f"you have not run {kata.name} yet: have a go first (`kata run {kata.name}`, "
+            f"`kata hint {kata.name}`), or pass --force to see the {what} anyway"
+        )
+
+
+@app.command("diff")
+def diff(
+    kata: OptionalKataArg = None,
+    force: Annotated[bool, typer.Option("--force", help="show it even before your first run")] = False,
+) -> None:
+    """A coloured unified diff of your file(s) against the reference solution."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    chosen = _find_or_current(catalogue, state, kata)
+    _spoiler_gate(state, chosen, force, "diff")
+    diff_mod.print_diff(chosen, console)
+
+
+@app.command("solution")
+def solution(
+    kata: OptionalKataArg = None,
+    force: Annotated[bool, typer.Option("--force", help="show it even before your first run")] = False,
+) -> None:
+    """Print the reference solution of a kata."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    chosen = _find_or_current(catalogue, state, kata)
+    _spoiler_gate(state, chosen, force, "solution")
+    diff_mod.print_solution(chosen, console)
+
+
+@app.command("reset")
+def reset(
+    kata: KataArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Restore a kata's pristine stub; your file is kept under .kata/backups/ first."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    chosen = _find(catalogue, kata)
+    files = ", ".join(run_mod.shown(p) for p in chosen.learner_files())
+    if not yes and not typer.confirm(f"Replace {files} with the pristine stub? (a backup is kept)"):
+        err_console.print("nothing changed")
+        raise typer.Exit(1)
+    try:
+        copies = reset_mod.reset(chosen, state)
+    except pristine.NoPristineCopy as exc:
+        err_console.print(f"[red]error:[/red] cannot reset {chosen.name}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    for copy in copies:
+        console.print(f"backup: {run_mod.shown(copy)}")
+    console.print(f"{chosen.name} is back to its stub: `kata run {chosen.name}` to start again")
+
+
+@app.command("doctor")
+def doctor() -> None:
+    """Check Python, packages, Docker, Compose and local service binaries; say how to get what is missing."""
+    catalogue = load_catalogue()
+    raise typer.Exit(doctor_mod.report(doctor_mod.checks(catalogue), console))
+
+
 @app.command("verify")
 def verify(
     kata: Annotated[list[str] | None, typer.Option("--kata", "-k", help="only this kata (repeatable)")] = None,
     topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only this topic (repeatable)")] = None,
     repeat: Annotated[int, typer.Option(help="how many times the solution must pass")] = 3,
     strict: Annotated[bool, typer.Option(help="treat skipped tests (missing services) as problems")] = False,
-    mistakes: Annotated[bool, typer.Option(help="also run each kata's known mistakes")] = True,
 ) -> None:
     """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
-    code = verify_command(
-        load_catalogue(), kata or [], topic or [], repeat, strict, console, mistakes
-    )
-    raise typer.Exit(code)
+    raise typer.Exit(verify_command(load_catalogue(), kata or [], topic or [], repeat, strict, console))
 
 
 def main() -> None:

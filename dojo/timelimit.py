@@ -71,6 +71,7 @@ def time_limit(seconds: float, learner_dirs: tuple[Path, ...], what: str) -> Ite
     threads_before = {t.ident for t in threading.enumerate() if t.ident is not None}
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
+        __tracebackhide__ = True  # the learner's frames matter, not this handler's
         where = describe_threads(learner_dirs, threads_before, frame)
         shown = f"{seconds:g}"
         raise KataTimeout(

@@ -93,7 +93,7 @@ def check_stub(report: KataReport, run: RunResult) -> None:
         report.problems.append(f"pytest could not run the stub (exit {run.exit_code}):\n{run.output[-2000:]}")
         return
     report.tests = len(run.tests)
-    if report.tests == 0:
+    if not run.outcomes:
         report.problems.append("no tests were collected")
         return
     for outcome in run.outcomes:

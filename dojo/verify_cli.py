@@ -67,7 +67,8 @@ def verify_command(
 
 def _table(reports: list[KataReport], repeat: int) -> Table:
     table = Table(title="maintainer check", show_lines=False)
-    for column in ("kata", "tests", "stub fails", f"solution passes (x{repeat})", "mistakes caught", "result"):
+    table.add_column("kata", no_wrap=True)
+    for column in ("tests", "stub fails", f"solution x{repeat}", "mistakes", "result"):
         table.add_column(column)
     for r in reports:
         result = "ok" if r.ok else f"{len(r.problems)} problem(s)"

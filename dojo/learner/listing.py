@@ -1,0 +1,85 @@
+"""`kata list`: every kata in learning order with its status, per-topic progress and totals."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console, Group
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from ..catalogue import Catalogue
+from .state import State
+from .status import Kind, Status, statuses
+
+_MARKS = {
+    Kind.DONE: ("✓", "green"),
+    Kind.FAILING: ("✗", "red"),
+    Kind.CHANGED: ("✎", "yellow"),
+    Kind.SKIPPED: ("~", "yellow"),
+    Kind.NOT_STARTED: ("·", "dim"),
+}
+
+
+def totals(found: dict[str, Status]) -> str:
+    """'3 of 10 done, 1 failing, 6 not started': the counts that are not zero."""
+    counts = Counter(s.kind for s in found.values())
+    parts = [f"{counts[Kind.DONE]} of {len(found)} done"]
+    parts += [f"{counts[k]} {k.value}" for k in Kind if k is not Kind.DONE and counts[k]]
+    return ", ".join(parts)
+
+
+def render(catalogue: Catalogue, state: State, console: Console) -> None:
+    """A table with progress bars on a terminal; stable plain lines when piped or redirected."""
+    found = statuses(catalogue, state)
+    if console.is_terminal:
+        console.print(_rich(catalogue, state, found))
+    else:
+        for line in _plain(catalogue, state, found):
+            console.print(Text(line), soft_wrap=True)
+    console.print(Text(totals(found), style="bold"))
+
+
+def _plain(catalogue: Catalogue, state: State, found: dict[str, Status]) -> list[str]:
+    width = max((len(k.name) for k in catalogue.katas), default=0)
+    lines = []
+    for topic in catalogue.topics:
+        katas = catalogue.in_topic(topic.name)
+        if not katas:
+            continue
+        done = sum(found[k.slug].finished for k in katas)
+        lines.append(f"{topic.name}: {done}/{len(katas)} done - {topic.title}")
+        for kata in katas:
+            here = "*" if kata.slug == state.current else " "
+            lines.append(f" {here}{kata.name:<{width}}  {found[kata.slug].describe()}")
+    return lines
+
+
+def _rich(catalogue: Catalogue, state: State, found: dict[str, Status]) -> Group:
+    parts: list[Table | Text] = []
+    for topic in catalogue.topics:
+        katas = catalogue.in_topic(topic.name)
+        if not katas:
+            continue
+        done = sum(found[k.slug].finished for k in katas)
+        head = Table.grid(padding=(0, 2))
+        head.add_row(
+            Text(topic.name, style="bold"),
+            ProgressBar(total=len(katas), completed=done, width=24),
+            Text(f"{done}/{len(katas)}"),
+            Text(topic.title, style="dim"),
+        )
+        parts.append(head)
+        rows = Table.grid(padding=(0, 2))
+        for kata in katas:
+            status = found[kata.slug]
+            mark, style = _MARKS[status.kind]
+            here = "▶" if kata.slug == state.current else " "
+            rows.add_row(
+                Text(f"  {here} {mark}", style=style), Text(kata.name),
+                Text(status.describe(), style=style), Text(kata.title, style="dim"),
+            )
+        parts.append(rows)
+        parts.append(Text(""))
+    return Group(*parts)

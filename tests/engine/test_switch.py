@@ -1,0 +1,74 @@
+"""The same tests run against katas/ or solutions/, chosen by flag, env var or ini option."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import FakeRepo
+
+
+def test_plain_pytest_runs_the_stub_and_fails(adder_repo: FakeRepo) -> None:
+    result = adder_repo.pytest("katas/demo")
+    assert result.returncode == 1
+    assert "2 failed" in result.stdout
+    assert "NotImplementedError: add" in result.stdout
+    assert "testing katas/ (your code)" in result.stdout
+
+
+def test_the_solutions_flag_runs_the_same_tests_on_the_solution(adder_repo: FakeRepo) -> None:
+    result = adder_repo.pytest("--solutions", "katas/demo")
+    assert result.returncode == 0, result.stdout
+    assert "2 passed" in result.stdout
+    assert "testing solutions/" in result.stdout
+
+
+@pytest.mark.parametrize(("value", "code"), [("1", 0), ("true", 0), ("0", 1)])
+def test_the_env_var_switches_too(adder_repo: FakeRepo, value: str, code: int) -> None:
+    result = adder_repo.pytest("katas/demo", env={"KATA_SOLUTIONS": value})
+    assert result.returncode == code, result.stdout
+
+
+def test_a_nonsense_env_value_is_a_usage_error(adder_repo: FakeRepo) -> None:
+    result = adder_repo.pytest("katas/demo", env={"KATA_SOLUTIONS": "maybe"})
+    assert result.returncode == 4
+    assert "KATA_SOLUTIONS='maybe'" in result.stderr
+
+
+def test_the_ini_option_switches_and_the_flag_wins_over_env(adder_repo: FakeRepo) -> None:
+    (adder_repo.root / "pyproject.toml").write_text("[tool.pytest.ini_options]\nkata_solutions = true\n")
+    assert adder_repo.pytest("katas/demo").returncode == 0
+    assert adder_repo.pytest("katas/demo", env={"KATA_SOLUTIONS": "0"}).returncode == 1
+    flagged = adder_repo.pytest("--solutions", "katas/demo", env={"KATA_SOLUTIONS": "0"})
+    assert flagged.returncode == 0
+
+
+def test_an_override_replaces_one_file(adder_repo: FakeRepo) -> None:
+    wrong = adder_repo.root / "wrong.py"
+    wrong.write_text("def add(a, b):\n    return a - b\n")
+    result = adder_repo.pytest("katas/demo", "--kata-override", f"demo/adder/adder.py={wrong}")
+    assert result.returncode == 1
+    assert "assert -1 == 5" in result.stdout
+
+
+def test_kata_file_resolves_non_python_files_in_the_tree_under_test(fake_repo: FakeRepo) -> None:
+    fake_repo.add_kata(
+        "config",
+        stub="# TODO\n",
+        solution="\n",
+        tests='''
+            def test_reads_the_right_config(kata_file):
+                assert kata_file("settings.conf").read_text() == "solution\\n"
+        ''',
+    )
+    catalogue = fake_repo.root / "katas.toml"
+    catalogue.write_text(catalogue.read_text().replace('files = ["config.py"]', 'files = ["config.py", "settings.conf"]'))
+    (fake_repo.root / "katas/demo/config/settings.conf").write_text("stub\n")
+    (fake_repo.root / "solutions/demo/config/settings.conf").write_text("solution\n")
+    assert fake_repo.pytest("katas/demo").returncode == 1
+    assert fake_repo.pytest("--solutions", "katas/demo").returncode == 0
+
+
+def test_it_works_under_xdist(adder_repo: FakeRepo) -> None:
+    result = adder_repo.pytest("-n", "2", "--solutions", "katas/demo")
+    assert result.returncode == 0, result.stdout
+    assert "2 passed" in result.stdout

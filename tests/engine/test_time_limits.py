@@ -1,0 +1,131 @@
+"""A hanging test fails with a clear message, the run goes on, and nothing it started survives."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import psutil
+
+from .conftest import FakeRepo
+
+HANGS = '''
+import multiprocessing
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+from .hangs import nothing
+
+# The next test after each hanging one must still run, and pass.
+
+
+def test_two_threads_deadlocked_on_two_locks():
+    a, b = threading.Lock(), threading.Lock()
+
+    def one():
+        with a:
+            time.sleep(0.05)
+            with b:
+                pass
+
+    def two():
+        with b:
+            time.sleep(0.05)
+            with a:
+                pass
+
+    threads = [threading.Thread(target=one, name="lock-a-then-b"),
+               threading.Thread(target=two, name="lock-b-then-a")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_after_deadlock():
+    assert nothing() is None
+
+
+def test_an_infinite_loop():
+    while True:
+        pass
+
+
+def test_after_loop():
+    assert nothing() is None
+
+
+def test_a_blocked_queue_get():
+    queue.Queue().get()
+
+
+def test_after_get():
+    assert nothing() is None
+
+
+def test_a_child_process_that_never_exits():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with open("child.pid", "w") as f:
+        f.write(str(child.pid))
+    child.wait()
+
+
+def test_after_child():
+    assert nothing() is None
+'''
+
+
+def test_each_hang_fails_alone_and_the_session_ends(fake_repo: FakeRepo) -> None:
+    fake_repo.add_kata(
+        "hangs",
+        stub="def nothing():\n    return None  # TODO\n",
+        solution="def nothing():\n    return None\n",
+        tests=HANGS,
+        limit=1,
+    )
+    started = time.monotonic()
+    result = fake_repo.pytest("katas/demo", "-v", timeout=90)
+    output = result.stdout + result.stderr
+    assert time.monotonic() - started < 60, "the session did not end promptly"
+    assert result.returncode == 1, output
+    assert re.search(r"4 failed, 4 passed", output), output
+    for name in ("two_threads_deadlocked", "infinite_loop", "blocked_queue_get", "never_exits"):
+        assert re.search(rf"test_\w*{name}\w* FAILED", output), f"{name} did not fail:\n{output}"
+    assert output.count("timed out after 1 s: deadlock or infinite loop?") >= 4, output
+    assert "thread 'lock-a-then-b'" in output and "thread 'lock-b-then-a'" in output, output
+    assert "left running by the tests" in output, "stuck threads should be reported at exit"
+
+    pid = int((fake_repo.root / "child.pid").read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, (
+        f"the child process {pid} outlived its test"
+    )
+
+
+def test_a_double_forked_orphan_is_reaped_too(fake_repo: FakeRepo) -> None:
+    fake_repo.add_kata(
+        "orphan",
+        stub="# TODO\n",
+        solution="\n",
+        tests='''
+            import os, time
+
+            def test_leaves_a_daemonised_grandchild():
+                if os.fork() == 0:
+                    if os.fork() == 0:
+                        with open("grandchild.pid", "w") as f:
+                            f.write(str(os.getpid()))
+                        time.sleep(600)
+                    os._exit(0)
+                os.wait()
+                while not os.path.exists("grandchild.pid"):
+                    time.sleep(0.01)
+        ''',
+    )
+    result = fake_repo.pytest("katas/demo", timeout=60)
+    assert "1 passed" in result.stdout, result.stdout
+    pid = int((fake_repo.root / "grandchild.pid").read_text())
+    time.sleep(0.2)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -1,0 +1,91 @@
+"""The maintainer check names the kata and the test for each kind of problem it exists to catch."""
+
+from __future__ import annotations
+
+from dojo.catalogue import load
+from dojo.mistakes import load_gallery
+from dojo.verify import verify_kata
+
+from .conftest import FakeRepo
+
+
+def _report(repo: FakeRepo, name: str = "adder", mistakes: bool = False):  # type: ignore[no-untyped-def]
+    kata = load(repo.root / "katas.toml").get(name)
+    return verify_kata(kata, repeat=2, mistakes=mistakes)
+
+
+def test_a_complete_kata_passes(adder_repo: FakeRepo) -> None:
+    report = _report(adder_repo)
+    assert report.problems == []
+    assert (report.tests, report.stub_failing, report.solution_runs) == (2, 2, 2)
+
+
+def test_a_broken_solution_is_named_by_test(adder_repo: FakeRepo) -> None:
+    (adder_repo.root / "solutions/demo/adder/adder.py").write_text(
+        "def add(a, b):\n    return abs(a) + abs(b)\n"
+    )
+    report = _report(adder_repo)
+    assert any(
+        p.startswith("test_adds_negative_numbers FAILED on the solution") for p in report.problems
+    ), report.problems
+
+
+def test_a_stub_that_passes_a_test_is_named(adder_repo: FakeRepo) -> None:
+    (adder_repo.root / "katas/demo/adder/adder.py").write_text(
+        "def add(a, b):\n    # TODO\n    return 5\n"
+    )
+    report = _report(adder_repo)
+    assert "test_adds_small_numbers PASSES on the stub: it checks nothing the learner does" in report.problems
+
+
+def test_a_collection_error_on_the_stub_is_a_problem(adder_repo: FakeRepo) -> None:
+    (adder_repo.root / "katas/demo/adder/adder.py").write_text("# TODO\nimport does_not_exist\n")
+    report = _report(adder_repo)
+    assert any("errors on the stub in collect" in p for p in report.problems), report.problems
+
+
+def test_missing_todo_readme_and_stray_files_are_reported(adder_repo: FakeRepo) -> None:
+    kata_dir = adder_repo.root / "katas/demo/adder"
+    (kata_dir / "adder.py").write_text('def add(a, b):\n    raise NotImplementedError\n')
+    (kata_dir / "README.md").unlink()
+    (kata_dir / "notes.txt").write_text("scratch")
+    report = _report(adder_repo)
+    assert "katas/demo/adder/adder.py has no TODO marking what to edit" in report.problems
+    assert any("README.md is missing" in p for p in report.problems)
+    assert "stray file katas/demo/adder/notes.txt (not in the catalogue entry)" in report.problems
+
+
+def _add_mistakes(repo: FakeRepo, bodies: dict[str, str], expect: str = "assert") -> None:
+    folder = repo.root / "solutions/demo/adder/mistakes"
+    folder.mkdir()
+    entries = []
+    for name, body in bodies.items():
+        (folder / f"{name}.py").write_text(f"def add(a, b):\n    return {body}\n")
+        entries.append(
+            f'[[mistake]]\nname = "{name}"\nfile = "{name}.py"\nreplaces = "adder.py"\n'
+            f'description = "{name}"\nexpect = "{expect}"\n'
+        )
+    (folder / "mistakes.toml").write_text("\n".join(entries))
+
+
+def test_a_mistake_that_slips_through_is_named(adder_repo: FakeRepo) -> None:
+    _add_mistakes(adder_repo, {"subtracts": "a - b", "multiplies": "a * b", "adds_twice": "b + a"})
+    report = _report(adder_repo, mistakes=True)
+    assert report.caught == 2
+    assert "mistake 'adds_twice' slips through: every test passes" in report.problems
+
+
+def test_a_mistake_caught_without_its_phrase_is_a_problem(adder_repo: FakeRepo) -> None:
+    _add_mistakes(adder_repo, {"subtracts": "a - b", "off_by_one": "a + b + 1", "zero": "0"},
+                  expect="overflow")
+    report = _report(adder_repo, mistakes=True)
+    assert report.caught == 0
+    assert any("no failure says 'overflow'" in p for p in report.problems), report.problems
+
+
+def test_fewer_than_three_mistakes_is_a_problem(adder_repo: FakeRepo) -> None:
+    _add_mistakes(adder_repo, {"subtracts": "a - b"})
+    kata = load(adder_repo.root / "katas.toml").get("adder")
+    assert len(load_gallery(kata)) == 1
+    report = _report(adder_repo, mistakes=True)
+    assert any("1 known mistake(s)" in p for p in report.problems), report.problems
