@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +13,9 @@ SOLUTIONS_DIR = "solutions"
 KNOWN_SERVICES = frozenset({"redis", "postgres", "nginx", "docker", "haproxy"})
 DEFAULT_TIME_LIMIT = 10.0
 
-_TOPIC_FIELDS = {"name": str, "title": str}
-_KATA_FIELDS = {
+_Schema = Mapping[str, type | tuple[type, ...]]
+_TOPIC_FIELDS: _Schema = {"name": str, "title": str}
+_KATA_FIELDS: _Schema = {
     "name": str,
     "topic": str,
     "title": str,
@@ -24,7 +26,7 @@ _KATA_FIELDS = {
     "support_files": list,
 }
 _KATA_REQUIRED = ("name", "topic", "files", "hints")
-_DEFAULTS_FIELDS = {"time_limit": (int, float)}
+_DEFAULTS_FIELDS: _Schema = {"time_limit": (int, float)}
 
 
 class CatalogueError(Exception):
@@ -158,7 +160,8 @@ def _parse(path: Path, raw: dict[str, object], *, check_files: bool) -> Catalogu
         _check_fields(path, where, entry, _TOPIC_FIELDS, required=("name",))
         if any(t.name == entry["name"] for t in topics):
             raise CatalogueError(f"{path}: {where}: duplicate topic name")
-        topics.append(Topic(name=entry["name"], title=entry.get("title", entry["name"])))
+        topic_name = str(entry["name"])
+        topics.append(Topic(name=topic_name, title=str(entry.get("title", topic_name))))
     topic_names = [t.name for t in topics]
 
     katas: list[Kata] = []
@@ -193,7 +196,7 @@ def _check_fields(
     path: Path,
     where: str,
     entry: dict[str, object],
-    schema: dict[str, type | tuple[type, ...]],
+    schema: Mapping[str, type | tuple[type, ...]],
     required: tuple[str, ...],
 ) -> None:
     for key in entry:
