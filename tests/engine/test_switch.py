@@ -61,7 +61,8 @@ def test_kata_file_resolves_non_python_files_in_the_tree_under_test(fake_repo: F
         ''',
     )
     catalogue = fake_repo.root / "katas.toml"
-    catalogue.write_text(catalogue.read_text().replace('files = ["config.py"]', 'files = ["config.py", "settings.conf"]'))
+    listed = catalogue.read_text().replace('files = ["config.py"]', 'files = ["config.py", "settings.conf"]')
+    catalogue.write_text(listed)
     (fake_repo.root / "katas/demo/config/settings.conf").write_text("stub\n")
     (fake_repo.root / "solutions/demo/config/settings.conf").write_text("solution\n")
     assert fake_repo.pytest("katas/demo").returncode == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -62,10 +63,9 @@ def test_a_woken_getter_that_lost_the_race_waits_again() -> None:
     for i in range(rounds):
         wait_until(lambda: not consumer.done and len(q) == 0, what="the consumer to wait")
         q.put(-1)  # wakes the waiting consumer...
-        try:
-            q.get(timeout=0)  # ...but this thread barges in and takes the item first
-        except TimeoutError:
-            pass  # the consumer got it fair and square; it will be fed again below
+        # ...but this thread barges in and takes the item first (unless the consumer won fairly)
+        with contextlib.suppress(TimeoutError):
+            q.get(timeout=0)
         time.sleep(0.005)  # let the woken consumer run and find the queue empty
         q.put(i)
         wait_until(lambda: len(q) == 0 or consumer.done, what="the consumer to take the item")
@@ -82,10 +82,8 @@ def test_timeout_is_one_deadline_not_a_fresh_wait_after_every_wake_up() -> None:
     def barge() -> None:  # keeps waking the getter, and keeps stealing what woke it
         while not stop.is_set():
             q.put(0)
-            try:
+            with contextlib.suppress(TimeoutError):
                 q.get(timeout=0)
-            except TimeoutError:
-                pass
             time.sleep(0.001)
 
     getter = Background(q.get, 0.3, name="getter")
@@ -99,10 +97,8 @@ def test_timeout_is_one_deadline_not_a_fresh_wait_after_every_wake_up() -> None:
     finally:
         stop.set()
         noise.result()
-    try:
+    with contextlib.suppress(TimeoutError):  # timing out is right; so is winning an item fairly
         getter.result()
-    except TimeoutError:
-        pass  # timing out is right; so is winning an item fairly
 
 
 def test_close_wakes_every_waiting_getter_with_closed() -> None:
