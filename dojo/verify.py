@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,15 +174,16 @@ def verify(
     strict: bool = False,
     mistakes: bool = True,
     on_report: Callable[[KataReport], None] | None = None,
+    jobs: int = 1,
 ) -> tuple[list[KataReport], list[str]]:
-    """Check each kata; returns the reports and the problems that belong to no single kata."""
-    reports = []
-    for kata in katas:
-        report = verify_kata(kata, repeat, strict, mistakes)
-        reports.append(report)
-        if on_report is not None:
-            on_report(report)
-    return reports, uncatalogued(catalogue)
+    """Check each kata (`jobs` at a time); the reports in catalogue order, and orphan folders."""
+    chosen = list(katas)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(verify_kata, kata, repeat, strict, mistakes) for kata in chosen]
+        for future in as_completed(futures):
+            if on_report is not None:
+                on_report(future.result())
+    return [f.result() for f in futures], uncatalogued(catalogue)
 
 
 def _rel(kata: Kata, path: Path) -> str:

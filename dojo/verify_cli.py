@@ -33,10 +33,14 @@ def verify_command(
     strict: bool,
     console: Console,
     mistakes: bool = True,
+    jobs: int = 1,
+    services_only: bool = False,
 ) -> int:
     """Run the check and print it; the exit code is 0 when nothing is wrong, else 1 (2: usage)."""
     try:
         katas = select(catalogue, names, topics)
+        if services_only:
+            katas = [k for k in katas if k.services]
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -47,7 +51,7 @@ def verify_command(
             mark = "[yellow]skip[/yellow]"
         console.print(f"{mark} {report.kata.slug}")
 
-    reports, orphans = verify(catalogue, katas, repeat, strict, mistakes, on_report=progress)
+    reports, orphans = verify(catalogue, katas, repeat, strict, mistakes, on_report=progress, jobs=jobs)
     console.print(_table(reports, repeat))
     if mistakes:
         console.print(_mistakes_by_topic(reports))
