@@ -11,8 +11,10 @@ from . import catalogue as catalogue_mod
 from .learner import diff as diff_mod
 from .learner import doctor as doctor_mod
 from .learner import hint as hint_mod
-from .learner import listing, pristine, run as run_mod, state as state_mod
+from .learner import listing, pristine
 from .learner import reset as reset_mod
+from .learner import run as run_mod
+from .learner import state as state_mod
 from .learner.fuzzy import NoSuchKata, resolve
 from .learner.status import Kind, first_unfinished, status_of
 from .learner.watch import Watch
@@ -60,7 +62,7 @@ def _load_state(catalogue: catalogue_mod.Catalogue) -> state_mod.State:
     current = state_mod.load(catalogue.root)
     if current.rebuilt:
         err_console.print(f"[yellow]note:[/yellow] {current.rebuilt}", soft_wrap=True)
-    if not current.path.is_file():
+    if current.rebuilt or not current.path.is_file():
         current.save()
     return current
 

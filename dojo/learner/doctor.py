@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -41,7 +43,8 @@ def _project(root: Path) -> tuple[str, list[str]]:
         return project.get("requires-python", ""), list(project.get("dependencies", []))
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         meta = importlib.metadata.metadata(DISTRIBUTION)
-        return meta.get("Requires-Python", ""), list(importlib.metadata.requires(DISTRIBUTION) or [])
+        requires = (meta.get_all("Requires-Python") or [""])[0]
+        return requires, list(importlib.metadata.requires(DISTRIBUTION) or [])
     return "", []
 
 
@@ -97,15 +100,20 @@ def check_docker() -> Check:
                  "(or: brew install colima docker && colima start)",
     }
     try:
-        import docker
+        import docker  # type: ignore[import-untyped]
 
         client = docker.from_env(timeout=5)
         version = client.version().get("Version", "?")
         client.close()
         return Check("Docker daemon", True, f"answers (server {version})", required=False)
     except Exception as exc:  # docker-py raises many kinds; all mean "no daemon for us"
-        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-        return Check("Docker daemon", False, f"no answer: {reason}", fix, required=False)
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        client_too = "" if shutil.which("docker") else "; no `docker` command either"
+        detail = f"no answer at {where} ({type(exc).__name__}){client_too}"
+        if shutil.which("docker"):
+            fix["Debian/Ubuntu"] = "sudo systemctl start docker  (or: sudo dockerd &)"
+            fix["macOS"] = "open Docker Desktop (or: colima start)"
+        return Check("Docker daemon", False, detail, fix, required=False)
 
 
 def check_compose() -> Check:
@@ -136,14 +144,22 @@ _PACKAGES = {
 }
 
 
+def _locate(service: str) -> tuple[str, Path | None, str | None]:
+    """(binary name, where it is, docker image): asked of the services plugin, so the doctor
+    looks exactly where the fixtures will; PATH only if the plugin is not importable."""
+    try:
+        from fixtures.backends import BINARIES, find_binary
+        from fixtures.settings import DEFAULT_IMAGES
+    except ImportError:
+        name = {"redis": "redis-server"}.get(service, service)
+        found = shutil.which(name)
+        return name, Path(found) if found else None, None
+    return BINARIES[service][0], find_binary(service), DEFAULT_IMAGES.get(service)
+
+
 def check_service(service: str, docker_ok: bool, used_by: list[str]) -> Check:
     """The local binary the fixtures would use; a running Docker daemon is the alternative."""
-    from fixtures.backends import BINARIES, find_binary  # where the fixtures look, exactly
-    from fixtures.settings import DEFAULT_IMAGES
-
-    binary = find_binary(service)
-    image = DEFAULT_IMAGES.get(service)
-    name = BINARIES[service][0]
+    name, binary, image = _locate(service)
     detail = f"{name}: {binary}" if binary else f"{name} not found (PATH and the usual folders)"
     if service == "postgres" and binary is not None:
         initdb = binary.parent / "initdb"

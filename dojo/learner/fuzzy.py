@@ -46,8 +46,8 @@ def resolve(catalogue: Catalogue, query: str) -> Kata:
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            names = ", ".join(k.name for k in hits[:6])
-            raise NoSuchKata(f"'{query}' matches several katas: {names}; be more specific")
+            several = ", ".join(k.name for k in hits[:6])
+            raise NoSuchKata(f"'{query}' matches several katas: {several}; be more specific")
     names = [k.name for k in katas]
     # the closest names even when none is close: a suggestion beats a dead end
     close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5) or difflib.get_close_matches(

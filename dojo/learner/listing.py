@@ -57,6 +57,9 @@ def _plain(catalogue: Catalogue, state: State, found: dict[str, Status]) -> list
 
 
 def _rich(catalogue: Catalogue, state: State, found: dict[str, Status]) -> Group:
+    # the same column widths in every topic, so statuses and titles line up down the page
+    name_width = max((len(k.name) for k in catalogue.katas), default=0)
+    status_width = max((len(s.describe()) for s in found.values()), default=0)
     parts: list[Table | Text] = []
     for topic in catalogue.topics:
         katas = catalogue.in_topic(topic.name)
@@ -72,12 +75,14 @@ def _rich(catalogue: Catalogue, state: State, found: dict[str, Status]) -> Group
         )
         parts.append(head)
         rows = Table.grid(padding=(0, 2))
+        for width in (4, name_width, status_width, 0):
+            rows.add_column(min_width=width)
         for kata in katas:
             status = found[kata.slug]
             mark, style = _MARKS[status.kind]
             here = "▶" if kata.slug == state.current else " "
             rows.add_row(
-                Text(f"  {here} {mark}", style=style), Text(kata.name),
+                Text(f"{here} {mark}", style=style), Text(kata.name),
                 Text(status.describe(), style=style), Text(kata.title, style="dim"),
             )
         parts.append(rows)

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from ..catalogue import Catalogue, Kata
 from .state import RunRecord, State
-from .status import first_unfinished, fingerprint
+from .status import fingerprint, first_unfinished
 
 # pytest exit codes that mean "the session did not really happen" (interrupted, internal, usage)
 _NO_RESULT = {2, 3, 4}
@@ -123,19 +123,28 @@ def run_kata(kata: Kata, state: State, launch: Launcher) -> RunRecord | None:
     return record
 
 
-def verdict(kata: Kata, record: RunRecord | None, catalogue: Catalogue, state: State) -> str:
-    """One line after the run: what happened and what to do next (rich markup)."""
+def _tests(count: int) -> str:
+    return "1 test" if count == 1 else f"{count} tests"
+
+
+def verdict(
+    kata: Kata, record: RunRecord | None, catalogue: Catalogue, state: State, *, advice: bool = True
+) -> str:
+    """One line after the run: what happened and (with `advice`) which command comes next."""
     if record is None:
         return f"[yellow]the run of {kata.name} was interrupted: nothing recorded[/yellow]"
     if record.error:
         return (f"[red]✗ {kata.name}: the tests cannot run: {record.error}[/red]\n"
                 f"  look at the first error above; stuck? `kata hint {kata.name}`")
     if record.failed:
-        return (f"[red]✗ {kata.name}: {record.failed} of {record.total} tests failing[/red]; "
+        return (f"[red]✗ {kata.name}: {record.failed} of {_tests(record.total)} failing[/red]; "
                 f"stuck? `kata hint {kata.name}`")
     if record.skipped:
         return (f"[yellow]~ {kata.name}: {record.passed} passed, {record.skipped} skipped[/yellow] "
                 "(a service is missing: `kata doctor` says how to get it)")
+    passed = "the test passes" if record.total == 1 else f"all {record.total} tests pass"
+    if not advice:
+        return f"[green]✓ {kata.name}: {passed}[/green]"
     upcoming = first_unfinished(catalogue, state)
     tail = f"next: `kata next` ({upcoming.name})" if upcoming else "that was the last one: all done!"
-    return f"[green]✓ {kata.name}: all {record.total} tests pass[/green]; {tail}"
+    return f"[green]✓ {kata.name}: {passed}[/green]; {tail}"

@@ -80,10 +80,18 @@ def load(root: Path) -> State:
         return State(path, rebuilt=f"{path} was malformed ({exc}); starting afresh")
 
 
+def _record(entry: dict[str, object]) -> RunRecord:
+    record = RunRecord(**entry)  # type: ignore[arg-type]
+    counts = (record.passed, record.failed, record.skipped)
+    if not all(isinstance(n, int) and n >= 0 for n in counts) or not isinstance(record.error, str):
+        raise ValueError(f"bad run record {entry!r}")
+    return record
+
+
 def _parse(path: Path, raw: object) -> State:
     if not isinstance(raw, dict) or raw.get("version") != VERSION:
         raise ValueError(f"expected a version {VERSION} object")
-    runs = {str(slug): RunRecord(**entry) for slug, entry in raw.get("runs", {}).items()}
+    runs = {str(slug): _record(entry) for slug, entry in raw.get("runs", {}).items()}
     hints = {str(slug): int(count) for slug, count in raw.get("hints", {}).items()}
     current = raw.get("current")
     return State(path, runs, hints, current if isinstance(current, str) else None)

@@ -45,7 +45,7 @@ class Status:
             if self.last is None:
                 return "changed, not run yet"
             return f"changed since last run (was {_outcome(self.last)})"
-        return self.kind.value
+        return str(self.kind.value)
 
 
 def _outcome(record: RunRecord) -> str:

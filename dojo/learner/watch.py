@@ -13,13 +13,14 @@ from rich.console import Console
 
 from ..catalogue import KATAS_DIR, Catalogue, Kata
 from . import hint, listing
+from . import state as state_mod
 from .keys import KeyReader
 from .prefork import WarmPytest
 from .run import header, learner_env, run_kata, verdict
 from .state import RunRecord, State
 from .status import fingerprint
 
-KEYS = "[h]int  [n]ext  [p]revious  [l]ist  [r]e-run  [q]uit"
+KEYS = "h hint · n next · p previous · l list · r re-run · q quit"
 # Event = ("change", changed paths) or ("key", key)
 Event = tuple[str, object]
 
@@ -47,13 +48,18 @@ class Watch:
         ):
             self.events.put(("change", {Path(path) for _, path in changes}))
 
+    def _reload(self) -> None:
+        """Re-read the state: `kata hint` or `kata run` in another terminal may have changed it."""
+        self.state = state_mod.load(self.catalogue.root)
+
     def run(self) -> RunRecord | None:
         """Run the current kata with the warm pytest, say how it went, warm up the next one."""
+        self._reload()
         self.last_run = fingerprint(self.kata)
         header(self.kata, self.console)
         record = run_kata(self.kata, self.state, self.warm.run)
         self.warm.ensure()  # importing pytest takes longer than a pure kata's tests: do it now
-        self.console.print(verdict(self.kata, record, self.catalogue, self.state))
+        self.console.print(verdict(self.kata, record, self.catalogue, self.state, advice=False))
         if record is not None and not (record.error or record.failed or record.skipped):
             upcoming = self._neighbour(+1)
             offer = f"press n for the next kata, {upcoming.name}" if upcoming else "all done here"
@@ -83,6 +89,7 @@ class Watch:
         """Act on one key; False means quit."""
         if key == "q":
             return False
+        self._reload()
         if key == "h":
             hint.show(self.kata, self.state, self.console)
         elif key == "l":

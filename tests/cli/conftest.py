@@ -76,7 +76,7 @@ def build_repo(root: Path) -> Path:
     """Write the tiny repository at `root` and commit it, so the stubs have a pristine copy."""
     _write(root / "katas.toml", textwrap.dedent(CATALOGUE))
     _write(root / "conftest.py", 'pytest_plugins = ["dojo.pytest_plugin"]\n')
-    _write(root / "pytest.ini", "[pytest]\naddopts = -ra\n")
+    _write(root / "pytest.ini", "[pytest]\naddopts = -ra\nasyncio_default_fixture_loop_scope = function\n")
     _write(root / ".gitignore", ".kata/\n__pycache__/\n")
     _write(root / "katas" / "__init__.py", "")
     for name, (stub, solution, tests) in KATAS.items():

@@ -1,0 +1,153 @@
+"""Re-run latency of `kata watch` after a save, against bare pytest start-up, measured in one run.
+
+Usage: python benchmarks/watch_latency.py [--kata NAME --repo PATH] [--rounds N] [--poll]
+Without --kata it builds a throwaway repository with one pure kata (two tiny tests), so what is
+measured is the machinery: noticing the save, running pytest, reading the report.
+Target (issue 3): save -> verdict at most 1 s for a pure kata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _timing import ROOT, best_of, pytest_cmd
+
+KATA_COMMAND = [sys.executable, "-c", "from dojo.cli import main; main()"]
+PAUSE = 2.0  # seconds between saves: a learner reads the output before saving again
+
+PURE_KATA = {
+    "katas.toml": '[[topic]]\nname = "bench"\n\n[[kata]]\nname = "adder"\ntopic = "bench"\n'
+                  'files = ["adder.py"]\nhints = ["a", "b"]\n',
+    "conftest.py": 'pytest_plugins = ["dojo.pytest_plugin"]\n',
+    "pytest.ini": "[pytest]\nasyncio_default_fixture_loop_scope = function\n",
+    "katas/__init__.py": "",
+    "katas/bench/__init__.py": "",
+    "katas/bench/adder/__init__.py": "",
+    "katas/bench/adder/README.md": "# adder\n",
+    "katas/bench/adder/adder.py": "def add(a, b):\n    return a + b\n",
+    "katas/bench/adder/test_adder.py": "from .adder import add\n\n\ndef test_small():\n"
+                                       "    assert add(2, 3) == 5\n\n\ndef test_negative():\n"
+                                       "    assert add(-1, 1) == 0\n",
+    "solutions/bench/adder/adder.py": "def add(a, b):\n    return a + b\n",
+}
+
+
+def build_pure_repo(folder: Path) -> None:
+    for rel, text in PURE_KATA.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+
+
+class Watcher:
+    """`kata watch` in a subprocess, with every output line time-stamped as it arrives."""
+
+    def __init__(self, repo: Path, kata: str, poll: bool) -> None:
+        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.proc = subprocess.Popen(
+            [*KATA_COMMAND, "watch", kata, *(["--poll"] if poll else [])], cwd=repo,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put((time.perf_counter(), line))
+
+    def until(self, phrase: str, timeout: float = 120) -> float:
+        """The arrival time of the next line containing `phrase`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                stamp, line = self.lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            if phrase in line:
+                return stamp
+        raise RuntimeError(f"`kata watch` never printed {phrase!r}")
+
+    def quit(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("q\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=60)
+
+
+def measure(repo: Path, kata: str, file: Path, rounds: int, poll: bool) -> list[tuple[float, float]]:
+    """(save -> header, save -> verdict) for each save; the file is restored at the end."""
+    original = file.read_text()
+    watcher = Watcher(repo, kata, poll)
+    timings = []
+    try:
+        watcher.until("for saves")  # the first run is over and a warm pytest is starting
+        for index in range(rounds):
+            time.sleep(PAUSE)
+            saved = time.perf_counter()
+            file.write_text(original + ("" if index % 2 else f"# watch_latency {index}\n"))
+            header = watcher.until(f"/{kata} ·")
+            verdict = watcher.until(f"{kata}: ")
+            timings.append((header - saved, verdict - saved))
+        watcher.quit()
+    finally:
+        file.write_text(original)
+        if watcher.proc.poll() is None:
+            watcher.proc.kill()
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kata", help="a kata of the repository at --repo (default: a throwaway one)")
+    parser.add_argument("--repo", type=Path, default=ROOT)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--poll", action="store_true", help="watch by polling, as on WSL")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = Path(tmp) / "empty"
+        empty.mkdir()
+        (empty / "test_empty.py").write_text("def test_nothing():\n    pass\n")
+        (empty / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+        if args.kata:
+            repo, kata = args.repo.resolve(), args.kata
+            sys.path.insert(0, str(ROOT))
+            from dojo.catalogue import load
+
+            entry = load(repo / "katas.toml").get(kata)
+            file, kata_dir = entry.learner_files()[0], entry.kata_dir
+        else:
+            repo, kata = Path(tmp) / "repo", "adder"
+            build_pure_repo(repo)
+            kata_dir = repo / "katas/bench/adder"
+            file = kata_dir / "adder.py"
+        bare_and_cold = best_of(
+            {
+                "bare": pytest_cmd(str(empty / "test_empty.py"), "-c", str(empty / "pytest.ini")),
+                "cold": pytest_cmd(str(kata_dir)),
+            },
+            rounds=3, cwd=repo,
+        )
+        timings = measure(repo, kata, file, args.rounds, args.poll)
+    bare, cold = bare_and_cold["bare"], bare_and_cold["cold"]
+    header = statistics.median(t[0] for t in timings)
+    verdict = statistics.median(t[1] for t in timings)
+    worst = max(t[1] for t in timings)
+    mode = "polling" if args.poll else "OS events"
+    print(f"bare pytest start-up, one empty test (best of 3)    {bare:6.2f} s   1.00")
+    print(f"pytest on the kata, fresh interpreter (best of 3)   {cold:6.2f} s   {cold / bare:4.2f}")
+    print(f"kata watch ({mode}): save -> header (median)     {header:6.2f} s   {header / bare:4.2f}")
+    print(f"kata watch ({mode}): save -> verdict (median)    {verdict:6.2f} s   {verdict / bare:4.2f}")
+    print(f"kata watch ({mode}): save -> verdict (worst of {len(timings)})  {worst:6.2f} s   "
+          f"{worst / bare:4.2f}")
+    print(f"re-run latency {verdict:.2f} s: {'within' if verdict <= 1.0 else 'OVER'} the 1 s target")
+
+
+if __name__ == "__main__":
+    main()

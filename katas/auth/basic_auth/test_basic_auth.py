@@ -1,0 +1,354 @@
+"""Tests for Basic auth: RFC 7617 vectors, strict parsing, constant-time checks, a real app."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from . import basic_auth
+from .basic_auth import (
+    BasicAuthApp,
+    MalformedCredentials,
+    build_authorization,
+    challenge,
+    check_credentials,
+    parse_authorization,
+)
+
+REALM = "WallyWorld"
+# RFC 7617 §2 and §2.1, plus a user whose id and password are both non-ASCII.
+USERS = {"Aladdin": "open sesame", "test": "123\u00a3", "zo\u00eb": "p\u00e4ss:w\u00f6rd"}
+
+
+HASHES = ("sha256", "sha512", "sha3_256", "blake2b")
+
+
+def requests_header(user: bytes, password: bytes) -> str:
+    """The Authorization header requests itself builds (a real client, not our own encoder)."""
+    prepared = requests.Request("GET", "http://127.0.0.1/", auth=(user, password)).prepare()
+    return prepared.headers["Authorization"]
+
+
+# --- building and parsing the header -------------------------------------------------------
+
+
+def test_build_reproduces_the_rfc_7617_examples() -> None:
+    got = build_authorization("Aladdin", "open sesame")
+    assert got == "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", f"RFC 7617 §2 example: got {got!r}"
+    got = build_authorization("test", "123\u00a3")
+    assert got == "Basic dGVzdDoxMjPCow==", (
+        f"RFC 7617 §2.1: 'test' / '123£' encodes as UTF-8 (£ is c2 a3) to dGVzdDoxMjPCow==, "
+        f"got {got!r}: encode the user-pass with UTF-8, not latin-1"
+    )
+
+
+def test_build_refuses_a_colon_in_the_user_id() -> None:
+    with pytest.raises(ValueError):
+        build_authorization("ali:baba", "sesame")
+
+
+def test_parse_reproduces_the_rfc_7617_examples() -> None:
+    assert parse_authorization("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==") == ("Aladdin", "open sesame")
+    got = parse_authorization("Basic dGVzdDoxMjPCow==")
+    assert got == ("test", "123\u00a3"), (
+        f"RFC 7617 §2.1: dGVzdDoxMjPCow== is UTF-8 for test:123£, got {got!r}: "
+        "decode the bytes as UTF-8 (latin-1 turns £ into 'Â£')"
+    )
+
+
+def test_parse_splits_on_the_first_colon() -> None:
+    got = parse_authorization("Basic YWxhZGRpbjpvcGVuOnNlc2FtZQ==")
+    assert got == ("aladdin", "open:sesame"), (
+        f"'aladdin:open:sesame' must split on the first colon (a user-id has none, a password "
+        f"may have many), got {got!r}"
+    )
+
+
+@pytest.mark.parametrize("scheme", ["basic", "BASIC", "bAsIc"])
+def test_parse_treats_the_scheme_case_insensitively(scheme: str) -> None:
+    got = parse_authorization(f"{scheme}   QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+    assert got == ("Aladdin", "open sesame"), (
+        "the auth-scheme is case-insensitive (RFC 9110 §11.1) and may be followed by several "
+        f"spaces (1*SP); got {got!r}"
+    )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+MALFORMED = {
+    "another scheme": "Bearer mF_9.B5f-4.1JqM",
+    "no credentials": "Basic",
+    "only spaces": "Basic   ",
+    "no space after the scheme": "BasicQWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+    "junk after the padding": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==!!",
+    "a character outside base64": "Basic QWxh*ZGRpbjpvcGVuIHNlc2FtZQ==",
+    "no colon": "Basic " + _b64(b"Aladdin"),
+    "not UTF-8": "Basic " + _b64(b"Aladdin:\xff\xfe"),
+}
+
+
+@pytest.mark.parametrize("header", MALFORMED.values(), ids=MALFORMED.keys())
+def test_parse_rejects_malformed_headers(header: str) -> None:
+    try:
+        got = parse_authorization(header)
+    except MalformedCredentials:
+        return
+    pytest.fail(
+        f"parse_authorization({header!r}) returned {got!r}; it must raise MalformedCredentials. "
+        "(base64.b64decode drops junk characters and trailing data unless validate=True)"
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(user=st.text().filter(lambda s: ":" not in s), password=st.text())
+def test_build_and_parse_agree_with_requests_for_any_text(user: str, password: str) -> None:
+    """requests, given UTF-8 bytes, builds the same header; parsing it gives the pair back."""
+    expected = requests_header(user.encode(), password.encode())
+    assert build_authorization(user, password) == expected
+    assert parse_authorization(expected) == (user, password)
+
+
+def test_challenge_quotes_the_realm_and_announces_utf8() -> None:
+    assert challenge("WallyWorld") == 'Basic realm="WallyWorld", charset="UTF-8"'
+    got = challenge('the "back\\office"')
+    assert got == 'Basic realm="the \\"back\\\\office\\"", charset="UTF-8"', (
+        f"the realm is a quoted-string (RFC 9110 §5.6.4): escape \\ and \" with a backslash; "
+        f"got {got!r}"
+    )
+
+
+# --- checking credentials in constant time --------------------------------------------------
+
+
+class WatchedPassword(str):
+    """A stored password that notes every == or != against it: each one is a timing leak."""
+
+    def __init__(self, value: str) -> None:
+        self.equality_checks: list[object] = []
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str | bytes):
+            self.equality_checks.append(other)
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+
+class CompareSpy:
+    """Wraps the real hmac.compare_digest and records what it was asked to compare."""
+
+    def __init__(self, real: Callable[[Any, Any], bool]) -> None:
+        self.real = real
+        self.calls: list[tuple[Any, Any]] = []
+
+    def __call__(self, a: Any, b: Any) -> bool:
+        self.calls.append((a, b))
+        return self.real(a, b)
+
+
+@pytest.fixture
+def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
+    real = hmac.compare_digest
+    spy = CompareSpy(real)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    monkeypatch.setattr(secrets, "compare_digest", spy)
+    for name, value in list(vars(basic_auth).items()):  # `from hmac import compare_digest`
+        if value is real:
+            monkeypatch.setattr(basic_auth, name, spy)
+    return spy
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "expected"),
+    [
+        ("Aladdin", "open sesame", True),
+        ("Aladdin", "open sesamE", False),
+        ("Aladdin", "open sesam", False),
+        ("Aladdin", "open sesame ", False),
+        ("Aladdin", "", False),
+        ("aladdin", "open sesame", False),
+        ("Nobody", "open sesame", False),
+        ("test", "123\u00a3", True),
+        ("zo\u00eb", "p\u00e4ss:w\u00f6rd", True),
+        ("zo\u00eb", "p\u00e4ss:w\u00f6rD", False),
+    ],
+)
+def test_check_credentials_accepts_exactly_the_right_password(
+    user: str, password: str, expected: bool
+) -> None:
+    try:
+        got = check_credentials(USERS, user, password)
+    except TypeError as exc:
+        pytest.fail(
+            f"check_credentials raised {exc!r} for {user!r}/{password!r}: hmac.compare_digest "
+            "refuses non-ASCII str, compare the UTF-8 bytes"
+        )
+    assert got is expected, f"check_credentials(USERS, {user!r}, {password!r}) -> {got!r}"
+
+
+def test_the_password_is_compared_with_compare_digest(compare_spy: CompareSpy) -> None:
+    assert check_credentials(USERS, "Aladdin", "open sesame") is True
+    given = "open sesame"
+    # the password itself, its bytes, or a digest of them (hashing first also hides the length)
+    forms = {given, given.encode(), *(hashlib.new(h, given.encode()).digest() for h in HASHES)}
+    seen = [c for c in compare_spy.calls if c[0] in forms or c[1] in forms]
+    assert seen, (
+        "timing attack: the password never went through hmac.compare_digest (calls seen: "
+        f"{compare_spy.calls!r}). `==` stops at the first differing byte, so an attacker who "
+        "times many guesses learns the password byte by byte; compare with hmac.compare_digest"
+    )
+
+
+def test_the_stored_password_is_never_compared_with_eq() -> None:
+    stored = WatchedPassword("open sesame")
+    users = {"Aladdin": stored}
+    check_credentials(users, "Aladdin", "open sesame")
+    check_credentials(users, "Aladdin", "wrong guess")
+    assert not stored.equality_checks, (
+        f"timing attack: the stored password was compared with == against "
+        f"{stored.equality_checks!r}; == returns as soon as a character differs, which leaks how "
+        "much of a guess was right. Use hmac.compare_digest on bytes"
+    )
+
+
+def test_an_unknown_user_costs_the_same_comparisons_as_a_known_one(
+    compare_spy: CompareSpy,
+) -> None:
+    counts = {}
+    for label, user, password in [
+        ("right password", "Aladdin", "open sesame"),
+        ("wrong password", "Aladdin", "open sesamE"),
+        ("unknown user", "Mallory", "open sesame"),
+    ]:
+        compare_spy.calls.clear()
+        check_credentials(USERS, user, password)
+        counts[label] = len(compare_spy.calls)
+    assert counts["right password"] > 0, "the password must go through hmac.compare_digest"
+    assert len(set(counts.values())) == 1, (
+        f"user enumeration: hmac.compare_digest calls per check were {counts}. Returning early "
+        "for an unknown user answers faster, and the time tells an attacker which user-ids "
+        "exist; compare against a dummy password when the user is unknown"
+    )
+
+
+# --- the app, served for real and called by real clients ------------------------------------
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def base_url() -> Iterator[str]:
+    """The learner's BasicAuthApp served on 127.0.0.1 by wsgiref, stopped after the test."""
+    server = make_server("127.0.0.1", 0, BasicAuthApp(USERS, REALM), handler_class=_QuietHandler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="wsgi"
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/private"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.trust_env = False  # no proxy from the environment between us and 127.0.0.1
+        yield session
+
+
+def _expect_challenge(response: requests.Response, why: str) -> None:
+    assert response.status_code == 401, (
+        f"{why}: expected 401 Unauthorized, got {response.status_code} {response.text[:200]!r}"
+    )
+    got = response.headers.get("WWW-Authenticate")
+    assert got == challenge(REALM) == 'Basic realm="WallyWorld", charset="UTF-8"', (
+        f"{why}: a 401 must carry the challenge WWW-Authenticate: "
+        f"Basic realm=\"WallyWorld\", charset=\"UTF-8\" (RFC 7617 §2), got {got!r}; without it "
+        "a client does not know how to authenticate"
+    )
+
+
+def test_the_app_challenges_a_request_without_credentials(
+    base_url: str, http: requests.Session
+) -> None:
+    _expect_challenge(http.get(base_url, timeout=5), "no Authorization header")
+
+
+def test_the_app_greets_a_user_with_the_right_password(
+    base_url: str, http: requests.Session
+) -> None:
+    response = http.get(base_url, auth=("Aladdin", "open sesame"), timeout=5)
+    assert response.status_code == 200, f"got {response.status_code} {response.text[:200]!r}"
+    assert response.text == "hello, Aladdin"
+
+
+def test_the_app_accepts_utf8_credentials(base_url: str, http: requests.Session) -> None:
+    # requests encodes str credentials as latin-1; bytes go out as they are.
+    response = http.get(base_url, auth=("zo\u00eb".encode(), "p\u00e4ss:w\u00f6rd".encode()),
+                        timeout=5)
+    assert response.status_code == 200, (
+        f"UTF-8 credentials (user zoë, password with ä, ö and a colon) got "
+        f"{response.status_code}: decode UTF-8 and split on the first colon"
+    )
+    assert response.content.decode("utf-8") == "hello, zo\u00eb"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic " + _b64(b"Aladdin:open sesamE"),
+        "Basic " + _b64(b"Mallory:open sesame"),
+        "Bearer mF_9.B5f-4.1JqM",
+        "Basic !!!not-base64!!!",
+        "Basic " + _b64(b"no colon here"),
+        "Basic " + _b64(b"Aladdin:\xff"),
+    ],
+    ids=["wrong password", "unknown user", "bearer", "bad base64", "no colon", "not utf-8"],
+)
+def test_the_app_answers_bad_credentials_with_a_401_challenge(
+    base_url: str, http: requests.Session, header: str
+) -> None:
+    response = http.get(base_url, headers={"Authorization": header}, timeout=5)
+    _expect_challenge(response, f"Authorization: {header}")
+
+
+def test_urllib_answers_the_challenge_and_gets_in(base_url: str) -> None:
+    """urllib's HTTPBasicAuthHandler sends credentials only after a matching challenge."""
+    passwords = urllib.request.HTTPPasswordMgr()
+    passwords.add_password(REALM, base_url, "test", "123\u00a3")
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPBasicAuthHandler(passwords)
+    )
+    try:
+        with opener.open(base_url, timeout=5) as response:
+            body = response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        pytest.fail(
+            f"urllib got {exc.code} {exc.reason}: it retries with credentials only if the 401 "
+            f"carries WWW-Authenticate with realm=\"{REALM}\", and it sends UTF-8 "
+            f"(got WWW-Authenticate: {exc.headers.get('WWW-Authenticate')!r})"
+        )
+    assert body == "hello, test"

@@ -1,0 +1,451 @@
+"""Tests for the green-thread scheduler: round-robin, sleeping on a fake clock, socket readiness, a real echo server."""
+
+from __future__ import annotations
+
+import random
+import selectors
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from dojo.testing import Background
+
+from .green_threads import Scheduler, echo_server, readable, sleep, writable
+
+START = 100.0
+
+
+class FakeClock:
+    """Time that moves only when told to."""
+
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class AutojumpSelector(selectors.DefaultSelector):
+    """A real selector that never blocks: when no socket is ready, it moves the fake clock forward
+    by the timeout it was given instead of waiting. Virtual time makes sleep tests exact and fast,
+    and lets us see how the scheduler waits."""
+
+    def __init__(self, clock: FakeClock, max_idle_polls: int | None = 1000) -> None:
+        super().__init__()
+        self.clock = clock
+        self.max_idle_polls = max_idle_polls
+        self.idle_polls = 0
+        self.timeouts: list[float | None] = []
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self.timeouts.append(timeout)
+        events = super().select(0)
+        if events:
+            self.idle_polls = 0
+            return events
+        if timeout is None:
+            raise AssertionError(
+                "deadlock: the scheduler called select(timeout=None) (wait forever), but no socket "
+                f"is ready and nothing else can make one ready. Registered: {self._registered()}. "
+                "Did a task wait for the wrong event (readable vs writable), or was a sleeper "
+                "forgotten (then the timeout should be the time until it is due)?"
+            )
+        if timeout > 0:
+            self.clock.now += timeout
+            self.idle_polls = 0
+        else:
+            self.idle_polls += 1
+            if self.max_idle_polls is not None and self.idle_polls > self.max_idle_polls:
+                raise AssertionError(
+                    f"busy-wait: select(timeout=0) was called {self.idle_polls} times in a row and "
+                    "nothing was ready. When no task can run, block in select() with the time until "
+                    "the earliest sleeper is due (or None if there is none)"
+                )
+        return []
+
+    def _registered(self) -> str:
+        names = {selectors.EVENT_READ: "read", selectors.EVENT_WRITE: "write"}
+        keys = self.get_map().values()
+        return ", ".join(
+            f"fd {k.fd} for {'+'.join(n for e, n in names.items() if k.events & e)}" for k in keys
+        ) or "nothing"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_time(clock: FakeClock) -> Iterator[Scheduler]:
+    """A scheduler on virtual time."""
+    sched = Scheduler(clock=clock, selector=AutojumpSelector(clock))
+    yield sched
+    sched.selector.close()
+
+
+@pytest.fixture
+def socketpair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+# --- scheduling -----------------------------------------------------------------------------------
+
+
+def test_tasks_take_turns_at_each_bare_yield(fake_time: Scheduler) -> None:
+    log: list[str] = []
+
+    def worker(name: str) -> Iterator[None]:
+        for i in range(3):
+            log.append(f"{name}{i}")
+            yield
+
+    fake_time.spawn(worker("a"))
+    fake_time.spawn(worker("b"))
+    fake_time.run()
+    assert log == ["a0", "b0", "a1", "b1", "a2", "b2"], (
+        f"got {log}: a bare `yield` should put the task at the back of the ready queue (round robin)"
+    )
+
+
+def test_run_returns_each_task_result_and_a_task_can_spawn_another(fake_time: Scheduler) -> None:
+    def child() -> Iterator[None]:
+        yield
+        return "child done"
+
+    def parent() -> Iterator[None]:
+        kid = fake_time.spawn(child())
+        yield
+        return kid
+
+    task = fake_time.spawn(parent())
+    fake_time.run()
+    assert task.done and task.result.done, "run() must not return before every task has finished"
+    assert task.result.result == "child done", "a task's result is its generator's return value"
+
+
+def test_sleepers_wake_in_order_of_their_deadlines(fake_time: Scheduler, clock: FakeClock) -> None:
+    log: list[tuple[float, str]] = []
+
+    def sleeper(name: str, delays: list[float]) -> Iterator[Any]:
+        for delay in delays:
+            yield sleep(delay)
+            log.append((clock() - START, name))
+
+    fake_time.spawn(sleeper("a", [2.5]))
+    fake_time.spawn(sleeper("b", [1, 1, 1]))
+    fake_time.spawn(sleeper("c", [0.25, 1.5]))
+    fake_time.run()
+    expected = [(0.25, "c"), (1, "b"), (1.75, "c"), (2, "b"), (2.5, "a"), (3, "b")]
+    assert log == expected, (
+        f"wake-up order and times (virtual seconds after start): expected {expected}, got {log}. "
+        "Keep sleepers sorted by deadline (heapq) and pass select() the time until the first one "
+        "is due, relative to now"
+    )
+
+
+def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(
+    fake_time: Scheduler, clock: FakeClock
+) -> None:
+    def nap() -> Iterator[Any]:
+        yield sleep(5)
+
+    fake_time.spawn(nap())
+    fake_time.run()
+    assert clock() - START == 5, f"the nap ended {clock() - START} s after it began, expected 5"
+    selector = fake_time.selector
+    assert isinstance(selector, AutojumpSelector)
+    assert 5.0 in selector.timeouts, (
+        f"select() was called with timeouts {selector.timeouts[:10]}: with one task asleep for 5 s "
+        "and nothing else to do, the scheduler should block once with timeout=5"
+    )
+
+
+def test_sleep_zero_lets_others_run_first(fake_time: Scheduler) -> None:
+    log: list[str] = []
+
+    def polite() -> Iterator[Any]:
+        yield sleep(0)
+        log.append("polite")
+
+    def eager() -> Iterator[None]:
+        log.append("eager")
+        yield
+
+    fake_time.spawn(polite())
+    fake_time.spawn(eager())
+    fake_time.run()
+    assert log == ["eager", "polite"], f"got {log}: sleep(0) must give the other ready tasks a turn"
+
+
+# --- socket readiness ----------------------------------------------------------------------------
+
+
+def test_a_reader_sleeps_until_its_socket_has_data(
+    fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+) -> None:
+    a, b = socketpair
+    log: list[tuple[float, str]] = []
+
+    def reader() -> Iterator[Any]:
+        yield readable(a)
+        log.append((clock() - START, a.recv(100).decode()))
+
+    def writer() -> Iterator[Any]:
+        yield sleep(2)
+        b.send(b"ping")
+        log.append((clock() - START, "sent"))
+
+    fake_time.spawn(reader())
+    fake_time.spawn(writer())
+    fake_time.run()
+    assert log == [(2, "sent"), (2, "ping")], (
+        f"got {log}: the reader must wait (in select) until the writer sent, then read 'ping'"
+    )
+
+
+def test_a_writer_waits_until_the_peer_drains_a_full_buffer(
+    fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+) -> None:
+    a, b = socketpair
+    queued = 0
+    try:
+        while True:  # fill the kernel buffers until send() would block
+            queued += a.send(b"x" * 65536)
+    except BlockingIOError:
+        pass
+    log: list[tuple[float, str]] = []
+
+    def writer() -> Iterator[Any]:
+        yield writable(a)
+        log.append((clock() - START, f"writable after {a.send(b'!')} byte"))
+
+    def drainer() -> Iterator[Any]:
+        yield sleep(3)
+        drained = 0
+        while drained < queued:
+            yield readable(b)
+            drained += len(b.recv(1 << 20))
+        log.append((clock() - START, "drained"))
+
+    fake_time.spawn(writer())
+    fake_time.spawn(drainer())
+    fake_time.run()
+    assert log and log[0][0] == 3, (
+        f"got {log}: the writer must wait until the reader drained the full buffer at t=3 "
+        "(register the socket for EVENT_WRITE)"
+    )
+    assert sorted(text for _, text in log) == ["drained", "writable after 1 byte"], f"got {log}"
+
+
+def test_one_task_can_read_a_socket_while_another_waits_to_write_it(
+    fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+) -> None:
+    """Two tasks on one socket: one registration with both events, each wake-up to its own task."""
+    a, b = socketpair
+    log: list[str] = []
+
+    def reader() -> Iterator[Any]:
+        yield readable(a)
+        log.append(f"read {a.recv(10).decode()}")
+
+    def writer() -> Iterator[Any]:
+        yield sleep(1)
+        yield writable(a)
+        a.send(b"pong")
+        log.append("wrote")
+
+    def peer() -> Iterator[Any]:
+        yield sleep(2)
+        b.send(b"ping")
+        yield readable(b)
+        log.append(f"peer got {b.recv(10).decode()}")
+
+    for body in (reader(), writer(), peer()):
+        fake_time.spawn(body)
+    fake_time.run()
+    assert log == ["wrote", "read ping", "peer got pong"], f"got {log}"
+
+
+def test_io_is_polled_even_while_some_task_is_always_ready(
+    clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+) -> None:
+    a, b = socketpair
+    sched = Scheduler(clock=clock, selector=AutojumpSelector(clock, max_idle_polls=None))
+    got: list[bytes] = []
+    b.send(b"data")  # `a` is readable from the start
+
+    def reader() -> Iterator[Any]:
+        yield readable(a)
+        got.append(a.recv(10))
+
+    def spinner() -> Iterator[None]:
+        for _ in range(10_000):
+            if got:
+                return
+            yield  # always ready again at once
+        raise AssertionError(
+            "the reader starved: its socket was readable the whole time, but while another task was "
+            "ready the scheduler never polled I/O. Poll (select with timeout 0) on every round"
+        )
+
+    sched.spawn(reader())
+    sched.spawn(spinner())
+    try:
+        sched.run()
+    finally:
+        sched.selector.close()
+    assert got == [b"data"]
+
+
+# --- a real TCP echo server -------------------------------------------------------------------------
+
+
+class Clients:
+    """Real client sockets, driven from a thread while the scheduler runs in the test's thread."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.listener = make_listener()
+        self.port = self.listener.getsockname()[1]
+
+    def connect(self, small_buffers: bool = False) -> socket.socket:
+        sock = socket.socket()
+        if small_buffers:
+            shrink_buffers(sock)
+        sock.settimeout(4)
+        sock.connect(("127.0.0.1", self.port))
+        self.sockets.append(sock)
+        return sock
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            try:  # shutdown wakes a client thread blocked in recv() on this socket
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self.listener.close()
+
+
+PARTIAL_SENDS = (
+    "On a non-blocking socket send() may take only part of the data (it returns how much) and "
+    "raises BlockingIOError when the buffer is full; sendall() can't be used. Loop: yield "
+    "writable(conn), send, keep what was not sent, until nothing is left"
+)
+
+
+def make_listener(small_buffers: bool = False) -> socket.socket:
+    sock = socket.socket()
+    if small_buffers:
+        shrink_buffers(sock)  # accepted sockets inherit these sizes
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+def shrink_buffers(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+
+
+@pytest.fixture
+def clients() -> Iterator[Clients]:
+    made = Clients()
+    yield made
+    made.close()
+
+
+def recv_exactly(sock: socket.socket, n: int, who: str) -> bytes:
+    data = b""
+    while len(data) < n:
+        try:
+            chunk = sock.recv(n - len(data))
+        except TimeoutError:
+            chunk = None
+        if not chunk:
+            raise AssertionError(
+                f"{who}: got {len(data)} of {n} bytes back, then "
+                f"{'silence for 4 s' if chunk is None else 'the server closed the connection'}"
+            )
+        data += chunk
+    return data
+
+
+def serve(sched: Scheduler, clients: Clients, count: int, script: Callable[[], Any]) -> Any:
+    """Run the echo server in this thread and `script` (the clients) in another; return its result."""
+    sched.spawn(echo_server(sched, clients.listener, count), name="echo-server")
+    talk = Background(script, name="clients")
+    try:
+        try:
+            sched.run()
+        except Exception as exc:
+            hint = PARTIAL_SENDS if isinstance(exc, BlockingIOError) else "see the traceback above"
+            raise AssertionError(
+                f"the scheduler stopped with {exc!r} while serving real clients: {hint}"
+            ) from exc
+        return talk.result(timeout=8)
+    finally:
+        clients.close()  # unblocks the client thread if the server failed
+        talk.thread.join(5)
+        sched.close()
+
+
+def test_the_echo_server_serves_several_real_clients_at_once(clients: Clients) -> None:
+    def script() -> list[str]:
+        socks = {name: clients.connect() for name in "ABC"}
+        heard = []
+        try:
+            # Each client talks while the others are connected and silent: a server that serves
+            # one client at a time answers A and leaves C waiting forever.
+            for turn, name in enumerate("CBACAB"):
+                message = f"{name} says {turn}\n".encode()
+                socks[name].sendall(message)
+                try:
+                    heard.append(recv_exactly(socks[name], len(message), f"client {name}").decode())
+                except AssertionError as exc:
+                    others = sorted(set("ABC") - {name})
+                    raise AssertionError(
+                        f"{exc} while clients {others} were connected and silent. Does the server "
+                        "handle one client at a time? Spawn a task per connection, and never call "
+                        "a blocking recv()/accept() without yielding readable() first"
+                    ) from None
+        finally:
+            for sock in socks.values():
+                sock.close()  # EOF for the server, also when a turn failed
+        return heard
+
+    heard = serve(Scheduler(), clients, 3, script)
+    assert heard == [f"{name} says {turn}\n" for turn, name in enumerate("CBACAB")]
+
+
+def test_a_large_echo_survives_partial_sends(clients: Clients) -> None:
+    """A 1 MiB echo through 4 KiB socket buffers: send() takes only part of the data each time."""
+    clients.listener.close()
+    clients.listener = make_listener(small_buffers=True)
+    clients.port = clients.listener.getsockname()[1]
+    payload = random.Random(5).randbytes(1 << 20)
+
+    def script() -> bytes:
+        sock = clients.connect(small_buffers=True)
+        sender = Background(sock.sendall, payload, name="sender")  # talks while we listen
+        try:
+            echoed = recv_exactly(sock, len(payload), "the 1 MiB client")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}. {PARTIAL_SENDS}") from None
+        finally:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the sender if it is still stuck
+            sender.thread.join(5)
+            sock.close()
+        return echoed
+
+    echoed = serve(Scheduler(), clients, 1, script)
+    first_bad = next((i for i, (x, y) in enumerate(zip(echoed, payload)) if x != y), None)
+    assert echoed == payload, f"the echo differs from what was sent, first at byte {first_bad}"

@@ -1,0 +1,73 @@
+"""A circuit breaker per host for requests: closed, open, half-open, on an injected clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+class CircuitOpen(Exception):
+    """Refused without touching the network: the host's breaker is open (or its trial is running)."""
+
+    def __init__(self, host: str, retry_at: float) -> None:
+        super().__init__(f"circuit for {host} is open; next trial at clock {retry_at:.3f}")
+        self.host = host
+        self.retry_at = retry_at
+
+
+def host_of(url: str) -> str:
+    """The breaker key: scheme, host and port, e.g. 'http://127.0.0.1:8080'."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class CircuitBreaker:
+    """Stops calling a host that keeps failing, and probes it now and then to see if it is back.
+
+    Per host (see host_of), independently:
+    - closed: calls go through. A failure is a 5xx response or a requests.ConnectionError /
+      requests.Timeout; a 2xx-4xx response is a success and resets the count. After
+      `failure_threshold` failures in a row the breaker opens, at time clock().
+    - open: calls raise CircuitOpen(host, retry_at=opened_at + reset_timeout) at once, sending
+      nothing, until clock() reaches retry_at; then the breaker is half-open.
+    - half_open: the next call is the one trial and goes through; while it runs, other calls
+      raise CircuitOpen. Trial success -> closed (count 0); trial failure -> open again, at the
+      time of that failure.
+    Thread-safe: calls for the same host may come from many threads at once.
+
+    >>> breaker = CircuitBreaker(failure_threshold=3, reset_timeout=30.0)
+    >>> response = breaker.get(requests.Session(), "http://127.0.0.1:8080/health", timeout=2)
+    """
+
+    def __init__(
+        self,
+        failure_threshold: int,
+        reset_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failure_threshold = failure_threshold
+        self.reset_timeout = reset_timeout
+        self.clock = clock
+        self._lock = threading.Lock()
+        # TODO: per-host bookkeeping (failures in a row, when it opened, whether a trial runs).
+
+    def state(self, url: str) -> str:
+        """CLOSED, OPEN or HALF_OPEN for url's host (OPEN turns HALF_OPEN once retry_at is reached)."""
+        # TODO
+        raise NotImplementedError("CircuitBreaker.state")
+
+    def get(self, session: requests.Session, url: str, **kwargs: Any) -> requests.Response:
+        """session.get(url, **kwargs) through the host's breaker.
+
+        Returns the response (5xx included, after counting it); re-raises a connection error or
+        timeout after counting it; raises CircuitOpen without sending when the breaker refuses.
+        """
+        # TODO: decide under the lock, send without holding it, record the outcome under it.
+        raise NotImplementedError("CircuitBreaker.get")

@@ -1,0 +1,67 @@
+"""asyncio fan-out: many HTTP GETs at once, at most `limit` in flight, each with its own timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import aiohttp
+
+__all__ = ["fetch", "fetch_all"]
+
+
+async def fetch(session: aiohttp.ClientSession, url: str, timeout: float) -> str:
+    """GET `url` and return the body as text.
+
+    Raises aiohttp.ClientResponseError for a status >= 400, aiohttp.ClientError subclasses for
+    connection failures, and TimeoutError if the whole exchange (connect, headers, body) takes
+    more than `timeout` seconds; a timed-out request is cancelled, not left running.
+
+    >>> await fetch(session, "http://127.0.0.1:8080/hello", timeout=5)  # doctest: +SKIP
+    'hello'
+    """
+    # asyncio.timeout() cancels the body of the block when the deadline passes and turns that
+    # cancellation into TimeoutError: the request is really stopped (its connection closed),
+    # unlike asyncio.wait(..., timeout=), which only stops *waiting* for it.
+    async with session.get(url) as response:
+        response.raise_for_status()
+        return await response.text()
+
+
+async def fetch_all(
+    session: aiohttp.ClientSession, urls: Sequence[str], *, limit: int, timeout: float
+) -> list[str | Exception]:
+    """fetch() every URL concurrently, with at most `limit` requests in flight at any moment.
+
+    Returns one entry per URL, in the order of `urls`: the body, or the Exception its fetch()
+    raised (a failure or timeout of one URL does not stop the others). `timeout` applies to
+    each request on its own, from the moment it gets a slot: time spent waiting for a slot
+    does not count. If the caller cancels fetch_all, every request still running is cancelled,
+    no new one starts, and CancelledError propagates to the caller.
+
+    >>> await fetch_all(session, [url_a, url_b], limit=10, timeout=5)  # doctest: +SKIP
+    ['body of a', ClientResponseError(...)]
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    # The semaphore holds `limit` permits: a call takes one before its request and `async with`
+    # gives it back exactly once, on success, failure, timeout and cancellation alike.
+    slots = asyncio.Semaphore(limit)
+
+    async def one(url: str) -> str | Exception:
+        async def guarded() -> str:
+            async with slots:
+                return await fetch(session, url, timeout)
+
+        try:
+            return await asyncio.wait_for(guarded(), timeout)
+        except Exception as exc:
+            return exc
+
+    # A TaskGroup starts every call now and, if fetch_all is cancelled, cancels all of its
+    # tasks (running and still waiting for a slot) and waits for them before re-raising:
+    # nothing is left behind. Since `one` never raises, no call cancels its siblings.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(url)) for url in urls]
+    # The task list is in input order, whatever order the calls finished in.
+    return [task.result() for task in tasks]

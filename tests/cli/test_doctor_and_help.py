@@ -1,0 +1,102 @@
+"""`kata doctor`, the help text of every command, and the fuzzy name matching behind them."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from dojo.catalogue import load
+from dojo.cli import app
+from dojo.learner import doctor
+from dojo.learner.fuzzy import NoSuchKata, resolve
+
+runner = CliRunner()
+COMMANDS = ["list", "next", "run", "watch", "hint", "diff", "solution", "reset", "doctor", "verify"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    described = result.output.split("Usage:")[1].splitlines()[2:6]
+    assert any(line.strip(" │") for line in described), f"`kata {command} --help` says nothing"
+
+
+def test_an_unknown_option_is_a_usage_error(repo: Path):
+    assert runner.invoke(app, ["list", "--frobnicate"]).exit_code == 2
+
+
+def test_outside_a_kata_repository_commands_fail_with_exit_2(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 2
+    assert "no katas.toml found" in result.output
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [("adder", "adder"), ("Greeter", "greeter"), ("strings/shouter", "shouter"), ("shou", "shouter"),
+     ("reet", "greeter"), ("grtr", "greeter")],
+)
+def test_names_match_exactly_then_by_prefix_substring_and_letters(repo: Path, typed, found):
+    assert resolve(load(repo / "katas.toml"), typed).name == found
+
+
+def test_an_ambiguous_name_lists_the_candidates(repo: Path):
+    with pytest.raises(NoSuchKata, match="matches several katas: adder, greeter"):
+        resolve(load(repo / "katas.toml"), "er")
+
+
+def test_a_typo_gets_did_you_mean(repo: Path):
+    with pytest.raises(NoSuchKata, match=r"no kata 'shoutr\?'; did you mean shouter\?"):
+        resolve(load(repo / "katas.toml"), "shoutr?")
+
+
+@pytest.mark.time_limit(120)
+def test_doctor_reports_each_check_and_its_exit_code_matches(repo: Path):
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code in (0, 1), result.output
+    for check in ("Python", "Python packages", "Docker daemon", "Docker Compose", "redis",
+                  "postgres", "nginx"):
+        assert check in result.output
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in result.output
+    assert ("ready" in result.output) == (result.exit_code == 0)
+
+
+def test_doctor_flags_an_old_python_and_a_missing_package_with_the_fix():
+    assert not doctor.check_python(">=99").ok
+    check = doctor.check_dependencies(["surely-not-a-kata-dependency>=1.0", "pytest>=1"], Path("/r"))
+    assert not check.ok
+    assert check.detail == "surely-not-a-kata-dependency missing"
+    assert check.fix["Debian/Ubuntu"].endswith("-m pip install -e /r")
+
+
+def test_doctor_says_how_to_get_a_missing_service_on_each_platform(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from fixtures import backends
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    backends.find_binary.cache_clear()
+    try:
+        check = doctor.check_service("redis", docker_ok=False, used_by=["cache_aside"])
+    finally:
+        backends.find_binary.cache_clear()
+    assert not check.ok and check.required, "no binary, no Docker: a kata cannot run"
+    assert check.fix["Debian/Ubuntu"] == "sudo apt-get install redis-server"
+    assert check.fix["macOS"] == "brew install redis"
+    assert "redis:" in check.fix["Docker"]
+    out = io.StringIO()
+    assert doctor.report([check], Console(file=out, width=200)) == 1
+    assert "how to get redis:" in out.getvalue()
+    assert "Debian/Ubuntu  sudo apt-get install redis-server" in out.getvalue()
+
+
+def test_the_top_level_help_states_the_exit_codes():
+    assert "Exit codes: 0 success" in runner.invoke(app, ["--help"]).output
