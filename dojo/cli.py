@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import catalogue as catalogue_mod
 from .learner import diff as diff_mod
@@ -48,12 +49,12 @@ def load_catalogue() -> catalogue_mod.Catalogue:
     try:
         return catalogue_mod.load(catalogue_mod.find_root() / catalogue_mod.CATALOGUE_NAME)
     except catalogue_mod.CatalogueError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
 def _usage_error(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -61,7 +62,7 @@ def _load_state(catalogue: catalogue_mod.Catalogue) -> state_mod.State:
     """The learner's state; a missing or broken file is rebuilt (and said so, if it was broken)."""
     current = state_mod.load(catalogue.root)
     if current.rebuilt:
-        err_console.print(f"[yellow]note:[/yellow] {current.rebuilt}", soft_wrap=True)
+        err_console.print(f"[yellow]note:[/yellow] {escape(current.rebuilt)}", soft_wrap=True)
     if current.rebuilt or not current.path.is_file():
         current.save()
     return current
@@ -222,10 +223,11 @@ def reset(
     try:
         copies = reset_mod.reset(chosen, state)
     except pristine.NoPristineCopy as exc:
-        err_console.print(f"[red]error:[/red] cannot reset {chosen.name}: {exc}", soft_wrap=True)
+        err_console.print(f"[red]error:[/red] cannot reset {chosen.name}: {escape(str(exc))}",
+                          soft_wrap=True)
         raise typer.Exit(1) from None
     for copy in copies:
-        console.print(f"backup: {run_mod.shown(copy)}")
+        console.print(f"backup: {escape(run_mod.shown(copy))}")
     console.print(f"{chosen.name} is back to its stub: `kata run {chosen.name}` to start again")
 
 

@@ -18,8 +18,11 @@ def reveal(kata: Kata, state: State, *, everything: bool = False) -> int:
     return state.hints[kata.slug]
 
 
-def show(kata: Kata, state: State, console: Console, *, everything: bool = False) -> None:
-    """Print the hints seen so far, the newest one highlighted, and what is left."""
+def show(
+    kata: Kata, state: State, console: Console, *, everything: bool = False, again: str = ""
+) -> None:
+    """Print the hints seen so far, the newest one highlighted, and what is left (`again`: how
+    to ask for the next one, `kata hint NAME` by default)."""
     before = state.hints.get(kata.slug, 0)
     count = reveal(kata, state, everything=everything)
     total = len(kata.hints)
@@ -29,7 +32,7 @@ def show(kata: Kata, state: State, console: Console, *, everything: bool = False
         # Text, not markup: a hint may well contain [brackets]
         console.print(Text.assemble(label, (text, "" if fresh else "dim")))
     if count < total:
-        console.print(f"[dim]{total - count} more: `kata hint {kata.name}` again[/dim]")
+        console.print(f"[dim]{total - count} more: {again or f'`kata hint {kata.name}`'} again[/dim]")
     elif before == total:
         console.print(
             f"[dim]no more hints; `kata diff {kata.name}` compares your code with the solution[/dim]"

@@ -66,7 +66,11 @@ def _rich(catalogue: Catalogue, state: State, found: dict[str, Status]) -> Group
         if not katas:
             continue
         done = sum(found[k.slug].finished for k in katas)
-        head = Table.grid(padding=(0, 2))
+        head = Table.grid(padding=(0, 2), expand=True)
+        # fixed widths everywhere but the title, which is cut short: one line per row, always
+        for width in (len(topic.name), 24, len(f"{done}/{len(katas)}")):
+            head.add_column(width=width, no_wrap=True)
+        head.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         head.add_row(
             Text(topic.name, style="bold"),
             ProgressBar(total=len(katas), completed=done, width=24),
@@ -74,9 +78,10 @@ def _rich(catalogue: Catalogue, state: State, found: dict[str, Status]) -> Group
             Text(topic.title, style="dim"),
         )
         parts.append(head)
-        rows = Table.grid(padding=(0, 2))
-        for width in (4, name_width, status_width, 0):
-            rows.add_column(min_width=width)
+        rows = Table.grid(padding=(0, 2), expand=True)
+        for width in (3, name_width, status_width):
+            rows.add_column(width=width, no_wrap=True)
+        rows.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         for kata in katas:
             status = found[kata.slug]
             mark, style = _MARKS[status.kind]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from ..catalogue import Catalogue, Kata
 from .state import RunRecord, State
@@ -79,10 +80,10 @@ def shown(path: Path) -> str:
 
 def header(kata: Kata, console: Console) -> None:
     """Names the kata, its README and the file(s) to edit, before pytest speaks."""
-    console.rule(f"[bold]{kata.slug}[/bold] · {kata.title}", align="left")
-    console.print(f"[dim]read[/dim]  {shown(kata.readme)}")
+    console.rule(f"[bold]{kata.slug}[/bold] · {escape(kata.title)}", align="left")
+    console.print(f"[dim]read[/dim]  {escape(shown(kata.readme))}")
     for path in kata.learner_files():
-        console.print(f"[dim]edit[/dim]  {shown(path)}")
+        console.print(f"[dim]edit[/dim]  {escape(shown(path))}")
     console.print()
 
 
@@ -134,7 +135,7 @@ def verdict(
     if record is None:
         return f"[yellow]the run of {kata.name} was interrupted: nothing recorded[/yellow]"
     if record.error:
-        return (f"[red]✗ {kata.name}: the tests cannot run: {record.error}[/red]\n"
+        return (f"[red]✗ {kata.name}: the tests cannot run: {escape(record.error)}[/red]\n"
                 f"  look at the first error above; stuck? `kata hint {kata.name}`")
     if record.failed:
         return (f"[red]✗ {kata.name}: {record.failed} of {_tests(record.total)} failing[/red]; "

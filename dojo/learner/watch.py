@@ -39,6 +39,7 @@ class Watch:
         self.stop = threading.Event()
         self.warm = WarmPytest(catalogue.root, learner_env())
         self.last_run: str | None = None  # fingerprint the last run saw
+        self.keys_work = False  # stdin can send keys (a terminal, or a pipe from a script)
 
     def _watch_files(self) -> None:
         """Thread: put every batch of saves under katas/ on the queue (watchfiles debounces)."""
@@ -70,7 +71,8 @@ class Watch:
     def _legend(self) -> None:
         self.console.print(
             f"[dim]watching {self.kata.slug} for saves; keys: {KEYS}[/dim]"
-            if self.keys_work else f"[dim]watching {self.kata.slug} for saves; Ctrl-C stops[/dim]"
+            if self.keys_work else f"[dim]watching {self.kata.slug} for saves; Ctrl-C stops[/dim]",
+            soft_wrap=True,
         )
 
     def _neighbour(self, step: int) -> Kata | None:
@@ -91,7 +93,7 @@ class Watch:
             return False
         self._reload()
         if key == "h":
-            hint.show(self.kata, self.state, self.console)
+            hint.show(self.kata, self.state, self.console, again="press h")
         elif key == "l":
             listing.render(self.catalogue, self.state, self.console)
         elif key == "r":
@@ -114,7 +116,6 @@ class Watch:
         watcher = threading.Thread(target=self._watch_files, name="kata-watch", daemon=True)
         watcher.start()
         reader = KeyReader(lambda key: self.events.put(("key", key)))
-        self.keys_work = False
         try:
             with reader:
                 self.keys_work = reader.interactive
@@ -139,8 +140,6 @@ class Watch:
             signal.signal(signal.SIGTERM, previous)
         self.console.print("[dim]stopped watching[/dim]")
         return 0
-
-    keys_work = False
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

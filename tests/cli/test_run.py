@@ -52,6 +52,13 @@ def test_a_kata_that_cannot_be_imported_is_failing_with_the_reason(kata, repo: P
     assert "the tests cannot run" in done.stdout
 
 
+def test_an_error_message_with_brackets_is_printed_as_it_is(kata, repo: Path):
+    (repo / "katas/basics/adder/adder.py").write_text('raise RuntimeError("[bold] list[int]")\n')
+    done = kata("run", "adder")
+    assert done.returncode == 1
+    assert "the tests cannot run: RuntimeError: [bold] list[int]" in done.stdout
+
+
 def test_next_runs_the_first_unfinished_kata_in_learning_order(kata, repo: Path):
     solve(repo, "adder")
     assert kata("run", "adder").returncode == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import termios
 import threading
@@ -113,6 +114,18 @@ def test_watch_starts_with_the_first_unfinished_kata(repo: Path, sessions, kata)
     session.key("q")
     session.wait_for("stopped watching", at)
     assert session.proc.wait(timeout=PATIENCE) == 0
+
+
+def test_watch_stops_cleanly_on_sigterm_and_leaves_no_process(repo: Path, sessions):
+    session = WatchSession(repo, "greeter")
+    sessions.append(session)
+    at = session.wait_for("watching basics/greeter for saves")
+    children = psutil.Process(session.proc.pid).children(recursive=True)
+    session.proc.send_signal(signal.SIGTERM)
+    session.wait_for("stopped watching", at)
+    assert session.proc.wait(timeout=PATIENCE) == 0
+    _, alive = psutil.wait_procs(children, timeout=PATIENCE)
+    assert not alive, f"watch left processes behind: {alive}"
 
 
 def test_on_a_terminal_keys_need_no_enter_and_the_terminal_is_restored(repo: Path, sessions):

@@ -39,11 +39,14 @@ def connect(postgres_dsn: str) -> Iterator[Callable[[], psycopg.Connection[Any]]
         conn.close()
 
 
+Connect = Callable[[], psycopg.Connection[Any]]
+
+
 def jobs(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     return conn.execute("SELECT id, status, attempts, last_error FROM jobs ORDER BY id").fetchall()
 
 
-def test_enqueue_stores_a_queued_job_and_returns_its_id(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+def test_enqueue_stores_a_queued_job_and_returns_its_id(connect: Connect) -> None:
     conn = connect()
     first = enqueue(conn, {"n": 1})
     second = enqueue(conn, {"n": 2})
@@ -53,13 +56,13 @@ def test_enqueue_stores_a_queued_job_and_returns_its_id(connect: Callable[[], ps
     )
 
 
-def test_an_empty_queue_gives_none_without_calling_the_handler(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+def test_an_empty_queue_gives_none_without_calling_the_handler(connect: Connect) -> None:
     called: list[object] = []
     assert work_one(connect(), called.append) is None
     assert called == [], "the handler ran although there was no job"
 
 
-def test_one_worker_runs_jobs_oldest_first_and_marks_them_done(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+def test_one_worker_runs_jobs_oldest_first_and_marks_them_done(connect: Connect) -> None:
     conn = connect()
     ids = [enqueue(conn, {"n": n}) for n in range(4)]
     # Rewriting job 1 moves its row to the end of the table: without ORDER BY it comes out last.
@@ -77,7 +80,7 @@ def test_one_worker_runs_jobs_oldest_first_and_marks_them_done(connect: Callable
     assert work_one(conn, seen.append) is None
 
 
-def test_a_worker_passes_over_a_job_another_worker_holds(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+def test_a_worker_passes_over_a_job_another_worker_holds(connect: Connect) -> None:
     """Another worker's lock must not make this one wait: that is what SKIP LOCKED is for."""
     setup, other_worker, conn = connect(), connect(), connect()
     first, second = enqueue(setup, {"n": 1}), enqueue(setup, {"n": 2})
@@ -97,7 +100,7 @@ def test_a_worker_passes_over_a_job_another_worker_holds(connect: Callable[[], p
         )
 
 
-def test_parallel_workers_run_every_job_exactly_once(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+def test_parallel_workers_run_every_job_exactly_once(connect: Connect) -> None:
     setup = connect()
     ids = [enqueue(setup, {"n": n}) for n in range(40)]
     runs: list[int] = []
@@ -142,7 +145,7 @@ def test_parallel_workers_run_every_job_exactly_once(connect: Callable[[], psyco
     )
 
 
-def test_a_failing_handler_leaves_the_job_for_a_retry_until_max_attempts(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+def test_a_failing_handler_leaves_the_job_for_a_retry_until_max_attempts(connect: Connect) -> None:
     conn = connect()
     job = enqueue(conn, {"n": 1})
 
@@ -183,7 +186,7 @@ queue.work_one(conn, crash)
 
 
 def test_a_crashed_workers_job_is_retried_by_another_worker(
-    connect: Callable[[], psycopg.Connection[Any]], kata_file: Callable[[str], Path], postgres_dsn: str
+    connect: Connect, kata_file: Callable[[str], Path], postgres_dsn: str
 ) -> None:
     conn = connect()
     job = enqueue(conn, {"n": 7})

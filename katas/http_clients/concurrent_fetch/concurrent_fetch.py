@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio  # noqa: F401  (semaphores, task groups)
+import asyncio
 from urllib.parse import urlsplit
 
-import aiohttp  # noqa: F401
+import aiohttp
 
 
 class FetchError(Exception):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import requests
-import tenacity  # noqa: F401  (build the retry loop with tenacity.Retrying)
+import tenacity
 
 # Worth another try: the server is overloaded or a gateway could not reach it (RFC 9110 §15.6,
 # RFC 6585 §4). A 500 is a bug on the server: trying again gives the same bug.

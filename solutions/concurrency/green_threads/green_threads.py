@@ -66,7 +66,8 @@ class Scheduler:
     """Runs generator-based tasks cooperatively in one thread.
 
     A task runs until it yields a request (sleep, readable, writable, or a bare yield), then the
-    scheduler picks the next task. The only place it waits is `selector.select(timeout)`.
+    scheduler picks the next task. The only place it waits is `selector.select(timeout)`: never
+    time.sleep(), never a loop that checks the clock.
 
     >>> sched = Scheduler()
     >>> def hello(name):
@@ -99,7 +100,12 @@ class Scheduler:
         return task
 
     def run(self) -> None:
-        """Run until every task has finished; an exception escaping a task propagates."""
+        """Run until every task has finished; an exception escaping a task propagates.
+
+        Each round: wait in selector.select() (timeout 0 if a task is ready, else until the
+        earliest sleeper is due, else None), make the tasks whose socket or time has come ready,
+        then run each ready task one step: `task.body.send(None)` up to its next yield.
+        """
         while self._ready or self._sleepers or self.selector.get_map():
             self._wait_for_io_and_timers()
             # One round: each task that is ready now runs one step. Tasks made ready during the
@@ -174,7 +180,7 @@ def echo_server(sched: Scheduler, listener: socket.socket, clients: int) -> Task
     """Accept `clients` connections on `listener`, serve each in its own task, then return.
 
     Every byte a client sends is sent back to it; a connection ends when the client closes its
-    side. All clients are served at the same time.
+    side. All clients are served at the same time. Make the sockets non-blocking.
     """
     listener.setblocking(False)
     for number in range(clients):

@@ -59,7 +59,7 @@ async def fetch_all(
                     outcome: bytes | FetchError = (
                         body if response.status < 400 else FetchError(url, response.status)
                     )
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 outcome = FetchError(url, None, repr(exc))
         if fail_fast and isinstance(outcome, FetchError):
             raise outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 
 import requests
 import tenacity
@@ -68,7 +68,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     # asctime dates carry no zone and come back naive; HTTP-dates are always UTC, and a naive
     # datetime's .timestamp() would read it in the machine's local zone instead.
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)
 
 

@@ -1,0 +1,343 @@
+"""Tests for the async pipeline: every item through every stage, backpressure, stop, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from . import async_pipeline
+from .async_pipeline import PipelineError, Stage, run_pipeline
+
+# A bound on how long a test waits for run_pipeline to finish: a liveness check that turns a
+# deadlock into a clear message. Correct runs take milliseconds.
+PATIENCE = 3.0
+
+
+@dataclass
+class Source:
+    """An async generator of 0, 1, 2, ... that records what was taken and whether it was closed."""
+
+    limit: int | None = None  # None: endless
+    fail_after: int | None = None  # raise after yielding this many items
+    taken: list[int] = field(default_factory=list)
+    closed: bool = False
+    error: RuntimeError = field(default_factory=lambda: RuntimeError("the source broke"))
+
+    async def items(self) -> AsyncIterator[int]:
+        try:
+            i = 0
+            while self.limit is None or i < self.limit:
+                if self.fail_after is not None and i == self.fail_after:
+                    raise self.error
+                self.taken.append(i)
+                yield i
+                i += 1
+        finally:
+            self.closed = True
+
+
+def learner_tasks_running() -> list[asyncio.Task[Any]]:
+    """Tasks still running code from async_pipeline.py (the producer and the workers)."""
+    left = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if not task.done() and code is not None and code.co_filename == async_pipeline.__file__:
+            left.append(task)
+    return left
+
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
+
+
+@pytest_asyncio.fixture
+async def spawn() -> AsyncIterator[Spawn]:
+    """create_task for the test; every task and anything it left behind is cancelled after it."""
+    tasks: list[asyncio.Task[Any]] = []
+
+    def start(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        tasks.append(asyncio.create_task(coro))
+        return tasks[-1]
+
+    yield start
+    leftovers = [*tasks, *learner_tasks_running()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.wait(leftovers, timeout=2)
+    for task in leftovers:
+        if task.done() and not task.cancelled():
+            task.exception()  # read, so it is not logged from a finalizer later
+    gc.collect()  # finalize now, not in the middle of pytest's own work
+
+
+async def finish(task: asyncio.Task[Any], what: str) -> Any:
+    """The task's result; fails with `what` if it is still running after PATIENCE seconds."""
+    await asyncio.wait({task}, timeout=PATIENCE)
+    if not task.done():
+        pytest.fail(f"run_pipeline was still running {PATIENCE:g} s after {what}")
+    return task.result()
+
+
+async def settle(task: asyncio.Task[Any]) -> None:
+    """Let every task run until all of them are blocked (a few turns of the event loop); the
+    pipeline `task` must still be running then (its own error, if it raised one)."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+    if task.done():
+        got = task.result()  # re-raises what run_pipeline raised
+        pytest.fail(f"run_pipeline returned {got!r} while a stage was still blocked")
+
+
+def stage(name: str, fn: Callable[[Any], Any], workers: int = 1) -> Stage:
+    async def run(x: Any) -> Any:
+        await asyncio.sleep(0)  # a real suspension point, so workers interleave
+        return fn(x)
+
+    return Stage(name, run, workers)
+
+
+# -- every item, through every stage ------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_every_item_passes_through_every_stage_once(spawn: Spawn) -> None:
+    source = Source(limit=50)
+    stages = [stage("inc", lambda x: x + 1, 2), stage("square", lambda x: x * x, 3)]
+    task = spawn(run_pipeline(source.items(), stages, capacity=2))
+    got = await finish(task, "the source ran out (is every worker told that the input is over?)")
+    assert Counter(got) == Counter((x + 1) ** 2 for x in range(50)), (
+        "each of the 50 items must come out exactly once, after both stages"
+    )
+    assert source.closed
+
+
+@given(
+    items=st.lists(st.integers(-1000, 1000), max_size=30),
+    shape=st.lists(st.tuples(st.sampled_from(["inc", "double", "neg"]), st.integers(1, 3)),
+                   min_size=1, max_size=3),
+    capacity=st.integers(1, 3),
+)
+@settings(max_examples=40, deadline=None)
+def test_matches_applying_the_stages_one_after_another(
+    items: list[int], shape: list[tuple[str, int]], capacity: int
+) -> None:
+    """Brute-force oracle: the pipeline computes the same multiset as plain function calls."""
+    fns: dict[str, Callable[[int], int]] = {
+        "inc": lambda x: x + 1, "double": lambda x: 2 * x, "neg": lambda x: -x,
+    }
+
+    async def source() -> AsyncIterator[int]:
+        for x in items:
+            yield x
+
+    async def main() -> list[Any]:
+        stages = [stage(name, fns[name], workers) for name, workers in shape]
+        return await asyncio.wait_for(run_pipeline(source(), stages, capacity=capacity), 5)
+
+    expected = []
+    for x in items:
+        for name, _ in shape:
+            x = fns[name](x)
+        expected.append(x)
+    got = asyncio.run(main())
+    assert Counter(got) == Counter(expected), (
+        f"items {items}, stages {shape}, capacity {capacity}: expected {sorted(expected)}, "
+        f"got {sorted(got)}"
+    )
+
+
+@pytest.mark.asyncio
+async def test_each_stage_runs_its_workers_at_the_same_time(spawn: Spawn) -> None:
+    gate = asyncio.Event()
+    busy = peak = 0
+
+    async def slow(x: int) -> int:
+        nonlocal busy, peak
+        busy += 1
+        peak = max(peak, busy)
+        await gate.wait()
+        busy -= 1
+        return x
+
+    source = Source(limit=9)
+    task = spawn(run_pipeline(source.items(), [Stage("slow", slow, 3)], capacity=9))
+    await settle(task)
+    assert peak == 3, (
+        f"{peak} calls of a stage with workers=3 ran at once, expected 3: start `workers` "
+        "tasks per stage, all reading the same queue"
+    )
+    gate.set()
+    assert sorted(await finish(task, "the gate opened")) == list(range(9))
+
+
+# -- backpressure -----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_stalled_stage_stops_the_source_being_read(spawn: Spawn) -> None:
+    gate = asyncio.Event()
+
+    async def stuck(x: int) -> int:
+        await gate.wait()
+        return x
+
+    source = Source(limit=1000)
+    stages = [stage("fast", lambda x: x, 2), Stage("stuck", stuck, 1)]
+    task = spawn(run_pipeline(source.items(), stages, capacity=3))
+    await settle(task)
+    # What can be taken while "stuck" holds its item: 1 in its hands, 3 in its queue, 2 held
+    # by "fast" workers waiting for room, 3 in the first queue, 1 held by the producer.
+    bound = 1 + 3 + 2 + 3 + 1
+    taken = len(source.taken)
+    assert taken <= bound, (
+        f"the source was read {taken} times while the last stage was stuck on its first item; "
+        f"with capacity=3 at most {bound} items can be in the pipeline. No backpressure: are the "
+        "queues bounded (asyncio.Queue(capacity)) and does everyone await put()?"
+    )
+    await settle(task)
+    assert len(source.taken) == taken, "the source kept being read while the pipeline was full"
+    gate.set()
+    got = await finish(task, "the stuck stage was released")
+    assert sorted(got) == list(range(1000))
+
+
+# -- shutdown -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_end_of_input_reaches_every_worker_of_every_stage(spawn: Spawn) -> None:
+    source = Source(limit=5)
+    stages = [stage("a", lambda x: x, 3), stage("b", lambda x: x, 2), stage("c", lambda x: x, 4)]
+    task = spawn(run_pipeline(source.items(), stages, capacity=1))
+    await asyncio.wait({task}, timeout=PATIENCE)
+    if not task.done():
+        left = [t.get_coro().__qualname__ for t in learner_tasks_running()]
+        pytest.fail(
+            f"run_pipeline still running {PATIENCE:g} s after the source ran out; tasks still "
+            f"waiting: {left}. Every worker must learn that its input is over: one sentinel per "
+            "worker (a single sentinel ends a single worker), passed on when a stage's last "
+            "worker finishes"
+        )
+    assert sorted(task.result()) == list(range(5))
+    left = learner_tasks_running()
+    assert not left, f"run_pipeline returned but left {len(left)} task(s) running"
+
+
+@pytest.mark.asyncio
+async def test_stop_finishes_the_items_already_taken_and_takes_no_more(spawn: Spawn) -> None:
+    stop = asyncio.Event()
+    seen = 0
+
+    def note(x: int) -> int:
+        nonlocal seen
+        seen += 1
+        if seen == 10:
+            stop.set()
+        return x * 10
+
+    source = Source()  # endless
+    stages = [stage("note", note, 2), stage("slow", lambda x: x, 1)]
+    task = spawn(run_pipeline(source.items(), stages, capacity=4, stop=stop))
+    got = await finish(task, "stop was set (does the producer check it before each item?)")
+    taken = list(source.taken)
+    assert sorted(got) == [x * 10 for x in taken], (
+        f"took {len(taken)} items from the source but returned {len(got)} results: after stop, "
+        "the items already taken must still flow through every stage; none may be lost in a "
+        "queue (drain them, then end the workers with sentinels, rather than cancelling)"
+    )
+    assert source.closed, "the source was not closed after stop: call its aclose()"
+    left = learner_tasks_running()
+    assert not left, f"run_pipeline returned but left {len(left)} task(s) running"
+
+
+@pytest.mark.asyncio
+async def test_cancelling_run_pipeline_cancels_every_task_and_closes_the_source(
+    spawn: Spawn,
+) -> None:
+    gate = asyncio.Event()
+
+    async def stuck(x: int) -> int:
+        await gate.wait()
+        return x
+
+    source = Source()
+    task = spawn(run_pipeline(source.items(), [Stage("stuck", stuck, 2)], capacity=2))
+    await settle(task)
+    task.cancel()
+    await asyncio.wait({task}, timeout=PATIENCE)
+    assert task.cancelled(), "cancelling run_pipeline must end it with CancelledError"
+    left = learner_tasks_running()
+    assert not left, f"{len(left)} task(s) left running after run_pipeline was cancelled"
+    assert source.closed, "the source was not closed when run_pipeline was cancelled"
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_stage_error_stops_the_pipeline_and_names_the_stage_and_item(
+    spawn: Spawn,
+) -> None:
+    boom = ValueError("bad record")
+
+    def check(x: int) -> int:
+        if x == 7:
+            raise boom
+        return x
+
+    source = Source(limit=1000)
+    stages = [stage("parse", lambda x: x, 2), stage("check", check, 1), stage("save", lambda x: x)]
+    task = spawn(run_pipeline(source.items(), stages, capacity=1))
+    await asyncio.wait({task}, timeout=PATIENCE)
+    if not task.done():
+        pytest.fail(
+            f"run_pipeline still running {PATIENCE:g} s after stage 'check' raised on item 7 "
+            "(deadlock?): when a worker dies, nobody drains its queue and the producer stays "
+            "blocked on a full queue forever. Let the error end the run and cancel the others "
+            "(a TaskGroup does)"
+        )
+    error = task.exception()
+    assert error is not None, (
+        "run_pipeline returned normally although stage 'check' raised: the error was "
+        "swallowed. Raise PipelineError('check', 7) from it"
+    )
+    assert isinstance(error, PipelineError), (
+        f"run_pipeline raised {error!r}; expected PipelineError (a TaskGroup raises an "
+        "ExceptionGroup: take the error out of it)"
+    )
+    assert (error.stage, error.item) == ("check", 7)
+    assert error.__cause__ is boom, "the stage's own exception must be the __cause__ (raise ... from exc)"
+    taken = len(source.taken)
+    assert taken < 50, f"the source was read {taken} times: after an error, stop taking input"
+    assert source.closed, "the source was not closed after the error: call its aclose()"
+    left = learner_tasks_running()
+    assert not left, f"{len(left)} task(s) left running after the error: cancel them"
+
+
+@pytest.mark.asyncio
+async def test_an_error_in_the_source_propagates_unchanged(spawn: Spawn) -> None:
+    source = Source(limit=100, fail_after=5)
+    task = spawn(run_pipeline(source.items(), [stage("copy", lambda x: x, 2)], capacity=2))
+    await asyncio.wait({task}, timeout=PATIENCE)
+    if not task.done():
+        pytest.fail(
+            f"run_pipeline still running {PATIENCE:g} s after the source raised (deadlock?): "
+            "the workers are waiting for input that will never come"
+        )
+    assert task.exception() is source.error, (
+        f"expected the source's own RuntimeError, got {task.exception()!r}"
+    )
+    left = learner_tasks_running()
+    assert not left, (
+        f"{len(left)} task(s) left running after the source failed: the workers still wait "
+        "for input. Cancel them (a TaskGroup does when one of its tasks raises)"
+    )

@@ -1,0 +1,165 @@
+"""Iterator protocol, generators and context managers: iterables vs iterators, lazy chunks, contextlib."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from types import TracebackType
+from typing import Any, TypeVar
+
+_MISSING = object()  # marks "there was no attribute" (None could be a real value)
+
+T = TypeVar("T")
+
+
+class Countdown:
+    """An *iterable*: start, start - 1, ..., 1. Every iter() starts a fresh, independent pass, so
+    it can be looped over twice, or by two loops at once.
+
+    >>> list(Countdown(3)), list(zip(Countdown(2), Countdown(2)))
+    ([3, 2, 1], [(2, 2), (1, 1)])
+    """
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+
+    def __iter__(self) -> Iterator[int]:
+        # A generator function returns a new generator on every call: each loop gets its own
+        # position. Returning self (with a __next__ on the class) would make a one-shot iterator.
+        n = self.start
+        while n > 0:
+            yield n
+            n -= 1
+
+
+class Fibonacci:
+    """An *iterator*: 0, 1, 1, 2, 3, 5, ... (the first `limit` numbers, or endless if None).
+    One pass only: iter() returns the iterator itself, and once exhausted, next() keeps raising
+    StopIteration.
+
+    >>> list(Fibonacci(limit=6))
+    [0, 1, 1, 2, 3, 5]
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self._a, self._b = 0, 1
+        self._produced = 0
+
+    def __iter__(self) -> Fibonacci:
+        # The iterator protocol: an iterator's __iter__ returns itself, so `for` works on it and a
+        # second loop continues (here: finds it exhausted) instead of restarting.
+        return Fibonacci(self.limit)  # a fresh one: behaves like an iterable, not an iterator
+
+    def __next__(self) -> int:
+        # Exhaustion is sticky: the counter stays at the limit, so every later call raises again.
+        if self.limit is not None and self._produced >= self.limit:
+            raise StopIteration
+        value = self._a
+        self._a, self._b = self._b, self._a + self._b
+        self._produced += 1
+        return value
+
+
+def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of `size` consecutive items, the last one possibly shorter. Lazy: reads only as far
+    as the chunks asked for, so it works on endless iterators. A size below 1 is a ValueError
+    raised by the call itself, before any next().
+
+    >>> list(chunked("abcdefg", 3))
+    [['a', 'b', 'c'], ['d', 'e', 'f'], ['g']]
+    """
+    # The body of a generator function runs only at the first next(), so a check inside it would
+    # raise late, far from the bad call. Validate here, then hand back an inner generator.
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, got {size}")
+
+    def chunks() -> Iterator[list[T]]:
+        chunk: list[T] = []
+        for item in iterable:  # one item at a time: never list(iterable), it may be endless
+            chunk.append(item)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk  # the short last chunk
+
+    return chunks()
+
+
+def temporary_attr(obj: object, name: str, value: Any) -> AbstractContextManager[None]:
+    """A context manager: obj.<name> is `value` inside the with block; afterwards the old value is
+    back, or the attribute is gone if it did not exist. Also when the block raises (the exception
+    goes on).
+
+    >>> import types; ns = types.SimpleNamespace(level="info")
+    >>> with temporary_attr(ns, "level", "debug"): ns.level
+    'debug'
+    >>> ns.level
+    'info'
+    """
+    @contextmanager
+    def swapped() -> Iterator[None]:
+        old = getattr(obj, name, _MISSING)
+        setattr(obj, name, value)
+        try:
+            yield  # an exception in the with block is raised right here, at the yield...
+        finally:  # ...so without try/finally the restore would be skipped
+            if old is _MISSING:
+                delattr(obj, name)
+            else:
+                setattr(obj, name, old)
+
+    return swapped()
+
+
+class Suppress:
+    """Like contextlib.suppress: swallows exceptions of the given types (subclasses included) and
+    keeps the swallowed one in `.exception` (None if nothing was raised); anything else goes on.
+
+    >>> with Suppress(KeyError) as s: {}["missing"]
+    >>> type(s.exception).__name__
+    'KeyError'
+    """
+
+    def __init__(self, *exceptions: type[BaseException]) -> None:
+        self.exceptions = exceptions
+        self.exception: BaseException | None = None
+
+    def __enter__(self) -> Suppress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        # True swallows the exception, False lets it propagate. issubclass, not `in`: suppressing
+        # OSError must also cover FileNotFoundError. Nothing listed, nothing swallowed (not even
+        # KeyboardInterrupt, which a blanket `return True` would eat).
+        if exc_type is not None and issubclass(exc_type, self.exceptions):
+            self.exception = exc
+            return True
+        return False
+
+
+def enter_all(
+    factories: Iterable[Callable[[], AbstractContextManager[T]]],
+) -> AbstractContextManager[list[T]]:
+    """A context manager that enters the context managers made by `factories`, in order, and gives
+    the list of what each __enter__ returned; on exit they are exited in reverse order. If making
+    or entering one fails, those already entered are exited before the error goes on.
+
+    >>> from contextlib import nullcontext
+    >>> with enter_all([lambda: nullcontext(1), lambda: nullcontext(2)]) as values: values
+    [1, 2]
+    """
+    @contextmanager
+    def entered() -> Iterator[list[T]]:
+        # ExitStack remembers every context manager entered so far and exits them in reverse,
+        # on success, on an error in the with block, and on an error while entering the next one.
+        with ExitStack() as stack:
+            yield [stack.enter_context(make()) for make in factories]
+
+    return entered()
