@@ -141,7 +141,8 @@ $SUDO tar -C "$root" -c . | docker import -c "$PATHS" -c 'CMD ["bash"]' - "$base
 build() {  # build NAME DOCKERFILE-LINES...: a thin layer of metadata over the imported root
     local name=$1; shift
     if docker image inspect "$name" >/dev/null 2>&1; then say "$name exists, skipped"; return; fi
-    printf '%s\n' "FROM $base" "LABEL $LABEL" "$@" | docker build -q -t "$name" - >/dev/null
+    printf "%s\n" "FROM $base" "LABEL $LABEL" "$@" \
+        | docker build -q -t "$name" - >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
     say "built $name"
 }
 build "$REDIS_IMAGE" 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from . import catalogue as catalogue_mod
 from .learner import diff as diff_mod
+from .learner import gallery
 from .learner import doctor as doctor_mod
 from .learner import hint as hint_mod
 from .learner import listing, pristine
@@ -238,15 +239,39 @@ def doctor() -> None:
     raise typer.Exit(doctor_mod.report(doctor_mod.checks(catalogue), console))
 
 
+@app.command("mistakes")
+def mistakes(
+    kata: OptionalKataArg = None,
+    force: Annotated[bool, typer.Option(help="show them before the kata is done")] = False,
+) -> None:
+    """After you finish a kata: the mistakes learners make in it, and the test that catches each."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    chosen = _find_or_current(catalogue, state, kata)
+    if not force and status_of(chosen, state).kind is not Kind.DONE:
+        raise _usage_error(
+            f"finish {chosen.name} first (`kata run {chosen.name}` until it is green): the gallery "
+            "shows how the tests catch wrong answers, which spoils the kata; --force shows it anyway"
+        )
+    raise typer.Exit(gallery.show(chosen, console))
+
+
 @app.command("verify")
 def verify(
     kata: Annotated[list[str] | None, typer.Option("--kata", "-k", help="only this kata (repeatable)")] = None,
     topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only this topic (repeatable)")] = None,
     repeat: Annotated[int, typer.Option(help="how many times the solution must pass")] = 3,
     strict: Annotated[bool, typer.Option(help="treat skipped tests (missing services) as problems")] = False,
+    mistakes: Annotated[bool, typer.Option(help="also run each kata's known mistakes")] = True,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="katas checked at the same time")] = 1,
+    services_only: Annotated[bool, typer.Option(help="only the katas that use services")] = False,
 ) -> None:
     """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
-    raise typer.Exit(verify_command(load_catalogue(), kata or [], topic or [], repeat, strict, console))
+    code = verify_command(
+        load_catalogue(), kata or [], topic or [], repeat, strict, console,
+        mistakes=mistakes, jobs=jobs, services_only=services_only,
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -74,9 +74,12 @@ def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
     failed = [o for o in run.outcomes if o.outcome in ("failed", "error")]
     if not failed:
         return MistakeResult(mistake, caught=False, problem="slips through: every test passes")
-    shown = run.output + "".join(o.details + o.message for o in failed)
+    phrase = mistake.expect.lower()
+    # the failure that teaches (it carries the phrase) comes first
+    failed.sort(key=lambda o: phrase not in (o.nodeid + o.message + o.details).lower())
     names = tuple(o.nodeid.rsplit("::", 1)[-1] for o in failed)
-    if mistake.expect.lower() not in shown.lower():
+    shown = run.output + "".join(o.nodeid + o.details + o.message for o in failed)
+    if phrase not in shown.lower():
         return MistakeResult(
             mistake, caught=False, failed_tests=names,
             problem=f"caught, but no failure says {mistake.expect!r}: the message doesn't teach",

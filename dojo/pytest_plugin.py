@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -120,6 +121,11 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         with time_limit(_limit_for(item), _learner_dirs(item), f"teardown of {item.name}"):
             return (yield)
     finally:
+        if item.get_closest_marker("asyncio") is not None:
+            # Collect orphaned asyncio tasks now: their destructors log tracebacks, and on
+            # CPython 3.11.7 doing that in the middle of pytest's AST work crashes pytest
+            # ("AST constructor recursion depth mismatch").
+            gc.collect()
         before = item.stash.get(_children_key, None)
         if before is not None:
             leftovers = reaper.reap(reaper.children() - before)

@@ -120,9 +120,7 @@ def test_call_soon_runs_callbacks_in_order_with_their_arguments(loop: EventLoop)
     assert log == ["first", "x+y"], f"got {log}: callbacks run first in, first out"
 
 
-def test_call_later_fires_in_deadline_order_at_the_right_times(
-    loop: EventLoop, clock: FakeClock
-) -> None:
+def test_call_later_fires_in_deadline_order_at_the_right_times(loop: EventLoop, clock: FakeClock) -> None:
     log: list[tuple[float, str]] = []
     done = loop.create_future()
     for delay, name in [(3, "c"), (1, "a"), (2.5, "b"), (0.5, "first")]:
@@ -136,9 +134,7 @@ def test_call_later_fires_in_deadline_order_at_the_right_times(
     )
 
 
-def test_waiting_for_a_timer_blocks_in_select_instead_of_busy_waiting(
-    loop: EventLoop, clock: FakeClock
-) -> None:
+def test_waiting_for_a_timer_blocks_in_select_instead_of_busy_waiting(loop: EventLoop, clock: FakeClock) -> None:
     done = loop.create_future()
     loop.call_later(5, done.set_result, "woke")
     assert loop.run_until_complete(done) == "woke"
@@ -180,11 +176,13 @@ def test_a_callback_that_keeps_rescheduling_itself_does_not_starve_io(
         if done.done():
             return
         if spins > 10_000:
-            done.set_exception(AssertionError(
-                "the reader starved: its socket had data waiting, but a callback that "
-                "keeps calling call_soon() kept the loop from polling I/O. Run only the callbacks "
-                "that were ready when the iteration began; new ones wait for the next iteration"
-            ))
+            done.set_exception(
+                AssertionError(
+                    "the reader starved: its socket had data waiting, but a callback that "
+                    "keeps calling call_soon() kept the loop from polling I/O. Run only the callbacks "
+                    "that were ready when the iteration began; new ones wait for the next iteration"
+                )
+            )
             return
         loop.call_soon(spin)
 
@@ -243,9 +241,7 @@ def test_done_callbacks_are_scheduled_with_call_soon_not_called_inside_set_resul
 # --- tasks -------------------------------------------------------------------------------------------
 
 
-def test_a_task_awaits_a_future_and_returns_the_coroutines_value(
-    loop: EventLoop, clock: FakeClock
-) -> None:
+def test_a_task_awaits_a_future_and_returns_the_coroutines_value(loop: EventLoop, clock: FakeClock) -> None:
     fut = loop.create_future()
     loop.call_later(2, fut.set_result, 20)
 
@@ -331,7 +327,8 @@ def test_sock_sendall_pushes_a_large_buffer_through_a_full_socket(
     async def main() -> bytes:
         receiving = loop.create_task(reader())
         await sock_sendall(loop, a, payload)
-        return await receiving
+        data: bytes = await receiving
+        return data
 
     partial = (
         "send() on a non-blocking socket may take only part of the data (it returns how much): "
@@ -342,9 +339,7 @@ def test_sock_sendall_pushes_a_large_buffer_through_a_full_socket(
     except AssertionError as exc:
         if not str(exc).startswith("deadlock"):
             raise
-        raise AssertionError(
-            f"the reader waited for the rest of the 1 MiB, and no more came. {partial}"
-        ) from exc
+        raise AssertionError(f"the reader waited for the rest of the 1 MiB, and no more came. {partial}") from exc
     assert got == payload, f"received {len(got)} of {len(payload)} bytes, or different ones: {partial}"
 
 
@@ -377,7 +372,7 @@ class Server:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 owner.requests.append((self.path, self.headers.get("Host")))
                 if self.path == "/hello":
                     self.reply(200, b"hello from http.server\n")
@@ -405,9 +400,7 @@ class Server:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, args=(0.05,), name="http.server", daemon=True
-        )
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="http.server", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
@@ -449,10 +442,7 @@ def test_http_get_reads_a_large_body_and_a_404(real_loop: EventLoop, server: Ser
 
 def test_three_http_gets_are_in_flight_at_the_same_time(real_loop: EventLoop, server: Server) -> None:
     async def main() -> list[Any]:
-        tasks = [
-            real_loop.create_task(http_get(real_loop, "127.0.0.1", server.port, f"/meet/{i}"))
-            for i in range(3)
-        ]
+        tasks = [real_loop.create_task(http_get(real_loop, "127.0.0.1", server.port, f"/meet/{i}")) for i in range(3)]
         return [await task for task in tasks]
 
     responses = real_loop.run_until_complete(main())
@@ -462,4 +452,3 @@ def test_three_http_gets_are_in_flight_at_the_same_time(real_loop: EventLoop, se
         "and they never were. Is a socket call blocking the loop (a blocking connect/recv, or "
         "sendall on a blocking socket)? Every wait must go through the loop: add_reader/add_writer"
     )
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import selectors
 import socket
@@ -12,7 +13,7 @@ import pytest
 
 from dojo.testing import Background
 
-from .green_threads import Scheduler, echo_server, readable, sleep, writable
+from .green_threads import Scheduler, TaskBody, echo_server, readable, sleep, writable
 
 START = 100.0
 
@@ -68,9 +69,10 @@ class AutojumpSelector(selectors.DefaultSelector):
     def _registered(self) -> str:
         names = {selectors.EVENT_READ: "read", selectors.EVENT_WRITE: "write"}
         keys = self.get_map().values()
-        return ", ".join(
-            f"fd {k.fd} for {'+'.join(n for e, n in names.items() if k.events & e)}" for k in keys
-        ) or "nothing"
+        return (
+            ", ".join(f"fd {k.fd} for {'+'.join(n for e, n in names.items() if k.events & e)}" for k in keys)
+            or "nothing"
+        )
 
 
 @pytest.fixture
@@ -102,7 +104,7 @@ def socketpair() -> Iterator[tuple[socket.socket, socket.socket]]:
 def test_tasks_take_turns_at_each_bare_yield(fake_time: Scheduler) -> None:
     log: list[str] = []
 
-    def worker(name: str) -> Iterator[None]:
+    def worker(name: str) -> TaskBody:
         for i in range(3):
             log.append(f"{name}{i}")
             yield
@@ -116,11 +118,11 @@ def test_tasks_take_turns_at_each_bare_yield(fake_time: Scheduler) -> None:
 
 
 def test_run_returns_each_task_result_and_a_task_can_spawn_another(fake_time: Scheduler) -> None:
-    def child() -> Iterator[None]:
+    def child() -> TaskBody:
         yield
         return "child done"
 
-    def parent() -> Iterator[None]:
+    def parent() -> TaskBody:
         kid = fake_time.spawn(child())
         yield
         return kid
@@ -131,10 +133,20 @@ def test_run_returns_each_task_result_and_a_task_can_spawn_another(fake_time: Sc
     assert task.result.result == "child done", "a task's result is its generator's return value"
 
 
+def test_an_exception_in_a_task_propagates_out_of_run(fake_time: Scheduler) -> None:
+    def broken() -> TaskBody:
+        yield sleep(1)
+        raise ValueError("task failed")
+
+    fake_time.spawn(broken())
+    with pytest.raises(ValueError, match="task failed"):
+        fake_time.run()
+
+
 def test_sleepers_wake_in_order_of_their_deadlines(fake_time: Scheduler, clock: FakeClock) -> None:
     log: list[tuple[float, str]] = []
 
-    def sleeper(name: str, delays: list[float]) -> Iterator[Any]:
+    def sleeper(name: str, delays: list[float]) -> TaskBody:
         for delay in delays:
             yield sleep(delay)
             log.append((clock() - START, name))
@@ -151,10 +163,8 @@ def test_sleepers_wake_in_order_of_their_deadlines(fake_time: Scheduler, clock: 
     )
 
 
-def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(
-    fake_time: Scheduler, clock: FakeClock
-) -> None:
-    def nap() -> Iterator[Any]:
+def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(fake_time: Scheduler, clock: FakeClock) -> None:
+    def nap() -> TaskBody:
         yield sleep(5)
 
     fake_time.spawn(nap())
@@ -171,11 +181,11 @@ def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(
 def test_sleep_zero_lets_others_run_first(fake_time: Scheduler) -> None:
     log: list[str] = []
 
-    def polite() -> Iterator[Any]:
+    def polite() -> TaskBody:
         yield sleep(0)
         log.append("polite")
 
-    def eager() -> Iterator[None]:
+    def eager() -> TaskBody:
         log.append("eager")
         yield
 
@@ -194,11 +204,11 @@ def test_a_reader_sleeps_until_its_socket_has_data(
     a, b = socketpair
     log: list[tuple[float, str]] = []
 
-    def reader() -> Iterator[Any]:
+    def reader() -> TaskBody:
         yield readable(a)
         log.append((clock() - START, a.recv(100).decode()))
 
-    def writer() -> Iterator[Any]:
+    def writer() -> TaskBody:
         yield sleep(2)
         b.send(b"ping")
         log.append((clock() - START, "sent"))
@@ -223,11 +233,11 @@ def test_a_writer_waits_until_the_peer_drains_a_full_buffer(
         pass
     log: list[tuple[float, str]] = []
 
-    def writer() -> Iterator[Any]:
+    def writer() -> TaskBody:
         yield writable(a)
         log.append((clock() - START, f"writable after {a.send(b'!')} byte"))
 
-    def drainer() -> Iterator[Any]:
+    def drainer() -> TaskBody:
         yield sleep(3)
         drained = 0
         while drained < queued:
@@ -252,17 +262,17 @@ def test_one_task_can_read_a_socket_while_another_waits_to_write_it(
     a, b = socketpair
     log: list[str] = []
 
-    def reader() -> Iterator[Any]:
+    def reader() -> TaskBody:
         yield readable(a)
         log.append(f"read {a.recv(10).decode()}")
 
-    def writer() -> Iterator[Any]:
+    def writer() -> TaskBody:
         yield sleep(1)
         yield writable(a)
         a.send(b"pong")
         log.append("wrote")
 
-    def peer() -> Iterator[Any]:
+    def peer() -> TaskBody:
         yield sleep(2)
         b.send(b"ping")
         yield readable(b)
@@ -282,11 +292,11 @@ def test_io_is_polled_even_while_some_task_is_always_ready(
     got: list[bytes] = []
     b.send(b"data")  # `a` is readable from the start
 
-    def reader() -> Iterator[Any]:
+    def reader() -> TaskBody:
         yield readable(a)
         got.append(a.recv(10))
 
-    def spinner() -> Iterator[None]:
+    def spinner() -> TaskBody:
         for _ in range(10_000):
             if got:
                 return
@@ -327,10 +337,8 @@ class Clients:
 
     def close(self) -> None:
         for sock in self.sockets:
-            try:  # shutdown wakes a client thread blocked in recv() on this socket
+            with contextlib.suppress(OSError):  # wakes a client thread blocked in recv() on it
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
         self.listener.close()
 
@@ -389,9 +397,7 @@ def serve(sched: Scheduler, clients: Clients, count: int, script: Callable[[], A
             sched.run()
         except Exception as exc:
             hint = PARTIAL_SENDS if isinstance(exc, BlockingIOError) else "see the traceback above"
-            raise AssertionError(
-                f"the scheduler stopped with {exc!r} while serving real clients: {hint}"
-            ) from exc
+            raise AssertionError(f"the scheduler stopped with {exc!r} while serving real clients: {hint}") from exc
         return talk.result(timeout=8)
     finally:
         clients.close()  # unblocks the client thread if the server failed
@@ -448,5 +454,5 @@ def test_a_large_echo_survives_partial_sends(clients: Clients) -> None:
         return echoed
 
     echoed = serve(Scheduler(), clients, 1, script)
-    first_bad = next((i for i, (x, y) in enumerate(zip(echoed, payload)) if x != y), None)
+    first_bad = next((i for i, (x, y) in enumerate(zip(echoed, payload, strict=False)) if x != y), None)
     assert echoed == payload, f"the echo differs from what was sent, first at byte {first_bad}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import threading
 import time
@@ -65,8 +67,14 @@ def traced(item: tuple[int, bool]) -> Trace:
     burn_start = time.perf_counter()
     burn(BURN)
     return Trace(
-        index, os.getpid(), threading.get_ident(), start, time.perf_counter(), burn_start,
-        time.thread_time() - cpu, met,
+        index,
+        os.getpid(),
+        threading.get_ident(),
+        start,
+        time.perf_counter(),
+        burn_start,
+        time.thread_time() - cpu,
+        met,
     )
 
 
@@ -85,6 +93,16 @@ def fail_or_wait(x: str) -> tuple[str, bool]:
     if x == "fail":
         raise ValueError("the fast chunk failed")
     return x, _RELEASE.acquire(timeout=10)
+
+
+def zero_finishes_last(x: int) -> int:
+    """Of the items 0..5, item 0 finishes last: it waits for a permit from each of the others."""
+    if x == 0:
+        for _ in range(5):
+            _RELEASE.acquire(timeout=5)
+    else:
+        _RELEASE.release()
+    return x * x
 
 
 def exit_on_two(x: int) -> int:
@@ -107,7 +125,7 @@ def rendezvous() -> Iterator[Any]:
 
 @pytest.fixture
 def release() -> Iterator[Callable[[], None]]:
-    """Call it to let the slow task(s) of fail_or_wait finish."""
+    """Call it to let the slow task(s) of fail_or_wait finish (the semaphore is _RELEASE)."""
     global _RELEASE
     _RELEASE = semaphore = CTX.Semaphore(0)
 
@@ -122,12 +140,10 @@ def release() -> Iterator[Callable[[], None]]:
 
 def live_children() -> dict[int, str]:
     """Child processes of this test process (zombies included: they are not reaped yet)."""
-    found = {}
+    found: dict[int, str] = {}
     for proc in psutil.Process().children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):  # it ended while we looked
             found[proc.pid] = proc.status()
-        except psutil.NoSuchProcess:
-            pass
     return found
 
 
@@ -188,6 +204,17 @@ def test_map_returns_results_in_input_order_for_any_chunksize() -> None:
                 )
 
 
+def test_results_keep_input_order_when_the_first_item_finishes_last(
+    release: Callable[[], None],
+) -> None:
+    with ProcessPool(2) as pool:
+        got = pool.map(zero_finishes_last, range(6), chunksize=1)
+    assert got == [0, 1, 4, 9, 16, 25], (
+        f"map() returned {got}: item 0 finished last, yet its result belongs first. Put each "
+        "chunk's results at the chunk's index, not in the order they arrive"
+    )
+
+
 def test_work_runs_in_worker_processes_not_in_the_caller(rendezvous: Any) -> None:
     with ProcessPool(2) as pool:
         workers = set(pool.pids)
@@ -209,7 +236,7 @@ def test_a_chunk_is_one_message_run_by_one_worker_in_order(rendezvous: Any) -> N
             f"items {[t.index for t in chunk]} form one chunk (chunksize=4) and must run in one "
             f"worker, one after another, but ran in pids {pids}: send each chunk as one message"
         )
-        for a, b in zip(chunk, chunk[1:]):
+        for a, b in itertools.pairwise(chunk):
             assert a.end <= b.start, f"item {b.index} started before item {a.index} of its chunk ended"
 
 
@@ -220,9 +247,8 @@ def test_processes_run_at_the_same_time_in_distinct_pids(rendezvous: Any) -> Non
     check_met(traces, "the pool")
     pids = {t.pid for t in traces}
     assert len(pids) == 2, f"expected the two chunks in two worker processes, got pids {pids}"
-    assert overlapping_pairs(traces, "pid"), (
-        "no two items from different processes overlapped in time: "
-        + ", ".join(f"#{t.index} pid {t.pid} [{t.start:.4f}, {t.end:.4f}]" for t in traces)
+    assert overlapping_pairs(traces, "pid"), "no two items from different processes overlapped in time: " + ", ".join(
+        f"#{t.index} pid {t.pid} [{t.start:.4f}, {t.end:.4f}]" for t in traces
     )
     busy, span = cpus_busy(traces)
     print(f"processes: {busy / span:.2f} CPUs busy on average (about 2 on an idle 2-core machine)")

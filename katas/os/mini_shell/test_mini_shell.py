@@ -83,8 +83,8 @@ def run_ours(script: str, tmp: Path) -> Outcome:
                 opened = os.open(path, flags, 0o644)
                 os.dup2(opened, fd)
                 os.close(opened)
-            sys.stdout = open(1, "w", closefd=False)  # print() reaches fd 1, not pytest's capture
-            sys.stderr = open(2, "w", closefd=False)
+            sys.stdout = open(1, "w", closefd=False)  # print() reaches fd 1, not pytest's capture  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
             code = Shell(env).run_script(script)
         except BaseException:
             crash.write_text(traceback.format_exc())
@@ -291,7 +291,7 @@ redirections = st.sampled_from(["", "", "", " > out.txt", " >> out.txt", " 2>&1"
 
 @st.composite
 def pipelines(draw: st.DrawFn) -> str:
-    stages = [draw(producers)] + draw(st.lists(filters, max_size=2))
+    stages = [draw(producers), *draw(st.lists(filters, max_size=2))]
     return " | ".join(stages) + draw(redirections)
 
 

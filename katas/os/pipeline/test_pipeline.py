@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import os
 import random
@@ -60,10 +61,8 @@ def _open_fds() -> dict[int, str]:
     """This process's open file descriptors and what each refers to."""
     fds = {}
     for name in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # the fd listdir itself used is closed by now
             fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:
-            pass  # the fd listdir itself used, closed by now
     return fds
 
 
@@ -209,10 +208,8 @@ def _run(commands: Commands, input: bytes = b"", pipefail: bool = False) -> Pipe
         kids = [psutil.Process(pid) for pid in _children() - kids_before]
         diagnosis = _diagnose(fds_before, job.thread, kids)
         for kid in kids:  # unblocks run_pipeline, which is waiting for them
-            try:
+            with contextlib.suppress(psutil.Error):
                 kid.kill()
-            except psutil.Error:
-                pass
         job.thread.join(2)
         raise AssertionError(
             f"`{_line(commands)}` (with {len(input)} bytes of input) is stuck: every child "

@@ -150,7 +150,7 @@ def test_top_k_on_a_large_generator(k: int) -> None:
     words = (f"w{i % 997}" for i in range(200_000))
     got = top_k_frequent(words, k)
     # 200000 = 997 * 200 + 600: w0..w599 appear 201 times, the others 200
-    want = sorted((f"w{i}" for i in range(600)))[:k]
+    want = sorted(f"w{i}" for i in range(600))[:k]
     assert [w for w, _ in got] == want and all(n == 201 for _, n in got), (
         f"expected the {k} alphabetically first of the words seen 201 times, got {got[:3]}..."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 # --- module globals for record() and reset() --------------------------------------------------
 EVENTS: list[str] = []
@@ -68,7 +69,7 @@ class Board:
 
     SIZE = 3
     # TODO: every (row, col) for row and col in range(SIZE), built here in the class body.
-    CELLS: list[tuple[int, int]] = []
+    CELLS: ClassVar[list[tuple[int, int]]] = []
 
     def neighbours(self, row: int, col: int) -> list[tuple[int, int]]:
         """The up to 4 orthogonal neighbours of (row, col) that lie on the board, sorted."""

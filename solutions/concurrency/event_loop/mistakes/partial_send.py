@@ -292,7 +292,7 @@ async def sock_sendall(loop: EventLoop, sock: socket.socket, data: bytes) -> Non
         except BlockingIOError:
             await _ready_for(loop, sock, selectors.EVENT_WRITE)
             continue
-        view = view[len(view):]
+        view = view[len(view) :]
         if view:
             await _ready_for(loop, sock, selectors.EVENT_WRITE)
 
@@ -333,7 +333,7 @@ async def http_get(loop: EventLoop, host: str, port: int, path: str) -> Response
         sock.close()
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("iso-8859-1").split("\r\n")
-    _version, status, reason = (status_line.split(" ", 2) + [""])[:3]
+    _version, status, reason = [*status_line.split(" ", 2), ""][:3]
     headers = {}
     for line in header_lines:
         name, _, value = line.partition(":")

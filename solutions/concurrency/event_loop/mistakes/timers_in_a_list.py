@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import heapq
 import itertools
 import os
 import selectors
@@ -333,7 +332,7 @@ async def http_get(loop: EventLoop, host: str, port: int, path: str) -> Response
         sock.close()
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("iso-8859-1").split("\r\n")
-    _version, status, reason = (status_line.split(" ", 2) + [""])[:3]
+    _version, status, reason = [*status_line.split(" ", 2), ""][:3]
     headers = {}
     for line in header_lines:
         name, _, value = line.partition(":")

@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 # --- what a task may yield: the scheduler's "system calls" --------------------------------------
 
@@ -30,7 +30,7 @@ class WaitWritable:
     sock: socket.socket
 
 
-Request = Union[Sleep, WaitReadable, WaitWritable, None]  # None (a bare `yield`): let others run
+Request = Sleep | WaitReadable | WaitWritable | None  # None (a bare `yield`): let others run
 TaskBody = Generator[Request, None, Any]
 
 

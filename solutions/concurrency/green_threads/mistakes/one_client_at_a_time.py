@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 # --- what a task may yield: the scheduler's "system calls" --------------------------------------
 
@@ -30,7 +30,7 @@ class WaitWritable:
     sock: socket.socket
 
 
-Request = Union[Sleep, WaitReadable, WaitWritable, None]  # None (a bare `yield`): let others run
+Request = Sleep | WaitReadable | WaitWritable | None  # None (a bare `yield`): let others run
 TaskBody = Generator[Request, None, Any]
 
 
@@ -183,7 +183,7 @@ def echo_server(sched: Scheduler, listener: socket.socket, clients: int) -> Task
     side. All clients are served at the same time. Make the sockets non-blocking.
     """
     listener.setblocking(False)
-    for number in range(clients):
+    for _ in range(clients):
         yield readable(listener)
         conn, _ = listener.accept()
         conn.setblocking(False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 from collections import deque
@@ -123,7 +124,7 @@ class ProcessPool:
         while remaining:
             # Block (no polling) until a worker replies or a worker process ends: a process's
             # sentinel becomes ready when it exits, so a crash can't leave us waiting forever.
-            busy = [w.conn for w in self._workers if w.busy is not None]
+            busy: list[Any] = [w.conn for w in self._workers if w.busy is not None]
             sentinels = [w.process.sentinel for w in self._workers]
             ready = multiprocessing.connection.wait(busy + sentinels)
             for worker in self._workers:
@@ -143,7 +144,7 @@ class ProcessPool:
                     self._crashed(worker)
         return [result for chunk in results for result in chunk or ()]
 
-    def _feed(self, worker: _Worker, call: int, fn: Callable[..., Any], pending: deque) -> None:
+    def _feed(self, worker: _Worker, call: int, fn: Callable[..., Any], pending: deque[tuple[int, list[Any]]]) -> None:
         if worker.busy is None and pending:
             index, chunk = pending.popleft()
             worker.conn.send(((call, index), fn, chunk))
@@ -164,10 +165,8 @@ class ProcessPool:
         self._closed = True
         for worker in self._workers:
             if worker.busy is None and worker.process.is_alive():
-                try:
+                with contextlib.suppress(OSError):  # a pipe already broken needs no goodbye
                     worker.conn.send(None)  # idle: ask it to leave
-                except OSError:
-                    pass
             else:
                 # Still running a chunk nobody will read (its map() raised): don't wait for it.
                 worker.process.terminate()

@@ -38,7 +38,7 @@ class Word:
 
 
 def _is_name_char(ch: str, first: bool) -> bool:
-    return ch == "_" or ch.isascii() and (ch.isalpha() or (ch.isdigit() and not first))
+    return ch == "_" or (ch.isascii() and (ch.isalpha() or (ch.isdigit() and not first)))
 
 
 def tokenize(line: str) -> list[Word | Op]:
@@ -299,7 +299,7 @@ class Shell:
         sys.stdout.flush()
         sys.stderr.flush()
         pids, read_prev = [], None
-        for k, (command, argv) in enumerate(zip(pipeline, argvs)):
+        for k, (command, argv) in enumerate(zip(pipeline, argvs, strict=True)):
             last = k == len(pipeline) - 1
             read_next, write_next = (None, None) if last else os.pipe()
             pid = os.fork()

@@ -38,7 +38,7 @@ class Word:
 
 
 def _is_name_char(ch: str, first: bool) -> bool:
-    return ch == "_" or ch.isascii() and (ch.isalpha() or (ch.isdigit() and not first))
+    return ch == "_" or (ch.isascii() and (ch.isalpha() or (ch.isdigit() and not first)))
 
 
 def tokenize(line: str) -> list[Word | Op]:
@@ -244,7 +244,7 @@ class Shell:
                 break
             # Left to right with equal precedence: `a || b && c` is `(a || b) && c`. A skipped
             # pipeline leaves $? as it was, which is what the next connector then looks at.
-            if connector == "&&" and self.status != 0 or connector == "||" and self.status == 0:
+            if (connector == "&&" and self.status != 0) or (connector == "||" and self.status == 0):
                 continue
             self.status = self._run_pipeline(pipeline)
         return self.status
@@ -298,7 +298,7 @@ class Shell:
         sys.stdout.flush()
         sys.stderr.flush()
         pids, read_prev = [], None
-        for k, (command, argv) in enumerate(zip(pipeline, argvs)):
+        for k, (command, argv) in enumerate(zip(pipeline, argvs, strict=True)):
             last = k == len(pipeline) - 1
             read_next, write_next = (None, None) if last else os.pipe()
             pid = os.fork()

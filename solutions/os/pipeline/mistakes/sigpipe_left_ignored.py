@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import selectors
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -158,10 +159,8 @@ def run_pipeline(
             os.close(fd)
     try:
         # MISTAKE: write all the input, then read the output.
-        try:
+        with contextlib.suppress(BrokenPipeError):
             os.write(to_first, input) if input else None
-        except BrokenPipeError:
-            pass
         os.close(to_first)
         with os.fdopen(from_last, "rb") as out:
             stdout = out.read()

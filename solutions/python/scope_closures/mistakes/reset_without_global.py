@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import ClassVar
 
 # --- module globals for record() and reset() --------------------------------------------------
 EVENTS: list[str] = []
@@ -98,7 +99,7 @@ class Board:
     # A comprehension is a function scope of its own, and the class body is not an enclosing scope
     # for it: `[(r, c) for r in range(SIZE) for c in range(SIZE)]` raises NameError for the second
     # SIZE. Only the outermost iterable is evaluated in the class body, so pass everything there.
-    CELLS: list[tuple[int, int]] = list(itertools.product(range(SIZE), repeat=2))
+    CELLS: ClassVar[list[tuple[int, int]]] = list(itertools.product(range(SIZE), repeat=2))
 
     def neighbours(self, row: int, col: int) -> list[tuple[int, int]]:
         """The up to 4 orthogonal neighbours of (row, col) that lie on the board, sorted."""

@@ -57,8 +57,7 @@ class Leaderboard:
 
     def submit(self, player: str, score: int) -> None:
         """Set the player's score, replacing any earlier one (it may go down)."""
-        old = self._scores.get(player)
-        self._scores[player] = score
+        self._scores[player] = score  # the old (-score, player) entry stays in the ranking
         self._ranking.add((-score, player))
 
     def rank(self, player: str) -> int:

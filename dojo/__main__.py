@@ -1,0 +1,5 @@
+"""`python -m dojo` is the `kata` command."""
+
+from .cli import main
+
+main()
