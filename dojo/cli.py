@@ -10,10 +10,9 @@ from rich.markup import escape
 
 from . import catalogue as catalogue_mod
 from .learner import diff as diff_mod
-from .learner import gallery
 from .learner import doctor as doctor_mod
+from .learner import gallery, listing, pristine
 from .learner import hint as hint_mod
-from .learner import listing, pristine
 from .learner import reset as reset_mod
 from .learner import run as run_mod
 from .learner import state as state_mod
