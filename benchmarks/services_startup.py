@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis as redis_py
 
-from fixtures import backends, cleanup, nginx, postgres, redis
+from fixtures import backends, cleanup, containers, nginx, postgres, redis
 from fixtures.service import Service
 from fixtures.settings import ServiceSettings
 
@@ -62,6 +62,7 @@ def docker_rows(rounds: int, conf: Path) -> dict[str, float]:
 
     settings = ServiceSettings(backend="docker", ryuk=False)
     images = settings.images
+    containers.configure_testcontainers(settings)  # the same polling interval for both sides
 
     def tc(container: DockerContainer) -> float:
         began = time.perf_counter()

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import catalogue as catalogue_mod
+from .drill import command as drill_cmd
 from .learner import diff as diff_mod
 from .learner import doctor as doctor_mod
 from .learner import gallery, listing, pristine
@@ -253,6 +254,43 @@ def mistakes(
             "shows how the tests catch wrong answers, which spoils the kata; --force shows it anyway"
         )
     raise typer.Exit(gallery.show(chosen, console))
+
+
+@app.command("drill")
+def drill(
+    kata: Annotated[
+        str | None, typer.Argument(help="kata to drill (fuzzy); default: one not drilled lately")
+    ] = None,
+    topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only this topic (repeatable)")] = None,
+    minutes: Annotated[float | None, typer.Option("--minutes", "-m", help="time box (default: 20 per kata)")] = None,
+    history: Annotated[bool, typer.Option("--history", help="show the drill log and progress per topic")] = False,
+    mock: Annotated[
+        int | None, typer.Option("--mock", help="a mock interview: N katas of mixed topics in one time box")
+    ] = None,
+    poll: Annotated[bool, typer.Option("--poll", help="poll for saves instead of OS events")] = False,
+) -> None:
+    """Timed practice on a fresh copy of a kata (katas/ is untouched); ends when green or time is up."""
+    catalogue = load_catalogue()
+    if history and (kata or mock is not None or topic or minutes is not None):
+        raise _usage_error("--history takes no kata, --mock, --topic or --minutes")
+    if mock is not None and (kata or mock < 1):
+        raise _usage_error("--mock needs a number of katas (1 or more) and no kata name")
+    if minutes is not None and minutes <= 0:
+        raise _usage_error("--minutes must be more than 0")
+    if history:
+        raise typer.Exit(drill_cmd.history(catalogue.root, console))
+    tools = drill_cmd.Tools.live(poll=poll)
+    try:
+        if mock is not None:
+            raise typer.Exit(drill_cmd.mock(catalogue, mock, topic or [], minutes, tools, console))
+        named = _find(catalogue, kata) if kata else None
+        raise typer.Exit(drill_cmd.drill(catalogue, named, topic or [], minutes, tools, console))
+    except drill_cmd.DrillProblem as exc:
+        raise _usage_error(str(exc)) from None
+    except pristine.NoPristineCopy as exc:
+        err_console.print(f"[red]error:[/red] no fresh copy to drill on: {escape(str(exc))}",
+                          soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @app.command("verify")

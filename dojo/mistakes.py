@@ -72,6 +72,11 @@ def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
     """Run the kata's tests with the mistake in place of the learner's file."""
     run = run_kata(kata, overrides={mistake.replaces: mistake.file})
     failed = [o for o in run.outcomes if o.outcome in ("failed", "error")]
+    if not run.outcomes or (not failed and run.exit_code != 0):
+        tail = run.output.strip().splitlines()[-3:]
+        return MistakeResult(
+            mistake, caught=False, problem=f"could not be run (pytest exit {run.exit_code}): {' / '.join(tail)}"
+        )
     if not failed:
         return MistakeResult(mistake, caught=False, problem="slips through: every test passes")
     phrase = mistake.expect.lower()

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .bytecode_vm import Step, UnsupportedInstruction, run
 
-PROPERTY = settings(max_examples=100, deadline=None, database=None)
+PROPERTY = settings(
+    max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 ints = st.integers(-50, 50)
 
 # --- the programs: ordinary Python functions; the VM runs their compiled bytecode -----------------

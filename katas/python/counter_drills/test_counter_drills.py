@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .counter_drills import common_chars, group_anagrams, missing_for, top_k_frequent
 
-PROPERTY = settings(max_examples=300, deadline=None, database=None)
+PROPERTY = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # Small alphabets make repeats, ties and anagrams common.
 short_words = st.text(alphabet="abc", max_size=4)

@@ -6,13 +6,15 @@ import datetime
 from dataclasses import FrozenInstanceError, replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .dataclass_tricks import Config, Money, Task
 
-# deadline=None: a loaded machine must not turn a slow example into a failure.
-PROPERTY = settings(max_examples=300, deadline=None, database=None)
+# deadline=None and no too_slow health check: a loaded machine must not turn slowness into a failure.
+PROPERTY = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # Few distinct values, so that ties on priority, due and title happen often.
 tasks = st.builds(

@@ -6,7 +6,7 @@ import itertools
 from collections import defaultdict
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .defaultdict_drills import (
@@ -18,7 +18,9 @@ from .defaultdict_drills import (
     topological_order,
 )
 
-PROPERTY = settings(max_examples=120, deadline=None, database=None)
+PROPERTY = settings(
+    max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 NODES = "abcdef"
 edge_lists = st.lists(st.tuples(st.sampled_from(NODES), st.sampled_from(NODES)), max_size=12)

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .iterators_contexts import Countdown, Fibonacci, Suppress, chunked, enter_all, temporary_attr
 
-PROPERTY = settings(max_examples=200, deadline=None, database=None)
+PROPERTY = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 READ_LIMIT = 10_000
 
 

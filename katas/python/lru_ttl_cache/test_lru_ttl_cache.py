@@ -5,12 +5,14 @@ from __future__ import annotations
 import cachetools
 import pytest
 from freezegun import freeze_time
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .lru_ttl_cache import LRUCache, TTLCache
 
-PROPERTY = settings(max_examples=100, deadline=None, database=None)
+PROPERTY = settings(
+    max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 class Clock:

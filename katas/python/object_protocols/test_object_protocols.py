@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .object_protocols import App, Auth, Cache, Handler, Logging, Point, Product, Typed
 
-PROPERTY = settings(max_examples=200, deadline=None, database=None)
+PROPERTY = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 # --- the descriptor ------------------------------------------------------------------------

@@ -7,18 +7,20 @@ import re
 import statistics
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dojo.timelimit import KataTimeout
 
 from .sorted_containers import Calendar, Leaderboard, merge_intervals, sliding_median
 
-PROPERTY = settings(max_examples=150, deadline=None, database=None)
+PROPERTY = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
-# Size of the scale test: an O(log n) leaderboard needs about 0.5 s of CPU (a few seconds on a
-# machine loaded 5x over); one that scans
-# or sorts all players on every call does 30 000 x 30 000 steps: over 3 minutes of CPU.
+# Size of the scale test, measured against the kata's 20 s limit: an O(log n) leaderboard needs
+# about 0.5 s of CPU (about 7 s wall on 2 cores loaded 5x over); one that scans or sorts all
+# players on every call does 30 000 x 30 000 steps: 200 s (scan) to 1500 s (sort) of CPU.
 SCALE = 30_000
 
 
