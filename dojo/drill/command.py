@@ -135,8 +135,9 @@ def drill_one(kata: Kata, deadline: float | None, minutes: float, log: DrillLog,
                          runner=runner, console=console)
             result = loop.loop()
     except KeyboardInterrupt:
-        result = Result(ABANDONED, tools.clock() - start, loop.runs if loop else 0,
-                        loop.last if loop else None)
+        if result is None:  # (a Ctrl-C while shutting down after the end changes nothing)
+            result = Result(ABANDONED, tools.clock() - start, loop.runs if loop else 0,
+                            loop.last if loop else None)
     finally:
         if result is None or result.outcome == ABANDONED:
             workspace.remove()

@@ -65,6 +65,7 @@ class Workspace:
         if target.exists():
             target = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=target.parent))
             target.rmdir()
+        shutil.rmtree(self.folder / "__pycache__", ignore_errors=True)  # the runs' bytecode
         shutil.move(self.folder, target)
         self.folder = target
         return target
