@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalogue import Kata
-from .runner import run_kata
+from .runner import RunResult, run_kata
 
 MISTAKES_DIR = "mistakes"
 MISTAKES_FILE = "mistakes.toml"
@@ -69,8 +69,19 @@ def load_gallery(kata: Kata) -> list[Mistake]:
 
 
 def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
-    """Run the kata's tests with the mistake in place of the learner's file."""
-    run = run_kata(kata, overrides={mistake.replaces: mistake.file})
+    """Run the kata's tests with the mistake in place of the learner's file.
+
+    The first failure usually tells the story, so the tests stop at it; only when that one
+    doesn't carry the phrase (or nothing failed) does the whole suite run.
+    """
+    overrides = {mistake.replaces: mistake.file}
+    result = _judge(mistake, run_kata(kata, overrides=overrides, extra_args=("--maxfail=1",)))
+    if result.caught:
+        return result
+    return _judge(mistake, run_kata(kata, overrides=overrides))
+
+
+def _judge(mistake: Mistake, run: RunResult) -> MistakeResult:
     failed = [o for o in run.outcomes if o.outcome in ("failed", "error")]
     if not run.outcomes or (not failed and run.exit_code != 0):
         tail = run.output.strip().splitlines()[-3:]
