@@ -38,7 +38,7 @@ VERIFIER_GRAMMAR = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 §4.1
 # --- the authorization server: oauthlib's, with an in-memory store ------------------------------
 
 
-class Validator(RequestValidator):
+class Validator(RequestValidator):  # type: ignore[misc]
     """oauthlib's storage hooks for one public client, PKCE required, refresh tokens rotated."""
 
     def __init__(self) -> None:

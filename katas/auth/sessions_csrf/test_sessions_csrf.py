@@ -52,7 +52,7 @@ def test_sign_value_matches_itsdangerous(value: str) -> None:
 
 def test_unsign_refuses_tampered_forged_and_unsigned_values() -> None:
     good = signer().sign("session-id-123").decode()
-    value, signature = good.rsplit(".", 1)
+    _, signature = good.rsplit(".", 1)
     cases = {
         "another value, same signature": f"session-id-124.{signature}",
         "signed with another secret": signer(b"x" * 40).sign("session-id-123").decode(),
