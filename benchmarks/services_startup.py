@@ -66,10 +66,11 @@ def docker_rows(rounds: int, conf: Path) -> dict[str, float]:
 
     def tc(container: DockerContainer) -> float:
         began = time.perf_counter()
-        container.start()
-        elapsed = time.perf_counter() - began
-        container.stop()
-        return elapsed
+        try:
+            container.start()
+            return time.perf_counter() - began
+        finally:
+            container.stop()  # also after a failed start: nothing stays behind
 
     def tc_nginx() -> float:
         return tc(DockerContainer(images["nginx"]).with_exposed_ports(80)

@@ -88,3 +88,22 @@ def time_limit(seconds: float, learner_dirs: tuple[Path, ...], what: str) -> Ite
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         faulthandler.cancel_dump_traceback_later()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Stop the clock of the current test meanwhile: for work that isn't the test's, such as
+    starting a session-long server on behalf of all tests (it has its own readiness timeout)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    if remaining > 0:
+        faulthandler.cancel_dump_traceback_later()
+    try:
+        yield
+    finally:
+        if remaining > 0:
+            signal.setitimer(signal.ITIMER_REAL, remaining)
+            faulthandler.dump_traceback_later(remaining + HARD_STOP_GRACE, exit=True)
