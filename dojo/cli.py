@@ -301,7 +301,7 @@ def verify(
     strict: Annotated[bool, typer.Option(help="treat skipped tests (missing services) as problems")] = False,
     mistakes: Annotated[bool, typer.Option(help="also run each kata's known mistakes")] = True,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="katas checked at the same time")] = 1,
-    services_only: Annotated[bool, typer.Option(help="only the katas that use services")] = False,
+    services_only: Annotated[bool, typer.Option(help="only katas using Redis, Postgres, nginx or haproxy")] = False,
 ) -> None:
     """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
     code = verify_command(
