@@ -83,6 +83,19 @@ def kata_file(request: pytest.FixtureRequest) -> Callable[[str], Path]:
     return resolve
 
 
+def _refuse_uncatalogued(item: pytest.Item) -> None:
+    """Under --solutions, a kata folder missing from the catalogue would silently test the stub."""
+    if not settings_of(item.config).solutions or kata_of(item) is not None:
+        return
+    katas_dir = catalogue_of(item.config).root / "katas"
+    if item.path.resolve().is_relative_to(katas_dir.resolve()):
+        pytest.fail(
+            f"{item.path.parent.relative_to(katas_dir.parent)} has no entry in katas.toml, so "
+            "--solutions cannot switch it to solutions/: add its [[kata]] entry",
+            pytrace=False,
+        )
+
+
 def _limit_for(item: pytest.Item) -> float:
     marker = item.get_closest_marker("time_limit")
     if marker is not None:
@@ -104,6 +117,7 @@ def _learner_dirs(item: pytest.Item) -> tuple[Path, ...]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    _refuse_uncatalogued(item)
     with time_limit(_limit_for(item), _learner_dirs(item), f"setup of {item.name}"):
         return (yield)
 

@@ -42,6 +42,9 @@ class KataReport:
 def static_problems(kata: Kata) -> list[str]:
     """What is missing or out of place in the kata's folders, without running anything."""
     problems = []
+    for file in (*kata.learner_files(), *kata.solution_files()):
+        if not file.is_file():
+            problems.append(f"{_rel(kata, file)} is listed in katas.toml but does not exist")
     if not kata.readme.is_file() or len(kata.readme.read_text("utf-8")) < MIN_README_CHARS:
         problems.append(f"{_rel(kata, kata.readme)} is missing or too short to explain the task")
     topic_readme = kata.root / KATAS_DIR / kata.topic / "README.md"

@@ -1,96 +1,114 @@
-"""A warm pytest: an interpreter that imported pytest and its plugins, waiting to run one session.
+"""The watcher's warm pytest: starts and stops the warm server of dojo.warm, runs saves through it.
 
-Importing pytest, its plugins and hypothesis costs about a second, more than the tests of a pure
-kata; watch mode keeps one such interpreter ready so a save is answered in a fraction of that.
-Only third-party code is imported ahead: the learner's modules and the tests are imported by the
-session itself, after the save, in a process that runs exactly once.
+Importing pytest, its plugins and the services' client libraries costs more than a pure kata's
+tests; the warm server pays that once per `kata watch` and forks a fresh child for every run.
+It is a separate process rather than forks of the watcher itself: the watcher has threads (file
+events, keys), and a fork taken while another thread holds a lock inherits that lock held forever.
+Being a server on .kata/warm.sock, it also serves `kata run` from another terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.metadata
-import json
-import os
+import select
 import subprocess
 import sys
 from pathlib import Path
 
-# Plugins (and hypothesis) imported ahead are not assertion-rewritten; pytest warns about that,
-# and their own asserts never report a learner's failure, so the warning is noise here.
-QUIET_REWRITE = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
-_HEAVY_MODULES = ("pytest", "_pytest.python", "_pytest.terminal", "pdb", "hypothesis",
-                  "hypothesis.strategies", "dojo.pytest_plugin")
+from .. import warm
 
-
-def _preload() -> None:
-    for name in _HEAVY_MODULES:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
-    for entry in importlib.metadata.entry_points(group="pytest11"):
-        with contextlib.suppress(Exception):
-            entry.load()
-
-
-def serve() -> None:
-    """The warm process: preload, read one JSON list of pytest arguments, run, exit."""
-    _preload()
-    line = sys.stdin.readline()
-    if not line.strip():
-        return  # the watcher quit before it needed us
-    args = json.loads(line)
-    # the tests must not read the watcher's pipe: give them what a terminal-less run has
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    import pytest
-
-    sys.argv = ["pytest", *args]
-    raise SystemExit(pytest.console_main())
+READY_PATIENCE = 120.0  # seconds for the warm-up on a loaded machine; after that, runs go cold
+LOG_NAME = "warm.log"
 
 
 class WarmPytest:
-    """One warm interpreter; `run` uses it up, `ensure` starts the next one in the background."""
+    """One warm server for the watch session; `run` falls back to a cold pytest if it is gone."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], warm_paths: list[Path] | None = None,
+                 sock_path: Path | None = None) -> None:
         self.root = root
         self.env = env
+        self.warm_paths = warm_paths or []
+        # `kata run` finds the default one; tests and benchmarks pass their own, so that they
+        # never take over the socket of a learner's `kata watch` in the same repository
+        self.sock_path = sock_path or warm.socket_path(root)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._ready = False
+
+    @property
+    def active(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def ensure(self) -> None:
-        """Start a warm interpreter unless one is already waiting."""
-        if self._proc is None or self._proc.poll() is not None:
+        """Start the server unless one is running (or fork is unsuitable here)."""
+        if not warm.can_fork() or self.active:
+            return
+        log_dir = self.root / ".kata"
+        log_dir.mkdir(exist_ok=True)
+        with open(log_dir / LOG_NAME, "ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", "from dojo.learner.prefork import serve; serve()"],
-                cwd=self.root, env=self.env, stdin=subprocess.PIPE,
+                [sys.executable, "-m", "dojo.warm", str(self.root), str(self.sock_path),
+                 *map(str, self.warm_paths)],
+                cwd=self.root, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=log,
+                # its own session: the terminal's Ctrl-C reaches the watcher, which stops it
+                start_new_session=True,
             )
+        self._ready = False
 
-    def run(self, args: list[str]) -> int:
-        """Run pytest with `args` in the warm interpreter (output goes to our terminal)."""
+    def restart(self, warm_paths: list[Path]) -> None:
+        """A new server warmed on other paths (the learner moved to another topic)."""
+        self.close()
+        self.warm_paths = warm_paths
         self.ensure()
+
+    def wait_ready(self, timeout: float = READY_PATIENCE) -> bool:
+        """True once the server listens; False if it died or took longer than `timeout`."""
+        if self._ready:
+            return self.active
         proc = self._proc
-        assert proc is not None and proc.stdin is not None
-        self._proc = None
+        if proc is None or proc.stdout is None:
+            return False
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        if ready and proc.stdout.readline().strip() == warm.READY.encode():
+            self._ready = True
+        return self._ready and self.active
+
+    def run(self, args: list[str], timeout: float | None = None) -> int:
+        """pytest's exit code (-1 if it overran `timeout`): run warm, else cold in a subprocess."""
+        code = self.try_warm(args, timeout)
+        if code is None:
+            from .run import cold_launcher  # run imports the CLI's output helpers: only if needed
+
+            code = cold_launcher(self.root, self.env)(args)
+        return code
+
+    def try_warm(self, args: list[str], timeout: float | None = None) -> int | None:
+        """pytest's exit code, run warm; None if no warm server can run it (run it cold then)."""
+        self.ensure()
+        if not self.wait_ready():
+            return None
         try:
-            proc.stdin.write((json.dumps([*QUIET_REWRITE, *args]) + "\n").encode())
-            proc.stdin.close()
-            return proc.wait()
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+            out, err = sys.stdout.fileno(), sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None  # no real file to hand over (a test's captured output)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return warm.run(self.sock_path, args, cwd=self.root, env=self.env, timeout=timeout,
+                        stdout=out, stderr=err)
 
     def close(self) -> None:
-        """Let the waiting interpreter exit (EOF on its stdin), killing it if it lingers."""
+        """Stop the server (it kills a run still going) and wait for it."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        with contextlib.suppress(OSError):
-            if proc.stdin is not None:
-                proc.stdin.close()
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from .. import warm
 from ..catalogue import Catalogue, Kata
 from .state import RunRecord, State
 from .status import fingerprint, first_unfinished
@@ -37,23 +38,51 @@ def learner_env() -> dict[str, str]:
     return {**os.environ, "KATA_SOLUTIONS": "0"}
 
 
-def cold_launcher(root: Path) -> Launcher:
+def cold_launcher(root: Path, env: dict[str, str] | None = None) -> Launcher:
     """pytest in a fresh interpreter, sharing our terminal (or copying into our sys.stdout)."""
 
     def launch(args: list[str]) -> int:
+        run_env = learner_env() if env is None else env
         command = [sys.executable, "-m", "pytest", *args]
         try:
             sys.stdout.fileno()
         except (AttributeError, OSError, ValueError):
             # sys.stdout is not a real file (a test's CliRunner): pass the output through it
             done = subprocess.run(
-                command, cwd=root, env=learner_env(), stdout=subprocess.PIPE,
+                command, cwd=root, env=run_env, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True, check=False,
             )
             sys.stdout.write(done.stdout)
             return done.returncode
         sys.stdout.flush()
-        return subprocess.run(command, cwd=root, env=learner_env(), check=False).returncode
+        return subprocess.run(command, cwd=root, env=run_env, check=False).returncode
+
+    return launch
+
+
+def run_budget(kata: Kata) -> float:
+    """Seconds a whole run of `kata` may take before the warm server kills it: the engine's own
+    per-test limits stop a hang first; this only catches what slips past them."""
+    return 120 + kata.time_limit * 20
+
+
+def warm_launcher(root: Path, timeout: float | None = None) -> Launcher:
+    """pytest in a child forked by the warm server of a running `kata watch`, if one answers on
+    .kata/warm.sock and our output is a real file it can write to; otherwise a cold pytest."""
+    cold = cold_launcher(root)
+
+    def launch(args: list[str]) -> int:
+        try:
+            out, err = sys.stdout.fileno(), sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):
+            return cold(args)
+        if not warm.can_fork():
+            return cold(args)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        code = warm.run(warm.socket_path(root), args, cwd=root, env=learner_env(),
+                        timeout=timeout, stdout=out, stderr=err)
+        return cold(args) if code is None else code
 
     return launch
 

@@ -16,7 +16,7 @@ from . import hint, listing
 from . import state as state_mod
 from .keys import KeyReader
 from .prefork import WarmPytest
-from .run import header, learner_env, run_kata, verdict
+from .run import Launcher, header, learner_env, run_budget, run_kata, verdict
 from .state import RunRecord, State
 from .status import fingerprint
 
@@ -37,7 +37,8 @@ class Watch:
         self.poll = poll
         self.events: queue.Queue[Event] = queue.Queue()
         self.stop = threading.Event()
-        self.warm = WarmPytest(catalogue.root, learner_env())
+        # warmed on the first kata's topic: its test modules' imports are what the next runs need
+        self.warm = WarmPytest(catalogue.root, learner_env(), [kata.kata_dir.parent])
         self.last_run: str | None = None  # fingerprint the last run saw
         self.keys_work = False  # stdin can send keys (a terminal, or a pipe from a script)
 
@@ -58,8 +59,8 @@ class Watch:
         self._reload()
         self.last_run = fingerprint(self.kata)
         header(self.kata, self.console)
-        record = run_kata(self.kata, self.state, self.warm.run)
-        self.warm.ensure()  # importing pytest takes longer than a pure kata's tests: do it now
+        record = run_kata(self.kata, self.state, self._launcher())
+        self.warm.ensure()  # if a run brought the server down, the next save finds a new one warm
         self.console.print(verdict(self.kata, record, self.catalogue, self.state, advice=False))
         if record is not None and not (record.error or record.failed or record.skipped):
             upcoming = self._neighbour(+1)
@@ -67,6 +68,18 @@ class Watch:
             self.console.print(f"[green bold]{self.kata.name} is done![/green bold] {offer}")
         self._legend()
         return record
+
+    def _launcher(self) -> Launcher:
+        """The warm server's fork for this kata, or a cold pytest where that is not possible."""
+        budget = run_budget(self.kata)
+
+        def launch(args: list[str]) -> int:
+            code = self.warm.run(args, timeout=budget)
+            if code == -1:
+                self.console.print(f"[red]the run took longer than {budget:g} s and was stopped[/red]")
+            return code
+
+        return launch
 
     def _legend(self) -> None:
         self.console.print(
@@ -104,6 +117,9 @@ class Watch:
                 self.console.print("[dim]no kata " + ("after" if key == "n" else "before")
                                    + f" {self.kata.name}[/dim]")
             else:
+                if target.topic != self.kata.topic:
+                    # another topic's tests import other libraries: warm those instead
+                    self.warm.restart([target.kata_dir.parent])
                 self.kata = target
                 self.run()
         else:
@@ -119,6 +135,7 @@ class Watch:
         try:
             with reader:
                 self.keys_work = reader.interactive
+                self.warm.ensure()  # starts warming while the watcher sets up
                 self.run()
                 while True:
                     try:

@@ -73,3 +73,15 @@ def test_it_works_under_xdist(adder_repo: FakeRepo) -> None:
     result = adder_repo.pytest("-n", "2", "--solutions", "katas/demo")
     assert result.returncode == 0, result.stdout
     assert "2 passed" in result.stdout
+
+
+def test_an_uncatalogued_kata_fails_under_solutions_instead_of_testing_the_stub(
+    adder_repo: FakeRepo,
+) -> None:
+    stray = adder_repo.root / "katas" / "demo" / "stray"
+    stray.mkdir()
+    (stray / "__init__.py").write_text("")
+    (stray / "test_stray.py").write_text("def test_anything():\n    assert True\n")
+    result = adder_repo.pytest("--solutions", "katas/demo/stray")
+    assert result.returncode == 1, result.stdout
+    assert "katas/demo/stray has no entry in katas.toml" in result.stdout
