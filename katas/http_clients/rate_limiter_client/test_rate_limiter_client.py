@@ -38,6 +38,7 @@ VECTORS = [
 ]
 EPOCH = 1_000_000.0  # the vectors start at t = 0; a realistic monotonic reading checks float precision
 STUCK = 10_000  # clock reads without the clock moving: the client is spinning instead of sleeping
+MAX_SLEEPS = 1_000  # no test needs more: a client still sleeping is being refused forever
 
 
 class FakeTime:
@@ -52,9 +53,11 @@ class FakeTime:
         self.sleeps: list[float] = []
         self._marks: list[tuple[float, float]] = [(time.monotonic(), start)]  # (real, virtual)
         self._reads = 0
+        self.reads_total = 0
 
     def clock(self) -> float:
         self._reads += 1
+        self.reads_total += 1
         assert self._reads < STUCK, (
             f"the limiter read the injected clock {STUCK} times while it stood still at {self.now}: "
             "the client waits without moving time. Wait with the client's `sleep` (injected), "
@@ -68,6 +71,14 @@ class FakeTime:
             "the request can never be allowed (its cost exceeds the burst); raise RequestTooLarge"
         )
         self.sleeps.append(seconds)
+        assert len(self.sleeps) < MAX_SLEEPS, (
+            f"the client slept {MAX_SLEEPS} times (now at t={self.now}) and the limiter still "
+            "refuses: "
+            + ("it never read the injected clock, so sleeping can't help: the limiter must read "
+               "time only from its `clock`" if not self.reads_total else
+               "each refused throttle() call seems to push the TAT further ahead. A limited "
+               "request must leave the stored TAT unchanged")
+        )
         self.advance(seconds)
 
     def advance(self, seconds: float) -> None:
@@ -105,20 +116,40 @@ def test_replays_redis_cells_published_vectors_row_by_row() -> None:
         actual = (got.limited, got.limit, got.remaining, got.retry_after, got.reset_after)
         assert actual == pytest.approx(expected, abs=1e-6), (
             f"GCRA vector row {row} (t={t}, quantity={qty}): expected (limited, limit, remaining, "
-            f"retry_after, reset_after) = {expected}, got {actual}.\nThis row checks: {lesson}. "
-            "If the time comes from anywhere but the injected clock, every row drifts."
+            f"retry_after, reset_after) = {expected}, got {actual}.\nThis row checks: {lesson}."
+            + vector_hint(row, got, fake)
         )
+
+
+def vector_hint(row: int, got: Decision, fake: FakeTime) -> str:
+    """The likely cause of a wrong row: rows run in order on one key, so state carries over."""
+    if not fake.reads_total:
+        return "\nthrottle() never called the injected clock: read the time only from `clock`."
+    if row > 0 and VECTORS[row - 1][2]:
+        return (
+            f"\nThe row before ({row - 1}) was refused: a limited request must leave the stored "
+            "TAT unchanged, or a client that keeps asking pushes its own allowance away."
+        )
+    if got.remaining == VECTORS[row][3] - 1:
+        return (
+            "\nremaining is one short: tau = T * (max_burst + 1), because limit = max_burst + 1 = 5 "
+            "requests fit at one instant (the request itself plus the burst)."
+        )
+    return "\nEach row's time comes from the injected clock; check the formulas in GCRA's docstring."
 
 
 def test_reproduces_the_redis_cell_readme_example() -> None:
     """CL.THROTTLE user123 15 30 60 1 -> allowed, limit 16, 15 remaining, -1, reset in 2 s."""
     got = GCRA(max_burst=15, count=30, period=60, clock=lambda: EPOCH).throttle("user123")
-    assert got == Decision(False, 16, 15, -1.0, pytest.approx(2.0)), f"redis-cell's README example gives {got}"
+    actual = (got.limited, got.limit, got.remaining, got.retry_after, got.reset_after)
+    assert actual == pytest.approx((False, 16, 15, -1.0, 2.0)), (
+        f"CL.THROTTLE user123 15 30 60 1 answers (0, 16, 15, -1, 2) in redis-cell's README; got {got}"
+    )
 
 
 def test_each_key_has_its_own_allowance() -> None:
     limiter = GCRA(max_burst=0, count=1, period=10, clock=lambda: EPOCH)
-    assert not limiter.throttle("alice").limited
+    assert not limiter.throttle("alice").limited, "a fresh key's first request must be allowed"
     assert limiter.throttle("alice").limited, "alice's second request in 10 s must be limited"
     assert not limiter.throttle("bob").limited, "bob was limited by alice's requests"
 
@@ -174,6 +205,11 @@ def test_agrees_with_a_token_bucket_oracle(
 
 def explain(got: list[float], expected: list[float], interval: float, limit: int) -> str:
     """Name the classic mistake behind a wrong schedule, if there is one."""
+    if got and got.count(got[0]) == limit - 1:
+        return (
+            f"the server saw requests at {got}: a burst of {limit - 1}, one short of max_burst + 1 "
+            f"= {limit}. tau = T * (max_burst + 1): the request itself plus the burst"
+        )
     spaced = [got[0] + k * interval for k in range(len(got))] if got else []
     if got == pytest.approx(spaced) and got != pytest.approx(expected):
         return (
@@ -239,9 +275,13 @@ def test_a_refused_request_does_not_use_up_allowance(
         )
     client.get(url)
     got = schedule(flaky_server, fake)
+    why = (
+        "the second request belongs to the burst of max_burst + 1 = 2" if got[1:2] != [0.0]
+        else "refused throttle() calls pushed the TAT ahead. A limited request must leave the "
+        "stored TAT unchanged"
+    )
     assert got == pytest.approx([0.0, 0.0, 1.0]), (
-        f"the server saw requests at {got}, expected [0, 0, 1]: refused throttle() calls pushed "
-        "the TAT ahead. A limited request must leave the stored TAT unchanged"
+        f"the server saw requests at {got}, expected [0, 0, 1]: {why}"
     )
 
 
@@ -283,7 +323,7 @@ def test_each_host_has_its_own_budget(flaky_server: FlakyServer, session: reques
             for url in urls:
                 client.get(url)
         here, there = schedule(flaky_server, fake), schedule(other, fake)
-    assert (here, there) == (pytest.approx([0.0, 1.0]), pytest.approx([0.0, 1.0])), (
+    assert here == pytest.approx([0.0, 1.0]) and there == pytest.approx([0.0, 1.0]), (
         f"one request per second per host, alternating between two hosts: expected each host to "
         f"see [0, 1], got {here} and {there}. Key the limiter by host_of(url), so one busy API "
         "doesn't slow down calls to another"
