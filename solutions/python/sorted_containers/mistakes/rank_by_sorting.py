@@ -67,6 +67,7 @@ class Leaderboard:
         """1 for the best player; KeyError for an unknown player."""
         # index() bisects the sorted sublists and sums their lengths through the positional
         # index: O(log n), where counting the better players would be O(n).
+        self._scores[player]  # KeyError for an unknown player, as asked
         order = sorted(self._scores, key=lambda p: (-self._scores[p], p))  # O(n log n) per call
         return order.index(player) + 1
 
