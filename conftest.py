@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-pytest_plugins = ["dojo.pytest_plugin", "fixtures.plugin"]
+pytest_plugins = ["dojo.pytest_plugin", "fixtures.plugin", "fixtures.docker_tools"]
 
 # The entry-point name of Hypothesis' pytest plugin (distribution "hypothesis", group pytest11).
 HYPOTHESIS_PLUGIN = "hypothesispytest"

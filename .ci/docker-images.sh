@@ -8,11 +8,17 @@
 # POSTGRES_PASSWORD and POSTGRES_DB; Redis without protected mode; `nginx -g 'daemon off;'`.
 # Idempotent: images that already exist are skipped (an online machine may have pulled them).
 # Override names with KATA_IMAGE_REDIS, KATA_IMAGE_POSTGRES, KATA_IMAGE_NGINX.
+#
+# It also builds the Python base image the docker katas build on (python:3.11-slim by default,
+# override with KATA_IMAGE_PYTHON): a separate, smaller root with Debian's python3, python3-venv
+# and python-is-python3, so `python`, `python3 -m venv` and `useradd` work as in the official slim
+# image. The katas build FROM it with network_mode="none" (wheels come in the build context).
 set -euo pipefail
 
 REDIS_IMAGE=${KATA_IMAGE_REDIS:-redis:7.4}
 POSTGRES_IMAGE=${KATA_IMAGE_POSTGRES:-postgres:16}
 NGINX_IMAGE=${KATA_IMAGE_NGINX:-nginx:1.27}
+PYTHON_IMAGE=${KATA_IMAGE_PYTHON:-python:3.11-slim}
 SUITE=${SUITE:-bookworm}
 LABEL="backend-katas.built-by=docker-images.sh"
 SUDO=""
@@ -47,6 +53,28 @@ stale=$(docker ps -aq --filter label=backend-katas.owner)
 if [ -n "$stale" ]; then
     say "removing $(echo "$stale" | wc -l) leftover fixture container(s)"
     docker rm -f $stale >/dev/null
+fi
+
+# --- the Python base image of the docker katas -------------------------------------------
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+[ -n "$mirror" ] || mirror=$(awk '/^deb / && $2 ~ /^http/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+if docker image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
+    say "$PYTHON_IMAGE exists, skipped"
+else
+    pywork=$(mktemp -d /var/tmp/kata-python.XXXXXX)
+    trap '$SUDO rm -rf "$pywork"' EXIT
+    say "debootstrap $SUITE with python3 for $PYTHON_IMAGE (about a minute)"
+    $SUDO debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3 \
+        "$SUITE" "$pywork/rootfs" "$mirror" >"$pywork/debootstrap.log" 2>&1 \
+        || { tail -n 30 "$pywork/debootstrap.log"; exit 1; }
+    $SUDO rm -rf "$pywork"/rootfs/var/cache/apt/archives/*.deb "$pywork"/rootfs/var/lib/apt/lists/*
+    $SUDO tar -C "$pywork/rootfs" -c . | docker import \
+        -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        -c 'ENV LANG=C.UTF-8' -c "LABEL $LABEL" -c 'CMD ["python3"]' - "$PYTHON_IMAGE" >/dev/null
+    $SUDO rm -rf "$pywork"
+    trap - EXIT
+    say "built $PYTHON_IMAGE ($(docker run --rm --network none "$PYTHON_IMAGE" python3 --version))"
 fi
 
 missing=()
