@@ -13,8 +13,6 @@ from pathlib import Path
 
 from .catalogue import Kata
 
-# pytest-repeat suffixes node ids with "[1-3]" (or "-1-3]" inside existing brackets).
-_REPEAT_SUFFIX = re.compile(r"(\[|-)\d+-\d+\]$")
 
 
 @dataclass
@@ -33,19 +31,23 @@ class RunResult:
     exit_code: int
     outcomes: list[TestOutcome] = field(default_factory=list)
     output: str = ""
+    repeat: int = 1
 
     def by_outcome(self, outcome: str) -> list[TestOutcome]:
         return [o for o in self.outcomes if o.outcome == outcome]
 
     @property
     def tests(self) -> set[str]:
-        return {base_nodeid(o.nodeid) for o in self.outcomes if o.phase != "collect"}
+        return {base_nodeid(o.nodeid, self.repeat) for o in self.outcomes if o.phase != "collect"}
 
 
-def base_nodeid(nodeid: str) -> str:
-    """The node id without pytest-repeat's repetition suffix."""
-    stripped = _REPEAT_SUFFIX.sub(lambda m: "]" if m.group(1) == "-" else "", nodeid)
-    return stripped
+def base_nodeid(nodeid: str, repeat: int) -> str:
+    """The node id without pytest-repeat's suffix, which every test of a repeated run carries:
+    "[2-3]" appended, or "-2-3]" inside existing brackets. Other ids are never touched."""
+    if repeat <= 1:
+        return nodeid
+    suffix = re.compile(rf"(\[|-)\d+-{repeat}\]$")
+    return suffix.sub(lambda m: "]" if m.group(1) == "-" else "", nodeid)
 
 
 def run_kata(
@@ -85,4 +87,4 @@ def run_kata(
         if report.is_file():
             for nodeid, entry in json.loads(report.read_text(encoding="utf-8")).items():
                 outcomes.append(TestOutcome(nodeid=nodeid, **entry))
-        return RunResult(proc.returncode, outcomes, proc.stdout + proc.stderr)
+        return RunResult(proc.returncode, outcomes, proc.stdout + proc.stderr, repeat)

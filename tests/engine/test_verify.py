@@ -89,3 +89,11 @@ def test_fewer_than_three_mistakes_is_a_problem(adder_repo: FakeRepo) -> None:
     assert len(load_gallery(kata)) == 1
     report = _report(adder_repo, mistakes=True)
     assert any("1 known mistake(s)" in p for p in report.problems), report.problems
+
+
+def test_repeat_suffixes_are_stripped_but_lookalike_ids_are_kept() -> None:
+    from dojo.runner import base_nodeid
+
+    assert base_nodeid("t.py::test_x[2-3]", 3) == "t.py::test_x"
+    assert base_nodeid("t.py::test_x[24-80-2-3]", 3) == "t.py::test_x[24-80]"
+    assert base_nodeid("t.py::test_x[24-80]", 1) == "t.py::test_x[24-80]"
