@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import threading
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -53,3 +56,31 @@ def is_blocked(thread: threading.Thread, settle: float = 0.1) -> bool:
     """True if `thread` is still running after `settle` seconds (it is waiting, as it should)."""
     thread.join(settle)
     return thread.is_alive()
+
+
+class CompareSpy:
+    """Wraps the real hmac.compare_digest and records what it was asked to compare."""
+
+    def __init__(self, real: Callable[[Any, Any], bool]) -> None:
+        self.real = real
+        self.calls: list[tuple[Any, Any]] = []
+
+    def __call__(self, a: Any, b: Any) -> bool:
+        self.calls.append((a, b))
+        return self.real(a, b)
+
+
+def spy_on_compare_digest(monkeypatch: Any, module: ModuleType) -> CompareSpy:
+    """Route hmac/secrets.compare_digest, and any alias `module` imported, through a CompareSpy.
+
+    Constant-time comparison can't be seen from outside in a test; whether the secret went
+    through compare_digest can.
+    """
+    real = hmac.compare_digest
+    spy = CompareSpy(real)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    monkeypatch.setattr(secrets, "compare_digest", spy)
+    for name, value in list(vars(module).items()):  # `from hmac import compare_digest`
+        if value is real:
+            monkeypatch.setattr(module, name, spy)
+    return spy

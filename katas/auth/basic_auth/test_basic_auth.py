@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-import secrets
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -17,6 +15,8 @@ import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dojo.testing import CompareSpy, spy_on_compare_digest
 
 from . import basic_auth
 from .basic_auth import (
@@ -152,27 +152,9 @@ class WatchedPassword(str):
     __hash__ = str.__hash__
 
 
-class CompareSpy:
-    """Wraps the real hmac.compare_digest and records what it was asked to compare."""
-
-    def __init__(self, real: Callable[[Any, Any], bool]) -> None:
-        self.real = real
-        self.calls: list[tuple[Any, Any]] = []
-
-    def __call__(self, a: Any, b: Any) -> bool:
-        self.calls.append((a, b))
-        return self.real(a, b)
-
-
 @pytest.fixture
 def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
-    real = hmac.compare_digest
-    spy = CompareSpy(real)
-    monkeypatch.setattr(hmac, "compare_digest", spy)
-    monkeypatch.setattr(secrets, "compare_digest", spy)
-    for name, value in list(vars(basic_auth).items()):  # `from hmac import compare_digest`
-        if value is real:
-            monkeypatch.setattr(basic_auth, name, spy)
+    spy = spy_on_compare_digest(monkeypatch, basic_auth)
     return spy
 
 

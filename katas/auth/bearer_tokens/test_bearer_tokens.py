@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import random
 import re
-import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -22,6 +20,8 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import WWWAuthenticate
+
+from dojo.testing import CompareSpy, spy_on_compare_digest
 
 from . import bearer_tokens
 from .bearer_tokens import (
@@ -372,27 +372,9 @@ def test_verify_refuses_wrong_unknown_and_malformed_tokens(store: TokenStore) ->
         pytest.fail(f"{what}: verify({candidate!r}) returned {got!r}; it must raise InvalidToken")
 
 
-class CompareSpy:
-    """Wraps the real hmac.compare_digest and records what it was asked to compare."""
-
-    def __init__(self, real: Callable[[Any, Any], bool]) -> None:
-        self.real = real
-        self.calls: list[tuple[Any, Any]] = []
-
-    def __call__(self, a: Any, b: Any) -> bool:
-        self.calls.append((a, b))
-        return self.real(a, b)
-
-
 @pytest.fixture
 def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
-    real = hmac.compare_digest
-    spy = CompareSpy(real)
-    monkeypatch.setattr(hmac, "compare_digest", spy)
-    monkeypatch.setattr(secrets, "compare_digest", spy)
-    for name, value in list(vars(bearer_tokens).items()):  # `from hmac import compare_digest`
-        if value is real:
-            monkeypatch.setattr(bearer_tokens, name, spy)
+    spy = spy_on_compare_digest(monkeypatch, bearer_tokens)
     return spy
 
 

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -19,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dojo.testing import spy_on_compare_digest
 
 from . import jwt_by_hand
 from .jwt_by_hand import (
@@ -347,26 +348,8 @@ def test_short_hmac_keys_and_unknown_algorithms_are_refused_when_signing() -> No
         encode({"sub": "ada"}, Key("HS512", SECRET))
 
 
-class CompareSpy:
-    """Wraps the real hmac.compare_digest and records what it was asked to compare."""
-
-    def __init__(self, real: Callable[[Any, Any], bool]) -> None:
-        self.real = real
-        self.calls: list[tuple[Any, Any]] = []
-
-    def __call__(self, a: Any, b: Any) -> bool:
-        self.calls.append((a, b))
-        return self.real(a, b)
-
-
 def test_the_hmac_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = hmac.compare_digest
-    spy = CompareSpy(real)
-    monkeypatch.setattr(hmac, "compare_digest", spy)
-    monkeypatch.setattr(secrets, "compare_digest", spy)
-    for name, value in list(vars(jwt_by_hand).items()):  # `from hmac import compare_digest`
-        if value is real:
-            monkeypatch.setattr(jwt_by_hand, name, spy)
+    spy = spy_on_compare_digest(monkeypatch, jwt_by_hand)
     with at(NOW):
         token = pyjwt.encode({"sub": "ada"}, SECRET, algorithm="HS256")
         wrong = token[: token.rindex(".") + 1] + b64url_encode(bytes(32))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 import random
-import secrets
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.security import check_password_hash, generate_password_hash
+
+from dojo.testing import spy_on_compare_digest
 
 from . import password_hashing
 from .password_hashing import (
@@ -235,26 +233,8 @@ def test_a_broken_or_unknown_hash_raises_invalid_hash(stored: str) -> None:
         pytest.fail(f"verify_password({stored!r}, {guess!r}) returned {got!r}; raise InvalidHash")
 
 
-class CompareSpy:
-    """Wraps the real hmac.compare_digest and records what it was asked to compare."""
-
-    def __init__(self, real: Callable[[Any, Any], bool]) -> None:
-        self.real = real
-        self.calls: list[tuple[Any, Any]] = []
-
-    def __call__(self, a: Any, b: Any) -> bool:
-        self.calls.append((a, b))
-        return self.real(a, b)
-
-
 def test_the_checksum_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = hmac.compare_digest
-    spy = CompareSpy(real)
-    monkeypatch.setattr(hmac, "compare_digest", spy)
-    monkeypatch.setattr(secrets, "compare_digest", spy)
-    for name, value in list(vars(password_hashing).items()):  # `from hmac import compare_digest`
-        if value is real:
-            monkeypatch.setattr(password_hashing, name, spy)
+    spy = spy_on_compare_digest(monkeypatch, password_hashing)
     stored = generate_password_hash("pw", FAST_PBKDF2)
     checksum = stored.split("$")[2]
     assert verify_password(stored, "nope") is False

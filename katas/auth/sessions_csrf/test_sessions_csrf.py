@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import ipaddress
-import secrets
 import ssl
 import string
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from itsdangerous import BadSignature, Signer
+
+from dojo.testing import CompareSpy, spy_on_compare_digest
 
 from . import sessions_csrf
 from .sessions_csrf import COOKIE_NAME, SessionApp, session_cookie, sign_value, unsign_value
@@ -70,27 +70,9 @@ def test_unsign_refuses_tampered_forged_and_unsigned_values() -> None:
         )
 
 
-class CompareSpy:
-    """Wraps the real hmac.compare_digest and records what it was asked to compare."""
-
-    def __init__(self, real: Callable[[Any, Any], bool]) -> None:
-        self.real = real
-        self.calls: list[tuple[Any, Any]] = []
-
-    def __call__(self, a: Any, b: Any) -> bool:
-        self.calls.append((a, b))
-        return self.real(a, b)
-
-
 @pytest.fixture
 def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
-    real = hmac.compare_digest
-    spy = CompareSpy(real)
-    monkeypatch.setattr(hmac, "compare_digest", spy)
-    monkeypatch.setattr(secrets, "compare_digest", spy)
-    for name, value in list(vars(sessions_csrf).items()):  # `from hmac import compare_digest`
-        if value is real:
-            monkeypatch.setattr(sessions_csrf, name, spy)
+    spy = spy_on_compare_digest(monkeypatch, sessions_csrf)
     return spy
 
 
