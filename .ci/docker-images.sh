@@ -10,9 +10,10 @@
 # Override names with KATA_IMAGE_REDIS, KATA_IMAGE_POSTGRES, KATA_IMAGE_NGINX.
 #
 # It also builds the Python base image the docker katas build on (python:3.11-slim by default,
-# override with KATA_IMAGE_PYTHON): a separate, smaller root with Debian's python3, python3-venv
-# and python-is-python3, so `python`, `python3 -m venv` and `useradd` work as in the official slim
-# image. The katas build FROM it with network_mode="none" (wheels come in the build context).
+# override with KATA_IMAGE_PYTHON): a separate, smaller root with Debian's python3, python3-pip,
+# python3-venv and python-is-python3, without the PEP 668 marker, so `python`, `pip install`,
+# `python3 -m venv` and `useradd` work as in the official slim image. The katas build FROM it
+# with network_mode="none" (the wheels they install come in the build context).
 set -euo pipefail
 
 REDIS_IMAGE=${KATA_IMAGE_REDIS:-redis:7.4}
@@ -65,10 +66,12 @@ else
     pywork=$(mktemp -d /var/tmp/kata-python.XXXXXX)
     trap '$SUDO rm -rf "$pywork"' EXIT
     say "debootstrap $SUITE with python3 for $PYTHON_IMAGE (about a minute)"
-    $SUDO debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3 \
+    $SUDO debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,python-is-python3 \
         "$SUITE" "$pywork/rootfs" "$mirror" >"$pywork/debootstrap.log" 2>&1 \
         || { tail -n 30 "$pywork/debootstrap.log"; exit 1; }
     $SUDO rm -rf "$pywork"/rootfs/var/cache/apt/archives/*.deb "$pywork"/rootfs/var/lib/apt/lists/*
+    # the official image's Python is not Debian's: pip may install into it (no PEP 668 marker)
+    $SUDO rm -f "$pywork"/rootfs/usr/lib/python3*/EXTERNALLY-MANAGED
     $SUDO tar -C "$pywork/rootfs" -c . | docker import \
         -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         -c 'ENV LANG=C.UTF-8' -c "LABEL $LABEL" -c 'CMD ["python3"]' - "$PYTHON_IMAGE" >/dev/null
