@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 CATALOGUE_NAME = "katas.toml"
@@ -112,13 +113,21 @@ class Catalogue:
     def in_topic(self, topic: str) -> list[Kata]:
         return [k for k in self.katas if k.topic == topic]
 
+    @cached_property
+    def _folders(self) -> tuple[tuple[Path, Kata], ...]:
+        # resolved once: the plugin asks for every test, and resolving is a syscall per part
+        return tuple(
+            (folder.resolve(), kata)
+            for kata in self.katas
+            for folder in (kata.kata_dir, kata.solution_dir)
+        )
+
     def kata_for_path(self, path: Path) -> Kata | None:
         """The kata whose folder (learner's or solution's) contains `path`."""
         path = path.resolve()
-        for kata in self.katas:
-            for folder in (kata.kata_dir, kata.solution_dir):
-                if path == folder.resolve() or folder.resolve() in path.parents:
-                    return kata
+        for folder, kata in self._folders:
+            if path == folder or folder in path.parents:
+                return kata
         return None
 
 

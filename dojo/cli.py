@@ -92,7 +92,8 @@ def _find_or_current(
 
 def _run(catalogue: catalogue_mod.Catalogue, state: state_mod.State, kata: catalogue_mod.Kata) -> int:
     run_mod.header(kata, console)
-    record = run_mod.run_kata(kata, state, run_mod.cold_launcher(catalogue.root))
+    # a `kata watch` in another terminal keeps a warm pytest: use it when it answers
+    record = run_mod.run_kata(kata, state, run_mod.warm_launcher(catalogue.root, run_mod.run_budget(kata)))
     console.print(run_mod.verdict(kata, record, catalogue, state))
     done = record is not None and not (record.error or record.failed or record.skipped)
     return 0 if done else 1

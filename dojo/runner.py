@@ -14,7 +14,6 @@ from pathlib import Path
 from .catalogue import Kata
 
 
-
 @dataclass
 class TestOutcome:
     nodeid: str
