@@ -75,10 +75,11 @@ def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
     doesn't carry the phrase (or nothing failed) does the whole suite run.
     """
     overrides = {mistake.replaces: mistake.file}
-    result = _judge(mistake, run_kata(kata, overrides=overrides, extra_args=("--maxfail=1",)))
+    # the other learner files come from the solution, so only this mistake is wrong
+    result = _judge(mistake, run_kata(kata, solutions=True, overrides=overrides, extra_args=("--maxfail=1",)))
     if result.caught:
         return result
-    return _judge(mistake, run_kata(kata, overrides=overrides))
+    return _judge(mistake, run_kata(kata, solutions=True, overrides=overrides))
 
 
 def _judge(mistake: Mistake, run: RunResult) -> MistakeResult:

