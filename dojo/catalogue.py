@@ -15,7 +15,7 @@ KNOWN_SERVICES = frozenset({"redis", "postgres", "nginx", "docker", "haproxy"})
 DEFAULT_TIME_LIMIT = 10.0
 
 _Schema = Mapping[str, type | tuple[type, ...]]
-_TOPIC_FIELDS: _Schema = {"name": str, "title": str}
+_TOPIC_FIELDS: _Schema = {"name": str, "title": str, "stress": bool}
 _KATA_FIELDS: _Schema = {
     "name": str,
     "topic": str,
@@ -40,6 +40,7 @@ class Topic:
 
     name: str
     title: str
+    stress: bool = False  # the maintainer check runs its solutions under `--stress`
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def _parse(path: Path, raw: dict[str, object], *, check_files: bool) -> Catalogu
         if any(t.name == entry["name"] for t in topics):
             raise CatalogueError(f"{path}: {where}: duplicate topic name")
         topic_name = str(entry["name"])
-        topics.append(Topic(name=topic_name, title=str(entry.get("title", topic_name))))
+        topics.append(Topic(topic_name, str(entry.get("title", topic_name)), bool(entry.get("stress", False))))
     topic_names = [t.name for t in topics]
 
     katas: list[Kata] = []
@@ -213,7 +214,9 @@ def _check_fields(
             raise CatalogueError(
                 f"{path}: {where}: unknown field {key!r} (known: {', '.join(schema)})"
             )
-        if not isinstance(entry[key], schema[key]) or isinstance(entry[key], bool):
+        expected = schema[key]
+        is_bool = isinstance(entry[key], bool)
+        if not isinstance(entry[key], expected) or (is_bool and expected is not bool):
             raise CatalogueError(f"{path}: {where}: field {key!r} has the wrong type")
     for key in required:
         if key not in entry:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from . import reaper, settings, switch
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
 from .timelimit import time_limit
 
+STRESS_SWITCH_INTERVAL = 1e-5
 _catalogue_key = pytest.StashKey[Catalogue]()
 _settings_key = pytest.StashKey[settings.Settings]()
 _finder_key = pytest.StashKey["switch.RedirectFinder | None"]()
@@ -36,6 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_catalogue_key] = catalogue
     config.stash[_settings_key] = current
     config.stash[_finder_key] = switch.install(switch.redirects(catalogue, current))
+    if current.stress:
+        # more thread switches, more interleavings: a race that hides at 5 ms shows up
+        sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
     reaper.become_subreaper()
     reaper.guard_interpreter_exit()
 
@@ -49,6 +54,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     current = config.stash[_settings_key]
     tree = "solutions/ (reference solutions)" if current.solutions else "katas/ (your code)"
     extra = f", {len(current.overrides)} override(s)" if current.overrides else ""
+    extra += ", stress mode (thread switch every 10 us)" if current.stress else ""
     return f"kata: testing {tree}{extra}"
 
 

@@ -19,6 +19,7 @@ class Settings:
     solutions: bool
     overrides: dict[str, Path]  # "topic/kata/file" -> the file to use instead
     report: Path | None
+    stress: bool = False
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -42,6 +43,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH",
         help="write each test's outcome as JSON to PATH (the maintainer check reads it)",
+    )
+    group.addoption(
+        "--stress",
+        action="store_true",
+        default=False,
+        help="amplify races: switch threads every 10 microseconds instead of every 5 ms "
+        "(env KATA_STRESS=1); combine with --count N to see 'passed k of N'",
     )
     parser.addini("kata_solutions", "run the tests against solutions/", type="bool", default=False)
 
@@ -76,4 +84,5 @@ def read(config: pytest.Config) -> Settings:
             raise pytest.UsageError(f"--kata-override {item!r}: {path} is not a file")
         overrides[target] = path
     report = config.getoption("kata_report")
-    return Settings(solutions, overrides, Path(report) if report else None)
+    stress = config.getoption("stress") or _flag(os.environ.get("KATA_STRESS", "0"), "KATA_STRESS")
+    return Settings(solutions, overrides, Path(report) if report else None, stress)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata
+from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata, Topic
 from .mistakes import MistakeFileError, MistakeResult, load_gallery, try_mistake
 from .runner import RunResult, base_nodeid, run_kata
 
@@ -157,12 +157,20 @@ def check_mistakes(report: KataReport) -> None:
 
 
 def verify_kata(
-    kata: Kata, repeat: int = 3, strict: bool = False, mistakes: bool = True
+    kata: Kata,
+    repeat: int = 3,
+    strict: bool = False,
+    mistakes: bool = True,
+    topics: tuple[Topic, ...] = (),
 ) -> KataReport:
     """All checks for one kata; with `strict`, a skipped test (a missing service) is a problem."""
     report = KataReport(kata, problems=static_problems(kata))
     check_stub(report, run_kata(kata))
-    check_solution(report, run_kata(kata, solutions=True, repeat=repeat), repeat)
+    stressed = any(t.name == kata.topic and t.stress for t in topics)
+    solution_run = run_kata(
+        kata, solutions=True, repeat=repeat, extra_args=("--stress",) if stressed else ()
+    )
+    check_solution(report, solution_run, repeat)
     if strict and report.skipped:
         report.problems.append(f"skipped, and --strict allows no skips: {report.skipped}")
     # a kata skipped as a whole (a missing service) can't judge mistakes; one skipped test can
@@ -183,7 +191,9 @@ def verify(
     """Check each kata (`jobs` at a time); the reports in catalogue order, and orphan folders."""
     chosen = list(katas)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(verify_kata, kata, repeat, strict, mistakes) for kata in chosen]
+        futures = [
+            pool.submit(verify_kata, kata, repeat, strict, mistakes, catalogue.topics) for kata in chosen
+        ]
         for future in as_completed(futures):
             if on_report is not None:
                 on_report(future.result())

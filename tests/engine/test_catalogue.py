@@ -28,6 +28,14 @@ def test_a_valid_catalogue_keeps_learning_order(adder_repo: FakeRepo) -> None:
     assert catalogue.get("demo/adder") is adder
 
 
+def test_a_topic_can_ask_for_stress_but_only_with_a_bool(fake_repo: FakeRepo) -> None:
+    path = _catalogue(fake_repo, '[[topic]]\nname = "demo"\nstress = true\n')
+    assert load(path).topics[0].stress is True
+    _catalogue(fake_repo, '[[topic]]\nname = "demo"\nstress = "yes"\n')
+    with pytest.raises(CatalogueError, match=r"topic #1 \('demo'\): field 'stress' has the wrong type"):
+        load(path)
+
+
 def test_bad_toml_names_the_file_and_the_line(fake_repo: FakeRepo) -> None:
     path = _catalogue(fake_repo, '[[topic]]\nname = "demo\n')
     with pytest.raises(CatalogueError, match=r"katas\.toml: invalid TOML: .*line 2"):

@@ -85,3 +85,17 @@ def test_an_uncatalogued_kata_fails_under_solutions_instead_of_testing_the_stub(
     result = adder_repo.pytest("--solutions", "katas/demo/stray")
     assert result.returncode == 1, result.stdout
     assert "katas/demo/stray has no entry in katas.toml" in result.stdout
+
+
+def test_stress_mode_switches_threads_far_more_often(fake_repo: FakeRepo) -> None:
+    fake_repo.add_kata(
+        "switchy",
+        stub="# TODO\n",
+        solution="\n",
+        tests="import sys\n\ndef test_interval():\n    assert sys.getswitchinterval() < 1e-4\n",
+    )
+    assert fake_repo.pytest("katas/demo").returncode == 1
+    stressed = fake_repo.pytest("--stress", "katas/demo")
+    assert stressed.returncode == 0, stressed.stdout
+    assert "stress mode" in stressed.stdout
+    assert fake_repo.pytest("katas/demo", env={"KATA_STRESS": "1"}).returncode == 0
