@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the local services backend needs (redis-server, postgresql, nginx, haproxy).
+# Installs what the local services backend needs (redis-server, postgresql, nginx, haproxy), and strace.
 # Idempotent: installs only what is missing. Starts nothing: the test fixtures start their own
 # servers on free loopback ports, so system-wide daemons would only get in the way.
 set -euo pipefail
@@ -9,6 +9,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+# not a service, but the os/syscalls kata shows the real syscalls with it (skipped without)
+command -v strace >/dev/null || need+=(strace)
 
 if [ ${#need[@]} -eq 0 ]; then
     echo "services.sh: redis-server, postgresql, nginx and haproxy are installed"
