@@ -59,19 +59,31 @@ def test_a_woken_getter_that_lost_the_race_waits_again() -> None:
     """A wake-up is only a hint: re-check the condition in a loop (`while`, not `if`)."""
     q = BoundedQueue[int](5)
     rounds = 100
-    consumer = Background(lambda: [q.get(timeout=5) for _ in range(rounds)], name="consumer")
+
+    def consume_until_closed() -> list[int]:
+        got = []
+        with contextlib.suppress(Closed):
+            while True:
+                got.append(q.get(timeout=5))
+        return got
+
+    consumer = Background(consume_until_closed, name="consumer")
     for i in range(rounds):
-        wait_until(lambda: not consumer.done and len(q) == 0, what="the consumer to wait")
+        wait_until(lambda: len(q) == 0 or consumer.done, what="the consumer to take the item")
+        if consumer.done:
+            break  # it failed: result() below re-raises its error
         q.put(-1)  # wakes the waiting consumer...
-        # ...but this thread barges in and takes the item first (unless the consumer won fairly)
+        # ...but this thread barges in and takes the item first (unless the consumer won fairly,
+        # in which case it takes one item more than this round's `i`: counted by value below)
         with contextlib.suppress(TimeoutError):
             q.get(timeout=0)
         time.sleep(0.005)  # let the woken consumer run and find the queue empty
         q.put(i)
-        wait_until(lambda: len(q) == 0 or consumer.done, what="the consumer to take the item")
+    wait_until(lambda: len(q) == 0 or consumer.done, what="the consumer to take the last item")
+    q.close()
     got = consumer.result()
     assert all(isinstance(x, int) for x in got), f"get() returned non-items: {got[:5]}"
-    assert len(got) == rounds
+    assert [x for x in got if x >= 0] == list(range(rounds)), "items lost or out of order"
 
 
 def test_timeout_is_one_deadline_not_a_fresh_wait_after_every_wake_up() -> None:
