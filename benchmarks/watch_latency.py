@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 from _timing import ROOT, best_of, pytest_cmd, wall_time
@@ -33,7 +34,6 @@ PURE_KATA = {
     "katas.toml": '[[topic]]\nname = "bench"\n\n[[kata]]\nname = "adder"\ntopic = "bench"\n'
                   'files = ["adder.py"]\nhints = ["a", "b"]\n',
     "conftest.py": 'pytest_plugins = ["dojo.pytest_plugin"]\n',
-    "pytest.ini": "[pytest]\nasyncio_default_fixture_loop_scope = function\n",
     "katas/__init__.py": "",
     "katas/bench/__init__.py": "",
     "katas/bench/adder/__init__.py": "",
@@ -46,8 +46,18 @@ PURE_KATA = {
 }
 
 
+def project_addopts() -> str:
+    """The project's own addopts (which name the plugins to load), so the throwaway kata starts
+    pytest as `pytest katas/<topic>` does in this repository."""
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        ini = tomllib.load(file)["tool"]["pytest"]["ini_options"]
+    return " ".join(ini["addopts"])
+
+
 def build_pure_repo(folder: Path) -> None:
-    for rel, text in PURE_KATA.items():
+    files = {**PURE_KATA, "pytest.ini": f"[pytest]\naddopts = {project_addopts()}\n"
+                                       "asyncio_default_fixture_loop_scope = function\n"}
+    for rel, text in files.items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(text)
 

@@ -14,6 +14,8 @@ from . import reaper, settings, switch
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
 from .timelimit import time_limit
 
+pytest_plugins = ["dojo.hypothesis_summary"]
+
 STRESS_SWITCH_INTERVAL = 1e-5
 _catalogue_key = pytest.StashKey[Catalogue]()
 _settings_key = pytest.StashKey[settings.Settings]()

@@ -64,9 +64,6 @@ def run_kata(
         args = [
             sys.executable, "-m", "pytest", str(kata.kata_dir),
             "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=short",
-            # Plugins the checks don't need, whose import dominates a short run: hypothesis'
-            # plugin imports all of hypothesis up front (the library itself works without it).
-            "-p", "no:hypothesispytest", "-p", "no:anyio",
             f"--kata-report={report}",
         ]
         if solutions:

@@ -20,7 +20,6 @@ import ctypes
 import gc
 import hashlib
 import importlib
-import importlib.metadata
 import json
 import os
 import select
@@ -29,10 +28,8 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 SOCKET_NAME = "warm.sock"
 MAX_SOCKET_PATH = 100  # sun_path holds 104 (macOS) or 108 (Linux) bytes
@@ -365,7 +362,6 @@ def warm_up(root: Path, paths: list[str]) -> None:
         sys.meta_path.remove(blocker)
     forget_repo_modules(root)
     close_shared_connections()
-    freeze_installed_distributions()
     # Everything so far lives as long as the server: keep it out of the children's collections.
     # pytest calls gc.collect() a few times per session (unraisable-exception checks), and a
     # full collection over the warm heap cost a quarter of a warm run; frozen objects are
@@ -392,38 +388,6 @@ def forget_repo_modules(root: Path) -> list[str]:
     if isinstance(records, dict):
         records.clear()
     return dropped
-
-
-class _FrozenDistribution:
-    """A distribution whose entry points and file list are read once (pluggy and pytest read
-    them again in every session); everything else is the distribution's own."""
-
-    def __init__(self, dist: importlib.metadata.Distribution) -> None:
-        self._dist = dist
-        self.entry_points = dist.entry_points
-        self.files = dist.files
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._dist, name)
-
-
-def freeze_installed_distributions() -> None:
-    """Read the installed packages' metadata once for every run the server forks.
-
-    Each pytest session lists every distribution twice (pluggy's plugin autoload, and pytest
-    marking plugin packages for assertion rewriting, which also reads each plugin's RECORD):
-    about a fifth of a warm run of a pure kata, spent re-reading files that do not change while
-    the server lives. A package installed meanwhile is seen by the next server (the next watch).
-    """
-    frozen = [_FrozenDistribution(d) for d in importlib.metadata.distributions()]
-
-    def distributions(**kwargs: Any) -> Iterator[object]:
-        if kwargs:  # a search by name or path: not the autoload's listing
-            return iter(original(**kwargs))
-        return iter(frozen)
-
-    original = importlib.metadata.distributions
-    importlib.metadata.distributions = distributions  # type: ignore[assignment]
 
 
 def close_shared_connections() -> None:
