@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .object_protocols import App, Auth, Cache, Handler, Logging, Point, Product, Typed
+from .object_protocols import App, Handler, Logging, Point, Product, Typed
 
 PROPERTY = settings(
     max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
