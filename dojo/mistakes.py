@@ -1,7 +1,14 @@
-"""The gallery of known mistakes: wrong implementations each kata's tests must catch."""
+"""The gallery of known mistakes: wrong implementations each kata's tests must catch.
+
+A mistake is the solution with a few edits (find this text, put that instead), kept in
+`solutions/<topic>/<kata>/mistakes.toml`. Edits instead of whole copies: the wrong turn is
+what a reader sees, and a mistake that no longer fits a changed solution says so.
+"""
 
 from __future__ import annotations
 
+import difflib
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +16,9 @@ from pathlib import Path
 from .catalogue import Kata
 from .runner import RunResult, run_kata
 
-MISTAKES_DIR = "mistakes"
 MISTAKES_FILE = "mistakes.toml"
-_FIELDS = {"name", "file", "replaces", "description", "expect"}
+_FIELDS = {"name", "replaces", "description", "expect", "edit"}
+_EDIT_FIELDS = {"find", "replace"}
 
 
 class MistakeFileError(Exception):
@@ -19,14 +26,33 @@ class MistakeFileError(Exception):
 
 
 @dataclass(frozen=True)
+class Edit:
+    find: str
+    replace: str
+
+
+@dataclass(frozen=True)
 class Mistake:
     """A plausible wrong version of one learner file, and the phrase its failure must show."""
 
     name: str
-    file: Path
     replaces: str
     description: str
     expect: str
+    edits: tuple[Edit, ...]
+    solution: Path  # the solution file the edits apply to
+
+    def text(self) -> str:
+        """The wrong file: the solution with each edit made in turn."""
+        return apply_edits(self.solution.read_text("utf-8"), self.edits)
+
+    def diff(self) -> str:
+        """The mistake as a unified diff against the solution."""
+        solution = self.solution.read_text("utf-8")
+        return "".join(difflib.unified_diff(
+            solution.splitlines(keepends=True), self.text().splitlines(keepends=True),
+            f"solution/{self.replaces}", f"{self.name}/{self.replaces}",
+        ))
 
 
 @dataclass
@@ -38,12 +64,26 @@ class MistakeResult:
     first_message: str = ""
 
 
+def apply_edits(text: str, edits: tuple[Edit, ...]) -> str:
+    """Make each edit in turn; its `find` must occur exactly once, so it names one place."""
+    for number, edit in enumerate(edits, start=1):
+        count = text.count(edit.find)
+        if count != 1:
+            where = "is not in" if count == 0 else f"occurs {count} times in"
+            advice = ("did the solution change? update the edit" if count == 0
+                      else "add a neighbouring line so it names one place")
+            raise ValueError(f"edit #{number}: its find text {where} the solution ({advice}):\n"
+                             f"{edit.find}")
+        text = text.replace(edit.find, edit.replace)
+    return text
+
+
 def gallery_path(kata: Kata) -> Path:
-    return kata.solution_dir / MISTAKES_DIR / MISTAKES_FILE
+    return kata.solution_dir / MISTAKES_FILE
 
 
 def load_gallery(kata: Kata) -> list[Mistake]:
-    """The kata's mistakes, or [] if it has no gallery yet."""
+    """The kata's mistakes, or [] if it has no gallery yet; every edit is checked to apply."""
     path = gallery_path(kata)
     if not path.is_file():
         return []
@@ -51,21 +91,36 @@ def load_gallery(kata: Kata) -> list[Mistake]:
         raw = tomllib.loads(path.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise MistakeFileError(f"{path}: invalid TOML: {exc}") from None
-    mistakes = []
-    for index, entry in enumerate(raw.get("mistake", []), start=1):
-        where = f"{path}: mistake #{index} ({entry.get('name', '?')!r})"
-        missing = _FIELDS - set(entry)
-        unknown = set(entry) - _FIELDS
-        if missing or unknown:
-            problem = f"missing {sorted(missing)}" if missing else f"unknown {sorted(unknown)}"
-            raise MistakeFileError(f"{where}: {problem}")
-        if entry["replaces"] not in kata.files:
-            raise MistakeFileError(f"{where}: replaces {entry['replaces']!r}, not a file of the kata")
-        file = path.parent / entry["file"]
-        if not file.is_file():
-            raise MistakeFileError(f"{where}: {file} does not exist")
-        mistakes.append(Mistake(entry["name"], file, entry["replaces"], entry["description"], entry["expect"]))
-    return mistakes
+    return [_mistake(kata, path, index, entry)
+            for index, entry in enumerate(raw.get("mistake", []), start=1)]
+
+
+def _mistake(kata: Kata, path: Path, index: int, entry: dict[str, object]) -> Mistake:
+    where = f"{path}: mistake #{index} ({entry.get('name', '?')!r})"
+    missing, unknown = _FIELDS - set(entry), set(entry) - _FIELDS
+    if missing or unknown:
+        problem = f"missing {sorted(missing)}" if missing else f"unknown {sorted(unknown)}"
+        raise MistakeFileError(f"{where}: {problem}")
+    raw_edits = entry["edit"]
+    if not isinstance(raw_edits, list) or not raw_edits:
+        raise MistakeFileError(f"{where}: no [[mistake.edit]] (find = ..., replace = ...)")
+    edits = []
+    for number, edit in enumerate(raw_edits, start=1):
+        if not isinstance(edit, dict) or set(edit) != _EDIT_FIELDS or not all(
+            isinstance(value, str) for value in edit.values()
+        ):
+            raise MistakeFileError(f"{where}: edit #{number} needs exactly find and replace, as text")
+        edits.append(Edit(edit["find"], edit["replace"]))
+    replaces = str(entry["replaces"])
+    if replaces not in kata.files:
+        raise MistakeFileError(f"{where}: replaces {replaces!r}, not a file of the kata")
+    mistake = Mistake(str(entry["name"]), replaces, str(entry["description"]), str(entry["expect"]),
+                      tuple(edits), kata.solution_dir / replaces)
+    try:
+        mistake.text()
+    except (OSError, ValueError) as exc:
+        raise MistakeFileError(f"{where}: {exc}") from None
+    return mistake
 
 
 def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
@@ -74,12 +129,16 @@ def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
     The first failure usually tells the story, so the tests stop at it; only when that one
     doesn't carry the phrase (or nothing failed) does the whole suite run.
     """
-    overrides = {mistake.replaces: mistake.file}
-    # the other learner files come from the solution, so only this mistake is wrong
-    result = _judge(mistake, run_kata(kata, solutions=True, overrides=overrides, extra_args=("--maxfail=1",)))
-    if result.caught:
-        return result
-    return _judge(mistake, run_kata(kata, solutions=True, overrides=overrides))
+    with tempfile.TemporaryDirectory(prefix=f"kata-mistake-{mistake.name}-") as tmp:
+        wrong = Path(tmp) / Path(mistake.replaces).name  # same name: a build context may need it
+        wrong.write_text(mistake.text(), encoding="utf-8")
+        # the other learner files come from the solution, so only this mistake is wrong
+        overrides = {mistake.replaces: wrong}
+        first = run_kata(kata, solutions=True, overrides=overrides, extra_args=("--maxfail=1",))
+        result = _judge(mistake, first)
+        if result.caught:
+            return result
+        return _judge(mistake, run_kata(kata, solutions=True, overrides=overrides))
 
 
 def _judge(mistake: Mistake, run: RunResult) -> MistakeResult:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata, Topic
-from .mistakes import MistakeFileError, MistakeResult, load_gallery, try_mistake
+from .mistakes import MISTAKES_FILE, MistakeFileError, MistakeResult, load_gallery, try_mistake
 from .runner import RunResult, base_nodeid, run_kata
 
 # Files a kata folder may hold besides those the catalogue lists.
@@ -58,7 +58,7 @@ def static_problems(kata: Kata) -> list[str]:
     learner_allowed = ALWAYS_ALLOWED | set(kata.files) | set(kata.support_files)
     for stray in _stray(kata.kata_dir, learner_allowed, test_files=True):
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
-    for stray in _stray(kata.solution_dir, set(kata.files) | {"mistakes"}, test_files=False):
+    for stray in _stray(kata.solution_dir, set(kata.files) | {MISTAKES_FILE}, test_files=False):
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
     return problems
 
@@ -146,7 +146,7 @@ def check_mistakes(report: KataReport) -> None:
         return
     if len(gallery) < MIN_MISTAKES:
         report.problems.append(
-            f"{len(gallery)} known mistake(s) in solutions/{report.kata.slug}/mistakes/, "
+            f"{len(gallery)} known mistake(s) in solutions/{report.kata.slug}/{MISTAKES_FILE}, "
             f"at least {MIN_MISTAKES} wanted"
         )
     for mistake in gallery:

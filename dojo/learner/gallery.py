@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
+from rich.syntax import Syntax
 
 from ..catalogue import Kata
 from ..mistakes import load_gallery, try_mistake
@@ -26,5 +28,5 @@ def show(kata: Kata, console: Console) -> int:
                           if result.first_message.strip() else "")
         else:
             console.print(f"   [yellow]not caught: {escape(result.problem)}[/yellow]")
-        console.print(f"   see it: solutions/{kata.slug}/mistakes/{mistake.file.name}\n")
+        console.print(Padding(Syntax(mistake.diff().rstrip(), "diff", background_color="default", word_wrap=True), (0, 0, 1, 3)))
     return 0

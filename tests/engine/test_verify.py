@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dojo.catalogue import load
-from dojo.mistakes import load_gallery
+from dojo.mistakes import MistakeFileError, load_gallery
 from dojo.verify import verify_kata
 
 from .conftest import FakeRepo
@@ -56,16 +58,13 @@ def test_missing_todo_readme_and_stray_files_are_reported(adder_repo: FakeRepo) 
 
 
 def _add_mistakes(repo: FakeRepo, bodies: dict[str, str], expect: str = "assert") -> None:
-    folder = repo.root / "solutions/demo/adder/mistakes"
-    folder.mkdir()
-    entries = []
-    for name, body in bodies.items():
-        (folder / f"{name}.py").write_text(f"def add(a, b):\n    return {body}\n")
-        entries.append(
-            f'[[mistake]]\nname = "{name}"\nfile = "{name}.py"\nreplaces = "adder.py"\n'
-            f'description = "{name}"\nexpect = "{expect}"\n'
-        )
-    (folder / "mistakes.toml").write_text("\n".join(entries))
+    """One mistake per body: the solution's `return a + b` edited into `return <body>`."""
+    entries = [
+        f'[[mistake]]\nname = "{name}"\nreplaces = "adder.py"\ndescription = "{name}"\n'
+        f'expect = "{expect}"\n[[mistake.edit]]\nfind = "return a + b"\nreplace = "return {body}"\n'
+        for name, body in bodies.items()
+    ]
+    (repo.root / "solutions/demo/adder/mistakes.toml").write_text("\n".join(entries))
 
 
 def test_a_mistake_that_slips_through_is_named(adder_repo: FakeRepo) -> None:
@@ -89,6 +88,32 @@ def test_fewer_than_three_mistakes_is_a_problem(adder_repo: FakeRepo) -> None:
     assert len(load_gallery(kata)) == 1
     report = _report(adder_repo, mistakes=True)
     assert any("1 known mistake(s)" in p for p in report.problems), report.problems
+
+
+def test_a_mistake_whose_edit_no_longer_fits_the_solution_says_so(adder_repo: FakeRepo) -> None:
+    _add_mistakes(adder_repo, {"subtracts": "a - b", "multiplies": "a * b", "zero": "0"})
+    (adder_repo.root / "solutions/demo/adder/adder.py").write_text("def add(a, b):\n    return b + a\n")
+    report = _report(adder_repo, mistakes=True)
+    assert any(
+        "mistakes.toml: mistake #1 ('subtracts'): edit #1: its find text is not in the solution" in p
+        for p in report.problems
+    ), report.problems
+
+
+def test_an_edit_that_matches_two_places_is_refused(adder_repo: FakeRepo) -> None:
+    (adder_repo.root / "solutions/demo/adder/adder.py").write_text(
+        "def add(a, b):\n    return a + b\n\n\ndef add_again(a, b):\n    return a + b\n"
+    )
+    _add_mistakes(adder_repo, {"subtracts": "a - b"})
+    kata = load(adder_repo.root / "katas.toml").get("adder")
+    with pytest.raises(MistakeFileError, match="occurs 2 times in the solution"):
+        load_gallery(kata)
+
+
+def test_a_mistake_is_shown_as_a_diff_against_the_solution(adder_repo: FakeRepo) -> None:
+    _add_mistakes(adder_repo, {"subtracts": "a - b"})
+    (mistake,) = load_gallery(load(adder_repo.root / "katas.toml").get("adder"))
+    assert "-    return a + b\n+    return a - b\n" in mistake.diff()
 
 
 def test_repeat_suffixes_are_stripped_but_lookalike_ids_are_kept() -> None:

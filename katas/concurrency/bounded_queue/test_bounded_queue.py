@@ -81,7 +81,15 @@ def test_a_woken_getter_that_lost_the_race_waits_again() -> None:
         q.put(i)
     wait_until(lambda: len(q) == 0 or consumer.done, what="the consumer to take the last item")
     q.close()
-    got = consumer.result()
+    try:
+        got = consumer.result()
+    except Exception as exc:
+        if not consumer.done:
+            raise
+        raise AssertionError(
+            f"get() failed with {exc!r} after a wake-up whose item another thread had taken: "
+            "a wake-up is only a hint, re-check the condition in a loop (`while`, not `if`)"
+        ) from exc
     assert all(isinstance(x, int) for x in got), f"get() returned non-items: {got[:5]}"
     assert [x for x in got if x >= 0] == list(range(rounds)), "items lost or out of order"
 
