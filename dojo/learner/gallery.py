@@ -28,5 +28,6 @@ def show(kata: Kata, console: Console) -> int:
                           if result.first_message.strip() else "")
         else:
             console.print(f"   [yellow]not caught: {escape(result.problem)}[/yellow]")
-        console.print(Padding(Syntax(mistake.diff().rstrip(), "diff", background_color="default", word_wrap=True), (0, 0, 1, 3)))
+        diff = Syntax(mistake.diff().rstrip(), "diff", background_color="default", word_wrap=True)
+        console.print(Padding(diff, (0, 0, 1, 3)))
     return 0
