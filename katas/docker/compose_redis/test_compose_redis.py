@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +24,8 @@ from fixtures.errors import ServiceUnavailable
 
 HERE = Path(__file__).parent
 DEFAULT_NETWORKS = {"bridge", "host", "none"}
+STOP_GRACE = 3  # seconds `stop` waits after SIGTERM before it sends SIGKILL (the issue's bound on down)
+KILLED = 128 + signal.SIGKILL  # a container's exit code when it had to be killed
 
 
 @dataclass
@@ -152,3 +155,17 @@ def test_counter_survives_app_restart_but_not_down_v(stack: Stack) -> None:
     fresh = stack.get()["hits"]
     assert fresh == 1, (f"after `down -v` and `up` the counter is {fresh}, expected 1: down removes the "
                         "containers (and -v their volumes), so Redis starts empty")
+
+
+def test_web_stops_on_sigterm_so_down_takes_a_moment(stack: Stack) -> None:
+    """Watched by behaviour, not by a clock: a container that ignored SIGTERM exits 137 (killed)."""
+    run = stack.require()
+    stack.get()  # web is up and serving
+    with paused():
+        run.execute(f"stop -t {STOP_GRACE} web")
+        state = stack.container("web").attrs["State"]
+        run.execute("up -d")  # back up, for whatever runs next
+    assert state["ExitCode"] != KILLED, (
+        f"web ignored SIGTERM for {STOP_GRACE} s and was killed (exit code {KILLED}): Python as PID 1 "
+        "of its container gets no default signal handling, so `down` waits out its timeout. "
+        "`init: true` puts docker-init at PID 1, which forwards the signal")
