@@ -393,7 +393,8 @@ def forget_repo_modules(root: Path) -> list[str]:
 def close_shared_connections() -> None:
     """Close connections the warm-up opened: children would inherit one socket and talk over it
     at the same time. The services plugin caches its docker client (the warm-up's session pinged
-    the daemon); closed, the client stays cached and each child opens its own connection."""
+    the daemon); closed, the client stays cached and each child opens its own connection. A
+    daemon that did not answer is not cached: the learner may start Docker while watching."""
     backends = sys.modules.get("fixtures.backends")
     docker_client = getattr(backends, "docker_client", None)
     if docker_client is None:
@@ -402,6 +403,8 @@ def close_shared_connections() -> None:
         client = docker_client()
         if client is not None:
             client.close()
+        else:
+            docker_client.cache_clear()
 
 
 def become_subreaper() -> None:

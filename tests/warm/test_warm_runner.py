@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -184,3 +185,15 @@ def test_a_restart_for_another_topic_replaces_the_server(probe_repo: ProbeRepo, 
     assert server.wait_ready(120) and server._proc is not old
     outcome = run_warm(probe_repo, server, tmp_path)
     assert (outcome.code, outcome.tests) == (0, {NODE: "passed"}), outcome.output
+
+
+def test_a_daemon_that_did_not_answer_the_warm_up_is_asked_again(monkeypatch: pytest.MonkeyPatch):
+    """A learner may start Docker while `kata watch` runs: the warm server must not remember 'no'."""
+    from fixtures import backends
+
+    answers = iter([None, "a client"])
+    probe = functools.cache(lambda: next(answers))
+    monkeypatch.setattr(backends, "docker_client", probe)
+    assert probe() is None  # the warm-up's session: no daemon yet
+    warm.close_shared_connections()
+    assert probe() == "a client", "each run after the warm-up pings the daemon again"
