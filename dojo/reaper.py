@@ -63,6 +63,8 @@ def children() -> set[int]:
 
 def reap(pids: set[int], timeout: float = 2.0) -> list[str]:
     """Terminate, then kill, the given processes; describe each one that had to be stopped."""
+    if not pids:
+        return []
     import psutil
 
     procs: list[psutil.Process] = []
