@@ -115,21 +115,25 @@ class Catalogue:
         return [k for k in self.katas if k.topic == topic]
 
     @cached_property
-    def _folders(self) -> tuple[tuple[Path, Kata], ...]:
+    def _by_folder(self) -> dict[Path, Kata]:
         # resolved once: the plugin asks for every test, and resolving is a syscall per part
-        return tuple(
-            (folder.resolve(), kata)
+        return {
+            folder.resolve(): kata
             for kata in self.katas
             for folder in (kata.kata_dir, kata.solution_dir)
-        )
+        }
+
+    @cached_property
+    def _by_path(self) -> dict[Path, Kata | None]:
+        return {}  # kata_for_path's answers: each test file is asked about several times per test
 
     def kata_for_path(self, path: Path) -> Kata | None:
         """The kata whose folder (learner's or solution's) contains `path`."""
-        path = path.resolve()
-        for folder, kata in self._folders:
-            if path == folder or folder in path.parents:
-                return kata
-        return None
+        if path not in self._by_path:
+            resolved = path.resolve()
+            found = (self._by_folder.get(folder) for folder in (resolved, *resolved.parents))
+            self._by_path[path] = next((kata for kata in found if kata is not None), None)
+        return self._by_path[path]
 
 
 def find_root(start: Path | None = None) -> Path:
