@@ -137,6 +137,17 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Exempt what start-up built (pytest, plugins, conftests) from every later collection.
+
+    pytest collects garbage at the end of each session (to report unraisable exceptions), and
+    a full collection over start-up's objects cost about a fifth of a pure kata's cold run.
+    Objects made from here on (the tests, the learner's code) are collected as usual.
+    """
+    gc.freeze()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     try:
