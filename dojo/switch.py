@@ -24,18 +24,29 @@ def source_file(kata: Kata, name: str, settings: Settings) -> Path:
 
 
 def redirects(catalogue: Catalogue, settings: Settings) -> dict[str, Path]:
-    """Dotted module name -> file, for every learner module that must not come from katas/."""
-    mapping: dict[str, Path] = {}
-    for kata in catalogue.katas:
-        for module, name in kata.module_names().items():
-            path = source_file(kata, name, settings)
-            if path != kata.kata_dir / name:
-                mapping[module] = path
-    return mapping
+    """Dotted module name -> the file to load it from, for every learner module."""
+    return {
+        module: source_file(kata, name, settings)
+        for kata in catalogue.katas
+        for module, name in kata.module_names().items()
+    }
+
+
+class FromSourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the file on every import and never reads or writes a .pyc.
+
+    A .pyc is trusted by its source's whole-second mtime and its size, so a learner who changes
+    `a + b` to `a - b` within a second of the last run would run the old code. Learner files are
+    small: compiling them costs less than a millisecond.
+    """
+
+    def path_stats(self, path: str) -> dict[str, float]:
+        raise OSError("learner modules are always compiled from source")  # get_code: no cache
 
 
 class RedirectFinder(importlib.abc.MetaPathFinder):
-    """Loads `katas.<topic>.<kata>.<module>` from another file, so tests import it unchanged."""
+    """Loads `katas.<topic>.<kata>.<module>` from the file the run chose (the learner's, the
+    solution or an override), always from source, so tests import it unchanged."""
 
     def __init__(self, mapping: dict[str, Path]) -> None:
         self.mapping = mapping
@@ -49,7 +60,9 @@ class RedirectFinder(importlib.abc.MetaPathFinder):
         file = self.mapping.get(fullname)
         if file is None:
             return None
-        return importlib.util.spec_from_file_location(fullname, file)
+        return importlib.util.spec_from_file_location(
+            fullname, file, loader=FromSourceLoader(fullname, str(file))
+        )
 
 
 def install(mapping: dict[str, Path]) -> RedirectFinder | None:

@@ -345,13 +345,21 @@ def warm_up(root: Path, paths: list[str]) -> None:
 
     blocker = _BlockLearnerModules(learner_module_names(root))
     sys.meta_path.insert(0, blocker)
+
+    class KeepBlockerFirst:
+        @pytest.hookimpl(trylast=True)
+        def pytest_configure(self) -> None:
+            """The engine's configure puts its own finder first: the blocker goes back ahead."""
+            sys.meta_path.remove(blocker)
+            sys.meta_path.insert(0, blocker)
+
     saved = os.dup(1), os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         with contextlib.suppress(BaseException):
-            pytest.main([*paths, "--collect-only", "-q", "-p", "no:cacheprovider"])
+            pytest.main([*paths, "--collect-only", "-q", "-p", "no:cacheprovider"], plugins=[KeepBlockerFirst()])
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

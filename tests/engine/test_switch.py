@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from .conftest import FakeRepo
@@ -99,3 +103,25 @@ def test_stress_mode_switches_threads_far_more_often(fake_repo: FakeRepo) -> Non
     assert stressed.returncode == 0, stressed.stdout
     assert "stress mode" in stressed.stdout
     assert fake_repo.pytest("katas/demo", env={"KATA_STRESS": "1"}).returncode == 0
+
+
+@pytest.mark.parametrize("tree", ["katas", "override"])
+def test_a_same_size_save_in_the_same_second_is_not_hidden_by_a_cached_pyc(
+    adder_repo: FakeRepo, tree: str
+) -> None:
+    """A .pyc is trusted by the source's whole-second mtime and its size: `a + b` -> `a - b`
+    saved within the second of the last run would otherwise run the old code."""
+    learner = adder_repo.root / "katas/demo/adder/adder.py"
+    target = learner if tree == "katas" else adder_repo.root / "scratch.py"
+    target.write_text("def add(a, b):\n    return a + b\n")
+    args = ["katas/demo"] if tree == "katas" else ["katas/demo", f"--kata-override=demo/adder/adder.py={target}"]
+    writes_bytecode = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    before = target.stat()
+    first = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                           cwd=adder_repo.root, env=writes_bytecode, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout
+    target.write_text("def add(a, b):\n    return a - b\n")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same second, the same size
+    second = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                            cwd=adder_repo.root, env=writes_bytecode, capture_output=True, text=True)
+    assert second.returncode == 1, "the old code ran: " + second.stdout[-500:]
