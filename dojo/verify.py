@@ -50,6 +50,8 @@ def static_problems(kata: Kata) -> list[str]:
     topic_readme = kata.root / KATAS_DIR / kata.topic / "README.md"
     if not topic_readme.is_file():
         problems.append(f"{_rel(kata, topic_readme)} is missing")
+    elif f"({kata.name}/README.md)" not in topic_readme.read_text("utf-8"):
+        problems.append(f"{_rel(kata, topic_readme)} does not link {kata.name}/README.md (its table of katas)")
     for stub in kata.learner_files():
         if stub.is_file() and "TODO" not in stub.read_text("utf-8"):
             problems.append(f"{_rel(kata, stub)} has no TODO marking what to edit")

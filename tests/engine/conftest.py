@@ -51,6 +51,8 @@ class FakeRepo:
         (kata_dir / f"test_{name}.py").write_text(textwrap.dedent(tests))
         with (self.root / "katas.toml").open("a") as catalogue:
             catalogue.write(ENTRY.format(name=name, limit=limit))
+        with (self.root / "katas" / "demo" / "README.md").open("a") as topic_readme:
+            topic_readme.write(f"- [`{name}`]({name}/README.md)\n")
 
     def pytest(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 120

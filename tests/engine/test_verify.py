@@ -67,6 +67,12 @@ def _add_mistakes(repo: FakeRepo, bodies: dict[str, str], expect: str = "assert"
     (repo.root / "solutions/demo/adder/mistakes.toml").write_text("\n".join(entries))
 
 
+def test_a_kata_missing_from_its_topic_readme_is_reported(adder_repo: FakeRepo) -> None:
+    (adder_repo.root / "katas/demo/README.md").write_text("# demo\n\nNo table yet.\n")
+    report = _report(adder_repo)
+    assert "katas/demo/README.md does not link adder/README.md (its table of katas)" in report.problems
+
+
 def test_a_mistake_that_slips_through_is_named(adder_repo: FakeRepo) -> None:
     _add_mistakes(adder_repo, {"subtracts": "a - b", "multiplies": "a * b", "adds_twice": "b + a"})
     report = _report(adder_repo, mistakes=True)
