@@ -77,11 +77,15 @@ def _stray(folder: Path, allowed: set[str], *, test_files: bool) -> list[Path]:
     ]
 
 
-def uncatalogued(catalogue: Catalogue) -> list[str]:
-    """Kata folders on disk that no catalogue entry claims."""
+def catalogue_problems(catalogue: Catalogue) -> list[str]:
+    """Kata folders on disk that no catalogue entry claims, and topics that have no kata."""
     known = {(k.topic, k.name) for k in catalogue.katas}
     topics = {t.name for t in catalogue.topics}
-    found = []
+    found = [
+        f"topic {t.name!r} has no kata (`pytest katas/{t.name}` would collect nothing)"
+        for t in catalogue.topics
+        if not catalogue.in_topic(t.name)
+    ]
     for tree in (KATAS_DIR, SOLUTIONS_DIR):
         base = catalogue.root / tree
         for folder in sorted(base.glob("*/*/")):
@@ -190,7 +194,8 @@ def verify(
     on_report: Callable[[KataReport], None] | None = None,
     jobs: int = 1,
 ) -> tuple[list[KataReport], list[str]]:
-    """Check each kata (`jobs` at a time); the reports in catalogue order, and orphan folders."""
+    """Check each kata (`jobs` at a time): the reports in catalogue order, and the catalogue's
+    own problems (uncatalogued folders, empty topics)."""
     chosen = list(katas)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [
@@ -199,7 +204,7 @@ def verify(
         for future in as_completed(futures):
             if on_report is not None:
                 on_report(future.result())
-    return [f.result() for f in futures], uncatalogued(catalogue)
+    return [f.result() for f in futures], catalogue_problems(catalogue)
 
 
 def _rel(kata: Kata, path: Path) -> str:

@@ -51,12 +51,14 @@ def verify_command(
             mark = "[yellow]skip[/yellow]"
         console.print(f"{mark} {report.kata.slug}")
 
-    reports, orphans = verify(catalogue, katas, repeat, strict, mistakes, on_report=progress, jobs=jobs)
+    reports, catalogue_level = verify(catalogue, katas, repeat, strict, mistakes, on_report=progress, jobs=jobs)
     console.print(_table(reports, repeat))
     if mistakes:
         console.print(_mistakes_by_topic(reports))
     problems = [(r.kata.slug, p) for r in reports for p in r.problems]
-    problems += [("catalogue", o) for o in orphans] if not names and not topics else []
+    if names or topics:  # a narrowed run judges its katas, not the whole catalogue
+        catalogue_level = []
+    problems += [("catalogue", p) for p in catalogue_level]
     for slug, problem in problems:
         console.print(f"[red]{slug}[/red]: {problem}")
     ok = sum(r.ok and not r.skipped for r in reports)
@@ -64,7 +66,7 @@ def verify_command(
     console.print(
         f"\n{ok} of {len(reports)} katas verified, {skipped} skipped, "
         f"{len(reports) - ok - skipped} with problems"
-        + (f", {len(orphans)} uncatalogued folder(s)" if orphans else "")
+        + (f", {len(catalogue_level)} catalogue problem(s)" if catalogue_level else "")
     )
     return 1 if problems else 0
 

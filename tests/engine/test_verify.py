@@ -128,3 +128,12 @@ def test_repeat_suffixes_are_stripped_but_lookalike_ids_are_kept() -> None:
     assert base_nodeid("t.py::test_x[2-3]", 3) == "t.py::test_x"
     assert base_nodeid("t.py::test_x[24-80-2-3]", 3) == "t.py::test_x[24-80]"
     assert base_nodeid("t.py::test_x[24-80]", 1) == "t.py::test_x[24-80]"
+
+
+def test_a_topic_without_katas_is_a_catalogue_problem(adder_repo: FakeRepo) -> None:
+    from dojo.verify import catalogue_problems
+
+    with (adder_repo.root / "katas.toml").open("a") as catalogue:
+        catalogue.write('\n[[topic]]\nname = "empty"\n')
+    problems = catalogue_problems(load(adder_repo.root / "katas.toml"))
+    assert problems == ["topic 'empty' has no kata (`pytest katas/empty` would collect nothing)"]
