@@ -44,6 +44,12 @@ def test_history_on_a_new_repo(repo: Path):
     assert done.exit_code == 0 and "no drills yet" in done.output
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C as a learner's terminal delivers it: a background job (`pytest &`, some CI
+    runners) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class DrillProcess:
     """`kata drill ARGS` in a subprocess, its output collected as it comes."""
 
@@ -51,6 +57,7 @@ class DrillProcess:
         self.proc = subprocess.Popen(
             [*KATA_COMMAND, "drill", *args], cwd=repo, env=cli_env(), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=_as_from_a_terminal,
         )
         self.output = ""
         self._lock = threading.Lock()
