@@ -1,0 +1,911 @@
+"""Tests for the WSGI server: environ, start_response, framing, keep-alive, close() and bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import re
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from wsgiref.validate import validator
+
+import h11
+import pytest
+import requests
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request as WerkzeugRequest
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from dojo.testing import Background, wait_until
+
+from .wsgi_server import WSGIServer
+
+CLIENT_TIMEOUT = 5.0  # seconds any client here waits for the server before failing the test
+Environ = dict[str, Any]
+App = Callable[..., Iterable[bytes]]
+
+
+# --- the server under test, and what went wrong on its side ---------------------------------------
+
+
+class Watched:
+    """The app's iterable, passed through, remembering what its iteration raised."""
+
+    def __init__(self, result: Iterable[bytes], errors: list[str]) -> None:
+        self._result = result
+        self._blocks = iter(result)
+        self._errors = errors
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._blocks)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self._errors.append(f"the app's iterable raised {exc!r}")
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass
+class Running:
+    """A WSGIServer serving from a background thread, and the sockets tests opened to it."""
+
+    server: WSGIServer
+    serving: Background[None]
+    app_errors: list[str]
+    thread_errors: list[str]
+    sockets: list[socket.socket] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=CLIENT_TIMEOUT)
+        self.sockets.append(sock)
+        return sock
+
+    def trouble(self) -> str:
+        """What the server side raised, to append to a failure message (empty if nothing)."""
+        notes = [*self.app_errors, *self.thread_errors]
+        if self.serving.done:
+            try:
+                self.serving.result(0)
+                notes.append("serve_forever() has returned")
+            except BaseException as exc:  # reported, not raised: the test's own failure says what
+                notes.append(f"serve_forever() raised {exc!r}")
+        return "\n  server side: " + "; ".join(notes) if notes else ""
+
+    def stop(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        stopper = Background(self.server.shutdown, name="shutdown")
+        stopper.thread.join(CLIENT_TIMEOUT)  # a hanging shutdown is reported by its own test
+        self.server.server_close()
+        self.serving.thread.join(1.0)
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Running]]:
+    """Start a WSGIServer for `app` (wrapped in wsgiref's validator unless lint=False)."""
+    thread_errors: list[str] = []
+    started: list[Running] = []
+
+    def record(args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread else "?"
+        thread_errors.append(f"thread {name!r} died with {args.exc_type.__name__}: {args.exc_value}")
+
+    monkeypatch.setattr(threading, "excepthook", record)
+
+    def start(app: App, *, lint: bool = True) -> Running:
+        app_errors: list[str] = []
+        inner = validator(app) if lint else app
+
+        def watched(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+            try:
+                result = inner(environ, start_response)
+            except BaseException as exc:
+                app_errors.append(f"the app raised {exc!r}")
+                raise
+            return Watched(result, app_errors)
+
+        server = WSGIServer(watched, "127.0.0.1", 0)
+        running = Running(server, Background(server.serve_forever, name="serve_forever"), app_errors, thread_errors)
+        started.append(running)
+        running.serving.thread.join(0.02)
+        if running.serving.done:
+            running.serving.result(0)  # re-raises what serve_forever raised, NotImplementedError at first
+            raise AssertionError("serve_forever() returned at once: it should serve until shutdown()")
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+# --- clients ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One response as a client saw it: parsed by h11, and the exact bytes it arrived as."""
+
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    raw: bytes  # the whole message: status line, headers, framed body
+    complete: bool = True  # False: the connection ended inside the body
+
+    @property
+    def raw_body(self) -> bytes:
+        return self.raw.partition(b"\r\n\r\n")[2]
+
+
+class Wire:
+    """A raw TCP connection; h11 (an independent HTTP/1.1 parser) reads the responses."""
+
+    def __init__(self, running: Running) -> None:
+        self.running = running
+        self.sock = running.connect()
+        self.conn = h11.Connection(h11.CLIENT)
+        self.received = bytearray()
+        self.mark = 0  # where in `received` the next response starts
+        self._response: h11.Response | None = None
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def head(self, method: str = "GET") -> h11.Response:
+        """Wait for the status line and headers of the response to the next request sent."""
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+        # h11 must know what was asked (a HEAD response has no body); the bytes went with send().
+        self.conn.send(h11.Request(method=method, target="/", headers=[("Host", "test")]))
+        self.conn.send(h11.EndOfMessage())
+        while True:
+            event = self._next_event()
+            if isinstance(event, h11.Response):
+                self._response = event
+                return event
+            if isinstance(event, h11.ConnectionClosed):
+                raise AssertionError(
+                    f"the server closed the connection without answering the {method} request; "
+                    f"bytes received: {bytes(self.received[self.mark:])[:300]!r}{self.running.trouble()}"
+                )
+
+    def rest(self, *, may_be_cut: bool = False) -> Reply:
+        """Read the body of the response whose head() was read."""
+        assert self._response is not None
+        body = bytearray()
+        complete = True
+        while True:
+            try:
+                event = self._next_event()
+            except h11.RemoteProtocolError:
+                if not may_be_cut:
+                    raise
+                complete = False
+                break
+            if isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        end = len(self.received) - len(self.conn.trailing_data[0])
+        raw, self.mark = bytes(self.received[self.mark : end]), end
+        headers: dict[str, str] = {}
+        for name, value in self._response.headers:
+            key = name.decode("latin-1")
+            headers[key] = f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode("latin-1")
+        return Reply(self._response.status_code, headers, bytes(body), raw, complete)
+
+    def response(self, method: str = "GET") -> Reply:
+        self.head(method)
+        return self.rest()
+
+    def _next_event(self) -> Any:
+        while True:
+            try:
+                event = self.conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise h11.RemoteProtocolError(
+                    f"h11 could not parse the response ({exc}); bytes received: "
+                    f"{bytes(self.received[self.mark:])[:400]!r}{self.running.trouble()}"
+                ) from exc
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                raise AssertionError(
+                    f"no complete response after {CLIENT_TIMEOUT} s; bytes received so far: "
+                    f"{bytes(self.received[self.mark:])[:400]!r}{self.running.trouble()}"
+                ) from None
+            self.received += data
+            self.conn.receive_data(data)
+
+
+def read_until_closed(running: Running, sock: socket.socket, what: str) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            raise AssertionError(
+                f"{what}: the server neither answered nor closed the connection in {CLIENT_TIMEOUT} s; "
+                f"received {b''.join(chunks)[:300]!r}{running.trouble()}"
+            ) from None
+        except ConnectionResetError:
+            break  # what arrived before the reset still counts
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def fetch(running: Running, method: str, path: str, session: Any = requests, **kwargs: Any) -> requests.Response:
+    """One request with the `requests` library; a transport failure becomes a teaching failure."""
+    try:
+        response: requests.Response = session.request(method, running.url + path, timeout=CLIENT_TIMEOUT, **kwargs)
+        return response
+    except requests.RequestException as exc:
+        raise AssertionError(f"{method} {path} with requests failed: {exc!r}{running.trouble()}") from None
+
+
+GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+# --- test apps ---------------------------------------------------------------------------------------
+
+
+def text_app(text: bytes) -> App:
+    """Answers `text` with a Content-Length."""
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))])
+        return [text]
+
+    return app
+
+
+def streaming_app(*blocks: bytes) -> App:
+    """Yields `blocks` one by one, with no Content-Length: the server must frame them."""
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return iter(blocks)
+
+    return app
+
+
+def environ_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Answers the environ as JSON: every string variable and the wsgi.* flags."""
+    shown: dict[str, Any] = {k: v for k, v in environ.items() if isinstance(v, str)}
+    for key in ("wsgi.version", "wsgi.url_scheme", "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once"):
+        shown[key] = environ.get(key)
+    body = json.dumps(shown).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def echo_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Answers with the request body, read until wsgi.input says end-of-file, or else PATH_INFO."""
+    body = b""
+    while block := environ["wsgi.input"].read(4096):
+        body += block
+    answer = body or environ["PATH_INFO"].encode("latin-1")
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+def path_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Answers PATH_INFO and never reads the request body."""
+    answer = environ["PATH_INFO"].encode("latin-1")
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+# --- the environ ---------------------------------------------------------------------------------------
+
+
+def test_environ_holds_the_pep_3333_variables(serve: Callable[..., Running]) -> None:
+    running = serve(environ_app)
+    wire = Wire(running)
+    wire.send(b"GET /some/path?x=1&y=two HTTP/1.1\r\nHost: test\r\n\r\n")
+    reply = wire.response()
+    assert reply.status == 200, (
+        f"expected 200 from the app, got {reply.status}: {reply.body[:300]!r}{running.trouble()}"
+    )
+    env = json.loads(reply.body)
+    expected = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/some/path",
+        "QUERY_STRING": "x=1&y=two",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": str(running.port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": str(wire.sock.getsockname()[1]),
+        "wsgi.version": [1, 0],
+        "wsgi.url_scheme": "http",
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    wrong = {k: f"expected {v!r}, got {env.get(k, '<missing>')!r}" for k, v in expected.items() if env.get(k) != v}
+    assert not wrong, f"environ variables differ from PEP 3333's (and the contract table's): {wrong}"
+
+
+def test_request_headers_become_http_variables(serve: Callable[..., Running]) -> None:
+    running = serve(environ_app)
+    wire = Wire(running)
+    wire.send(
+        b"POST /h HTTP/1.1\r\nHost: example.test:8080\r\nX-Custom-Thing: a\r\nx-lower-case: b\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: 5\r\nAccept: text/html\r\naccept: application/json\r\n"
+        b"\r\nhello"
+    )
+    reply = wire.response()
+    assert reply.status == 200, (
+        f"expected 200, got {reply.status}: wsgiref's validator checks the environ{running.trouble()}"
+    )
+    env = json.loads(reply.body)
+    expected = {
+        "HTTP_HOST": "example.test:8080",
+        "HTTP_X_CUSTOM_THING": "a",
+        "HTTP_X_LOWER_CASE": "b",
+        "CONTENT_TYPE": "text/plain",
+        "CONTENT_LENGTH": "5",
+        "HTTP_ACCEPT": "text/html,application/json",
+    }
+    wrong = {k: f"expected {v!r}, got {env.get(k, '<missing>')!r}" for k, v in expected.items() if env.get(k) != v}
+    assert not wrong, (
+        f"header variables are wrong: {wrong}. The CGI rule: upper-case the name, '-' becomes '_', "
+        "prefix HTTP_ (except CONTENT_TYPE and CONTENT_LENGTH); a repeated header is joined with ','. "
+        f"HTTP-like keys the app saw: {sorted(k for k in env if k.upper().startswith(('HTTP', 'CONTENT')))}"
+    )
+    for key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        assert key not in env, f"{key} must not be in the environ: PEP 3333 names it {key[5:]}"
+
+
+def test_path_info_is_percent_decoded_as_latin1_and_query_string_stays_raw(serve: Callable[..., Running]) -> None:
+    running = serve(environ_app)
+    wire = Wire(running)
+    wire.send(b"GET /caf%C3%A9/a%20b?q=a%20b&x=%2F HTTP/1.1\r\nHost: test\r\n\r\n")
+    env = json.loads(wire.response().body)
+    assert env.get("PATH_INFO") == "/caf\u00c3\u00a9/a b", (
+        f"for /caf%C3%A9/a%20b PATH_INFO should be '/caf\\xc3\\xa9/a b', got {env.get('PATH_INFO')!r}: "
+        "percent-decode to bytes, then each byte is one latin-1 character (PEP 3333's native strings); "
+        "the app re-encodes to latin-1 and decodes the UTF-8 itself"
+    )
+    assert env.get("QUERY_STRING") == "q=a%20b&x=%2F", (
+        f"QUERY_STRING is passed raw, undecoded; got {env.get('QUERY_STRING')!r}"
+    )
+
+
+def test_wsgi_input_gives_the_body_and_then_end_of_file(serve: Callable[..., Running]) -> None:
+    running = serve(echo_app)
+    payload = bytes(range(256)) * 400  # 100 KiB, more than one socket read
+    reply = fetch(running, "POST", "/echo", data=payload, headers={"Content-Type": "application/octet-stream"})
+    assert reply.status_code == 200, f"expected 200, got {reply.status_code}{running.trouble()}"
+    assert reply.content == payload, (
+        f"the app read {len(reply.content)} bytes from wsgi.input, the client sent {len(payload)}: "
+        "wsgi.input.read(n) returns the body, and b'' once Content-Length bytes were read"
+    )
+
+
+# --- a real framework on top --------------------------------------------------------------------------
+
+URLS = Map([
+    Rule("/hello/<name>", endpoint="hello"),
+    Rule("/search", endpoint="search"),
+    Rule("/form", endpoint="form", methods=["POST"]),
+    Rule("/upload", endpoint="upload", methods=["POST"]),
+])
+
+
+@WerkzeugRequest.application
+def werkzeug_app(request: WerkzeugRequest) -> WerkzeugResponse:
+    endpoint, args = URLS.bind_to_environ(request.environ).match()  # NotFound becomes a 404
+    if endpoint == "hello":
+        return WerkzeugResponse(f"hello {args['name']}")
+    if endpoint == "search":
+        return WerkzeugResponse(json.dumps({"q": request.args.get("q"), "page": request.args.get("page", type=int)}))
+    if endpoint == "form":
+        return WerkzeugResponse(json.dumps(request.form.to_dict()))
+    upload = request.files["file"]
+    received = {"name": upload.filename, "size": len(upload.read()), "note": request.form["note"]}
+    return WerkzeugResponse(json.dumps(received))
+
+
+def test_a_werkzeug_app_routes_reads_query_strings_and_parses_forms(serve: Callable[..., Running]) -> None:
+    running = serve(werkzeug_app)
+    with requests.Session() as session:
+        hello = fetch(running, "GET", "/hello/caf%C3%A9", session)
+        assert (hello.status_code, hello.text) == (200, "hello café"), (
+            f"Werkzeug routed /hello/caf%C3%A9 to {hello.status_code} {hello.text!r}, expected 'hello café': "
+            f"is PATH_INFO percent-decoded into latin-1 characters?{running.trouble()}"
+        )
+        search = fetch(running, "GET", "/search?q=a+b%26c&page=2", session)
+        assert search.json() == {"q": "a b&c", "page": 2}, f"query string parsed as {search.text!r}"
+        form = {"name": "Zoë", "message": "a=b&c d"}
+        posted = fetch(running, "POST", "/form", session, data=form)
+        assert posted.json() == form, f"Werkzeug parsed the urlencoded form as {posted.text!r}"
+        files = {"file": ("a.bin", b"\0" * 5000)}
+        upload = fetch(running, "POST", "/upload", session, files=files, data={"note": "hi"})
+        assert upload.json() == {"name": "a.bin", "size": 5000, "note": "hi"}, f"multipart parsed as {upload.text!r}"
+        missing = fetch(running, "GET", "/nowhere", session)
+        assert missing.status_code == 404, f"an unknown path should be Werkzeug's 404, got {missing.status_code}"
+
+
+# --- keep-alive -------------------------------------------------------------------------------------------
+
+
+def port_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Answers REMOTE_PORT, which tells the test which TCP connection carried the request."""
+    port = environ["REMOTE_PORT"].encode()
+    if environ["PATH_INFO"] == "/stream":  # no Content-Length: the server must chunk it
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [port[:2], port[2:]]
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(port)))])
+    return [port]
+
+
+def test_a_requests_session_reuses_one_tcp_connection(serve: Callable[..., Running]) -> None:
+    running = serve(port_app)
+    with requests.Session() as session:
+        ports = [
+            fetch(running, "GET", "/", session).text,
+            fetch(running, "GET", "/stream", session).text,
+            fetch(running, "POST", "/", session, data=b"x" * 3000).text,  # a body the app never reads
+            fetch(running, "GET", "/", session).text,
+        ]
+    assert len(set(ports)) == 1, (
+        f"the four requests of one session arrived from client ports {ports}: each new port is a new "
+        "TCP connection. HTTP/1.1 connections persist unless a side says `Connection: close`: "
+        "serve requests in a loop on the same socket"
+    )
+
+
+def test_connection_close_ends_the_connection_after_the_response(serve: Callable[..., Running]) -> None:
+    running = serve(text_app(b"bye"))
+    sock = running.connect()
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    raw = read_until_closed(running, sock, "after a request with `Connection: close`")
+    assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"\r\n\r\nbye"), (
+        f"expected one 200 response with body b'bye', then the server closing; got {raw[:300]!r}"
+    )
+
+
+def test_an_idle_keep_alive_connection_does_not_block_other_clients(serve: Callable[..., Running]) -> None:
+    running = serve(text_app(b"hi"))
+    idle = Wire(running)
+    idle.send(GET)
+    assert idle.response().body == b"hi"
+    # `idle` now sits open, waiting for a next request that doesn't come.
+    try:
+        other = requests.get(running.url, timeout=CLIENT_TIMEOUT)
+    except requests.RequestException as exc:
+        raise AssertionError(
+            f"a second client got no answer ({exc!r}) while another connection sat idle in keep-alive: "
+            "serve each connection in its own thread, so one waiting socket can't stall the others"
+            f"{running.trouble()}"
+        ) from None
+    assert other.text == "hi"
+
+
+# --- framing --------------------------------------------------------------------------------------------
+
+MDN_CHUNKED = b"7\r\nMozilla\r\n11\r\nDeveloper Network\r\n0\r\n\r\n"  # VECTORS.md 5.1, RFC 9112 7.1
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [(b"Mozilla", b"Developer Network"), (b"", b"Mozilla", b"", b"Developer Network", b"")],
+    ids=["two_blocks", "with_empty_blocks"],
+)
+def test_a_body_of_unknown_length_is_chunked_exactly_as_rfc_9112_frames_it(
+    serve: Callable[..., Running], blocks: tuple[bytes, ...]
+) -> None:
+    running = serve(streaming_app(*blocks))
+    wire = Wire(running)
+    wire.send(GET + GET)  # two requests: the second answer proves the first body ended right
+    head = wire.head()
+    framing = {
+        name.decode(): value.decode()
+        for name, value in head.headers  # h11 gives lower-case names
+        if name in (b"transfer-encoding", b"content-length")
+    }
+    assert framing == {"transfer-encoding": "chunked"}, (
+        f"the app gave no Content-Length and the HTTP/1.1 connection stays open, so the body must be "
+        f"sent with `Transfer-Encoding: chunked`; the framing headers were {framing}. Without either "
+        "header the client can only read until the connection closes, and it never does."
+    )
+    reply = wire.rest()
+    assert reply.raw_body == MDN_CHUNKED, (
+        f"blocks {blocks} should go out as one chunk per non-empty block (hex size, CRLF, data, CRLF) "
+        f"and a last-chunk:\n  expected {MDN_CHUNKED!r}\n  got      {reply.raw_body!r}\n"
+        "An empty block must send nothing: a chunk of size 0 IS the last-chunk, it ends the body."
+    )
+    second = wire.response()
+    assert second.body == b"MozillaDeveloper Network", f"the second response on the connection was {second.raw[:200]!r}"
+
+
+def test_a_content_length_from_the_app_frames_the_body_exactly(serve: Callable[..., Running]) -> None:
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")])
+        return iter([b"hello", b"", b" world"])
+
+    running = serve(app)
+    wire = Wire(running)
+    wire.send(GET + GET)
+    first = wire.response()
+    assert "transfer-encoding" not in first.headers, (
+        f"the app gave a Content-Length, so the body is sent as is, not chunked: {first.headers}"
+    )
+    assert (first.headers.get("content-length"), first.raw_body) == ("11", b"hello world"), (
+        f"expected Content-Length 11 and exactly b'hello world' on the wire, got "
+        f"{first.headers.get('content-length')!r} and {first.raw_body!r}"
+    )
+    assert wire.response().body == b"hello world", "the second response on the same connection is wrong"
+
+
+def test_an_http_1_0_client_gets_a_body_delimited_by_closing(serve: Callable[..., Running]) -> None:
+    running = serve(streaming_app(b"Mozilla", b"Developer Network"))
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=CLIENT_TIMEOUT)
+    conn._http_vsn, conn._http_vsn_str = 10, "HTTP/1.0"  # type: ignore[attr-defined]
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert response.getheader("Transfer-Encoding") is None, (
+            "an HTTP/1.0 client doesn't understand chunked: with no Content-Length, send the body "
+            "as is and close the connection to end it"
+        )
+        body = response.read()  # reads until the server closes
+    except (OSError, http.client.HTTPException) as exc:
+        raise AssertionError(f"HTTP/1.0 GET with http.client failed: {exc!r}{running.trouble()}") from None
+    finally:
+        conn.close()
+    assert body == b"MozillaDeveloper Network"
+
+
+def test_a_head_response_has_headers_and_no_body(serve: Callable[..., Running]) -> None:
+    running = serve(text_app(b"hello world"))
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=CLIENT_TIMEOUT)
+    try:
+        conn.request("HEAD", "/")
+        head = conn.getresponse()
+        assert (head.status, head.getheader("Content-Length"), head.read()) == (200, "11", b"")
+        conn.request("GET", "/")  # same connection: body bytes sent for HEAD would corrupt this
+        body = conn.getresponse().read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise AssertionError(
+            f"HEAD then GET on one connection failed: {exc!r}. A HEAD response carries the headers a "
+            f"GET would get, and no body bytes at all{running.trouble()}"
+        ) from None
+    finally:
+        conn.close()
+    assert body == b"hello world"
+
+
+def test_a_head_response_to_a_streaming_app_sends_no_chunks(serve: Callable[..., Running]) -> None:
+    running = serve(streaming_app(b"Mozilla", b"Developer Network"))
+    wire = Wire(running)
+    wire.send(b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\n" + GET)
+    head = wire.response("HEAD")
+    assert head.raw.endswith(b"\r\n\r\n") and head.body == b"", f"HEAD answered {head.raw!r}"
+    after = wire.response()
+    assert after.body == b"MozillaDeveloper Network", (
+        f"the GET after a HEAD got {after.raw[:200]!r}: the HEAD response must not send chunks, "
+        "not even the last-chunk b'0\\r\\n\\r\\n'"
+    )
+
+
+# --- request bodies on a persistent connection ------------------------------------------------------------
+
+
+def test_pipelined_requests_are_answered_in_order_with_bodies_not_mixed(serve: Callable[..., Running]) -> None:
+    running = serve(echo_app)
+    wire = Wire(running)
+    wire.send(
+        b"POST /a HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET /second HTTP/1.1\r\nHost: test\r\n\r\n"
+        b"POST /c HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\nworld!"
+    )
+    wire.sock.shutdown(socket.SHUT_WR)  # the client sends nothing more: reading on finds end-of-file
+    first = wire.response()
+    assert first.body == b"hello", (
+        f"the app read {first.body[:200]!r} from wsgi.input for a 5-byte body: wsgi.input must stop "
+        "at Content-Length, the bytes after it are the next request"
+    )
+    answers = [wire.response().body, wire.response().body]
+    assert answers == [b"/second", b"world!"], (
+        f"three requests sent in one packet: the second and third got {answers}, expected "
+        "[b'/second', b'world!'] in order"
+    )
+
+
+def test_a_body_the_app_never_reads_is_not_taken_for_the_next_request(serve: Callable[..., Running]) -> None:
+    running = serve(path_app)
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: test\r\n\r\n"  # a body that looks like a request
+    wire = Wire(running)
+    wire.send(
+        b"POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n%s" % (len(smuggled), smuggled)
+        + b"GET /next HTTP/1.1\r\nHost: test\r\n\r\n"
+    )
+    answers = [wire.response().body, wire.response().body]
+    assert answers == [b"/upload", b"/next"], (
+        f"expected answers for /upload and /next, got {answers}: the app ignored the POST body, and "
+        "the server parsed that body as a request. Skip what the app left unread of wsgi.input "
+        "before reading the next request (this is how request smuggling works)"
+    )
+
+
+# --- start_response, write() and exc_info -------------------------------------------------------------------
+
+
+def test_write_callable_output_comes_before_the_iterable(serve: Callable[..., Running]) -> None:
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written ")
+        return [b"then iterated"]
+
+    running = serve(app)
+    reply = fetch(running, "GET", "/")
+    assert reply.content == b"written then iterated", (
+        f"got {reply.content!r}: write(data) sends at once (headers first if not yet sent); "
+        "the iterable's blocks follow"
+    )
+
+
+def test_start_response_with_exc_info_replaces_the_status_before_the_first_body_byte(
+    serve: Callable[..., Running],
+) -> None:
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise LookupError("the database is down")
+        except LookupError:
+            page = b"custom error page"
+            headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(page)))]
+            start_response("503 Service Unavailable", headers, sys.exc_info())
+            return [page]
+
+    running = serve(app)
+    wire = Wire(running)
+    wire.send(GET)
+    head = wire.head()
+    assert head.status_code == 503, (
+        f"expected the app's 503, got {head.status_code}: start_response only records the status; the "
+        "status line and headers go out with the first non-empty body block, so until then the app "
+        f"may call start_response(..., exc_info) to replace them{running.trouble()}"
+    )
+    assert wire.rest().body == b"custom error page"
+
+
+def test_exc_info_after_the_first_body_byte_is_raised_back_into_the_app(serve: Callable[..., Running]) -> None:
+    outcome: list[object] = []
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body() -> Iterator[bytes]:
+            yield b"partial"
+            try:
+                raise LookupError("failed mid-stream")
+            except LookupError as error:
+                try:
+                    start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+                except LookupError as again:
+                    outcome.append(again is error)
+                    raise
+                outcome.append("start_response returned")
+                yield b"an error page, too late"
+
+        return body()
+
+    running = serve(app)
+    wire = Wire(running)
+    wire.send(GET)
+    assert wire.head().status_code == 200
+    reply = wire.rest(may_be_cut=True)
+    assert outcome == [True], (
+        f"after the headers went out, start_response(..., exc_info) must re-raise exc_info's exception "
+        f"(PEP 3333); the app saw {outcome}"
+    )
+    assert not reply.complete and reply.body == b"partial", (
+        f"the response already said 200; the server must close the connection without a last-chunk "
+        f"so the client knows the body was cut short. Client got body {reply.body!r}, complete={reply.complete}"
+    )
+
+
+@pytest.mark.parametrize("where", ["before_start_response", "after_start_response", "after_an_empty_block"])
+def test_an_app_error_before_the_first_body_byte_becomes_a_500(serve: Callable[..., Running], where: str) -> None:
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if where == "before_start_response":
+            raise RuntimeError("boom")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if where == "after_start_response":
+            raise RuntimeError("boom")
+
+        def body() -> Iterator[bytes]:
+            yield b""
+            raise RuntimeError("boom")
+
+        return body()
+
+    running = serve(app)
+    wire = Wire(running)
+    wire.send(GET)
+    status = wire.head().status_code
+    assert status == 500, (
+        f"the app raised {where.replace('_', ' ')}, before any body byte: the client should get "
+        f"500 Internal Server Error, got {status}. Nothing may be sent before the first non-empty "
+        "body block (not at start_response, not for an empty block)"
+    )
+    assert fetch(running, "GET", "/next").status_code == 500, "the server should go on serving"
+
+
+# --- the iterable's close() ----------------------------------------------------------------------------------
+
+
+class Tracked:
+    """An app iterable that records whether the server called close()."""
+
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self.blocks = blocks
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.blocks
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def endless() -> Iterator[bytes]:
+    for _ in range(4000):  # 64 MB at most: plenty to notice that the client went away
+        yield b"x" * 16384
+
+
+def failing() -> Iterator[bytes]:
+    yield b"first"
+    raise RuntimeError("failed after the first block")
+
+
+@pytest.mark.parametrize("case", ["complete", "app_raises_mid_body", "client_disconnects"])
+def test_the_iterables_close_is_always_called(serve: Callable[..., Running], case: str) -> None:
+    blocks = {"complete": lambda: iter([b"a", b"b"]), "app_raises_mid_body": failing, "client_disconnects": endless}
+    tracked = Tracked(blocks[case]())
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return tracked
+
+    running = serve(app)
+    wire = Wire(running)
+    wire.send(GET)
+    wire.head()
+    if case == "client_disconnects":
+        # close with RST (SO_LINGER 0), as a client that crashed or gave up would
+        wire.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        wire.sock.close()
+    else:
+        wire.rest(may_be_cut=True)
+    try:
+        wait_until(tracked.closed.is_set, timeout=CLIENT_TIMEOUT, what="close()")
+    except AssertionError:
+        raise AssertionError(
+            f"the app iterable's close() was never called ({case.replace('_', ' ')}): PEP 3333 "
+            "requires calling close() when the request ends, however it ends (use try/finally); apps "
+            f"release database connections and files there{running.trouble()}"
+        ) from None
+
+
+# --- bad requests -----------------------------------------------------------------------------------------
+
+
+def status_of(raw: bytes) -> int | None:
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", raw)
+    return int(match.group(1)) if match else None
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /\r\n\r\n",
+        b"GET / HTTP/1.1 extra\r\nHost: test\r\n\r\n",
+        b"GET / HTTX/1.1\r\nHost: test\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost test\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: twelve\r\n\r\n",
+    ],
+    ids=["one_word", "no_version", "four_words", "not_http", "header_without_colon", "bad_content_length"],
+)
+def test_a_malformed_request_gets_400(serve: Callable[..., Running], request_bytes: bytes) -> None:
+    called: list[str] = []
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        called.append(environ["PATH_INFO"])
+        return text_app(b"ok")(environ, start_response)
+
+    running = serve(app)
+    sock = running.connect()
+    sock.sendall(request_bytes)
+    raw = read_until_closed(running, sock, f"after {request_bytes!r}")
+    assert status_of(raw) == 400, (
+        f"{request_bytes!r} should be answered 400 Bad Request (then the connection closed); got "
+        f"{raw[:200]!r}. A parse error is the client's fault: answer it, don't let the thread die{running.trouble()}"
+    )
+    assert not called, "the app must not be called for a request that could not be parsed"
+
+
+@pytest.mark.parametrize("shape", ["one_huge_header", "too_many_headers"])
+def test_too_large_headers_are_refused(serve: Callable[..., Running], shape: str) -> None:
+    called: list[str] = []
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        called.append(environ["PATH_INFO"])
+        return text_app(b"ok")(environ, start_response)
+
+    if shape == "one_huge_header":
+        headers = b"X-Big: " + b"a" * 100_000 + b"\r\n"
+    else:
+        headers = b"".join(b"X-H%d: v\r\n" % i for i in range(2000))
+    running = serve(app)
+    sock = running.connect()
+    # the server may answer and close before it has read it all: that's allowed
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n" + headers + b"\r\n")
+    raw = read_until_closed(running, sock, f"after a request with {len(headers)} bytes of headers")
+    assert status_of(raw) in (431, 400), (
+        f"{len(headers)} bytes of headers ({shape.replace('_', ' ')}) should be refused with "
+        f"431 Request Header Fields Too Large (or 400), got "
+        f"{raw[:120]!r}: cap the request line, each header line and the number of headers, or any "
+        f"client can make the server hold unbounded memory{running.trouble()}"
+    )
+    assert not called, "the app must not be called for a refused request"
+
+
+# --- shutdown ----------------------------------------------------------------------------------------------
+
+
+def test_shutdown_stops_serving_and_closes_idle_connections(serve: Callable[..., Running]) -> None:
+    running = serve(text_app(b"hi"))
+    wire = Wire(running)
+    wire.send(GET)
+    assert wire.response().body == b"hi"  # the connection now waits in keep-alive
+    stopper = Background(running.server.shutdown, name="shutdown")
+    stopper.result(timeout=CLIENT_TIMEOUT)
+    assert running.serving.done, "serve_forever() should have returned when shutdown() returns"
+    running.serving.result(0)
+    try:
+        leftover = wire.sock.recv(1)
+    except TimeoutError:
+        raise AssertionError("shutdown() left an idle keep-alive connection open: close idle connections") from None
+    except ConnectionResetError:
+        leftover = b""
+    assert leftover == b"", f"the idle connection received {leftover!r} instead of being closed"
+    try:
+        socket.create_connection(("127.0.0.1", running.port), timeout=1).close()
+    except ConnectionRefusedError:
+        return
+    raise AssertionError("after shutdown() the port still accepts connections: close the listening socket")
