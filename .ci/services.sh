@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the local services backend needs (redis-server, postgresql, nginx, haproxy), and strace.
+# Installs what the local services backend needs (redis-server, postgresql, nginx, haproxy), and the
+# tools katas hold learners' code against: strace, gcc, node.
 # Idempotent: installs only what is missing. Starts nothing: the test fixtures start their own
 # servers on free loopback ports, so system-wide daemons would only get in the way.
 set -euo pipefail
@@ -11,9 +12,12 @@ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 # not a service, but the os/syscalls kata shows the real syscalls with it (skipped without)
 command -v strace >/dev/null || need+=(strace)
+# language/calling_c compiles its C library; networking/js_event_loop compares with node's output
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v node >/dev/null || need+=(nodejs)
 
 if [ ${#need[@]} -eq 0 ]; then
-    echo "services.sh: redis-server, postgresql, nginx and haproxy are installed"
+    echo "services.sh: redis-server, postgresql, nginx, haproxy, strace, gcc and node are installed"
     exit 0
 fi
 
