@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from .tools import KNOWN_TOOLS
+
 CATALOGUE_NAME = "katas.toml"
 KATAS_DIR = "katas"
 SOLUTIONS_DIR = "solutions"
@@ -25,6 +27,7 @@ _KATA_FIELDS: _Schema = {
     "time_limit": (int, float),
     "hints": list,
     "support_files": list,
+    "tools": list,
 }
 _KATA_REQUIRED = ("name", "topic", "files", "hints")
 _DEFAULTS_FIELDS: _Schema = {"time_limit": (int, float)}
@@ -55,6 +58,7 @@ class Kata:
     services: tuple[str, ...] = ()
     time_limit: float = DEFAULT_TIME_LIMIT
     support_files: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()  # programs the tests run (node, gcc...): see dojo.tools
     root: Path = field(default=Path("."), compare=False, repr=False)
 
     @property
@@ -251,6 +255,12 @@ def _kata(path: Path, where: str, entry: dict[str, object], default_limit: float
                 f"{path}: {where}: unknown service {service!r} "
                 f"(known: {', '.join(sorted(KNOWN_SERVICES))})"
             )
+    tools = _strings(path, where, "tools", entry.get("tools", []))
+    for tool in tools:
+        if tool not in KNOWN_TOOLS:
+            raise CatalogueError(
+                f"{path}: {where}: unknown tool {tool!r} (known: {', '.join(sorted(KNOWN_TOOLS))})"
+            )
     time_limit = float(entry.get("time_limit", default_limit))  # type: ignore[arg-type]
     if time_limit <= 0:
         raise CatalogueError(f"{path}: {where}: time_limit must be positive")
@@ -263,6 +273,7 @@ def _kata(path: Path, where: str, entry: dict[str, object], default_limit: float
         services=services,
         time_limit=time_limit,
         support_files=_strings(path, where, "support_files", entry.get("support_files", [])),
+        tools=tools,
         root=path.parent,
     )
 

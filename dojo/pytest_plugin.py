@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from . import reaper, settings, switch
+from . import reaper, settings, switch, tools
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
 from .timelimit import time_limit
 
@@ -104,6 +104,14 @@ def _refuse_uncatalogued(item: pytest.Item) -> None:
         )
 
 
+def _skip_without_tools(item: pytest.Item) -> None:
+    """A kata whose tests run a program this machine lacks is skipped, saying how to get it."""
+    kata = kata_of(item)
+    missing = tools.missing(kata.tools) if kata is not None else []
+    if missing:
+        pytest.skip("this kata needs tools that are missing:\n  " + "\n  ".join(missing))
+
+
 def _limit_for(item: pytest.Item) -> float:
     marker = item.get_closest_marker("time_limit")
     if marker is not None:
@@ -126,6 +134,7 @@ def _learner_dirs(item: pytest.Item) -> tuple[Path, ...]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     _refuse_uncatalogued(item)
+    _skip_without_tools(item)
     with time_limit(_limit_for(item), _learner_dirs(item), f"setup of {item.name}"):
         return (yield)
 

@@ -1,9 +1,10 @@
-"""Which services this machine can give a kata, asked exactly as `kata doctor` asks."""
+"""Which services (and tools) this machine can give a kata, asked exactly as `kata doctor` asks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from .. import tools
 from ..catalogue import Kata
 from ..learner import doctor
 
@@ -38,9 +39,9 @@ def probe() -> Availability:
 
 
 def missing(kata: Kata, why_not: Availability) -> str:
-    """Why `kata` cannot run here ('' if every service it needs is available)."""
+    """Why `kata` cannot run here ('' if every service and tool it needs is available)."""
     reasons = [f"{service}: {reason}" for service in kata.services if (reason := why_not(service))]
-    return "; ".join(reasons)
+    return "; ".join(reasons + tools.missing(kata.tools))
 
 
 def split(katas: Iterable[Kata], why_not: Availability) -> tuple[list[Kata], dict[str, str]]:

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..catalogue import Catalogue
+from ..tools import KNOWN_TOOLS
 
 DISTRIBUTION = "backend-katas"
 PLATFORMS = ("Debian/Ubuntu", "macOS", "Docker")
@@ -178,6 +179,18 @@ def check_service(service: str, docker_ok: bool, used_by: list[str]) -> Check:
                  required=bool(used_by) and not available)
 
 
+def check_tool(name: str, used_by: list[str]) -> Check:
+    """A program some katas run (node, gcc...): on PATH, or those katas are skipped."""
+    tool = KNOWN_TOOLS[name]
+    found = shutil.which(tool.binary)
+    detail = f"{tool.binary}: {found}" if found else f"{tool.binary} not on PATH"
+    fix = {"Debian/Ubuntu": f"sudo apt-get install {tool.debian}"}
+    if tool.macos:
+        fix["macOS"] = tool.macos
+    return Check(f"{name} (used by {', '.join(used_by)})", found is not None, detail, fix,
+                 required=found is None)
+
+
 def checks(catalogue: Catalogue) -> list[Check]:
     requires, dependencies = _project(catalogue.root)
     found = [check_python(requires), check_dependencies(dependencies, catalogue.root)]
@@ -186,6 +199,10 @@ def checks(catalogue: Catalogue) -> list[Check]:
     for service in _PACKAGES:
         users = [k.name for k in catalogue.katas if service in k.services]
         found.append(check_service(service, docker.ok, users))
+    for name in KNOWN_TOOLS:
+        users = [k.name for k in catalogue.katas if name in k.tools]
+        if users:
+            found.append(check_tool(name, users))
     return found
 
 

@@ -51,3 +51,19 @@ def test_a_container_stand_in_counts_as_available(monkeypatch: pytest.MonkeyPatc
                         lambda: doctor.Check("Docker daemon", True, "answers", required=False))
     monkeypatch.setattr(doctor, "_locate", lambda service: ("redis-server", None, "redis:7"))
     assert services.probe()("redis") == "", "no local binary, but Docker can run the image"
+
+
+def test_a_kata_whose_tool_is_missing_is_left_out_saying_how_to_get_it(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    loop = Kata(name="loop", topic="t", title="loop", files=("loop.py",), hints=(), tools=("node",))
+    usable, left_out = services.split([loop], lambda s: "")
+    assert usable == []
+    assert left_out == {"t/loop": "node: not on PATH (sudo apt-get install nodejs | brew install node)"}
+
+
+def test_the_doctor_checks_each_tool_a_kata_uses(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    check = doctor.check_tool("gcc", ["calling_c"])
+    assert (check.ok, check.required) == (False, True)
+    assert check.name == "gcc (used by calling_c)"
+    assert check.fix["Debian/Ubuntu"] == "sudo apt-get install gcc libc6-dev"

@@ -57,8 +57,11 @@ def test_bad_toml_names_the_file_and_the_line(fake_repo: FakeRepo) -> None:
          r"kata #1 \('adder'\): stub file katas/demo/adder/missing\.py does not exist"),
         ('name = "adder"\ntopic = "demo"\nfiles = ["adder.py"]\nhints = ["a", "b"]\nservices = ["mongo"]',
          r"kata #1 \('adder'\): unknown service 'mongo'"),
+        ('name = "adder"\ntopic = "demo"\nfiles = ["adder.py"]\nhints = ["a", "b"]\ntools = ["rustc"]',
+         r"kata #1 \('adder'\): unknown tool 'rustc' \(known: gcc, kubectl, node, strace\)"),
     ],
-    ids=["unknown-field", "missing-field", "one-hint", "unknown-topic", "missing-file", "unknown-service"],
+    ids=["unknown-field", "missing-field", "one-hint", "unknown-topic", "missing-file", "unknown-service",
+         "unknown-tool"],
 )
 def test_a_malformed_entry_is_named_with_its_problem(
     adder_repo: FakeRepo, entry: str, problem: str

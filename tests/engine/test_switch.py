@@ -125,3 +125,12 @@ def test_a_same_size_save_in_the_same_second_is_not_hidden_by_a_cached_pyc(
     second = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                             cwd=adder_repo.root, env=writes_bytecode, capture_output=True, text=True)
     assert second.returncode == 1, "the old code ran: " + second.stdout[-500:]
+
+
+def test_a_kata_whose_tool_is_missing_is_skipped_saying_how_to_get_it(adder_repo: FakeRepo) -> None:
+    with (adder_repo.root / "katas.toml").open("a") as catalogue:
+        catalogue.write('tools = ["node"]\n')  # joins the adder entry, the last table
+    result = adder_repo.pytest("--solutions", "-rs", "katas/demo", env={"PATH": "/nonexistent"})
+    assert result.returncode == 0, result.stdout
+    assert "this kata needs tools that are missing" in result.stdout
+    assert "node: not on PATH (sudo apt-get install nodejs | brew install node)" in result.stdout
