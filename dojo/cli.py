@@ -45,8 +45,12 @@ def _group() -> None:
     """Backend & systems katas: run, watch, hint and check your solutions."""
 
 
-def load_catalogue(check_files: bool = True) -> catalogue_mod.Catalogue:
-    """The repository's catalogue, or exit 2 with the reason it cannot be read."""
+def load_catalogue(check_files: bool = False) -> catalogue_mod.Catalogue:
+    """The repository's catalogue, or exit 2 with the reason it cannot be read.
+
+    Files are not checked here: one missing file must not lock every command (least of all
+    `kata reset`, which brings it back); commands that run a kata check its own files.
+    """
     try:
         path = catalogue_mod.find_root() / catalogue_mod.CATALOGUE_NAME
         return catalogue_mod.load(path, check_files=check_files)
@@ -90,7 +94,18 @@ def _find_or_current(
     raise _usage_error("which kata? name one (`kata list` shows them)")
 
 
+def _require_files(kata: catalogue_mod.Kata) -> None:
+    """Exit 2 naming the learner's missing files, and the command that brings them back."""
+    missing = [run_mod.shown(p) for p in kata.learner_files() if not p.is_file()]
+    if missing:
+        raise _usage_error(
+            f"{', '.join(missing)} is missing: `kata reset {kata.name}` brings back the "
+            "pristine stub (any file of yours that is still there is backed up first)"
+        )
+
+
 def _run(catalogue: catalogue_mod.Catalogue, state: state_mod.State, kata: catalogue_mod.Kata) -> int:
+    _require_files(kata)
     run_mod.header(kata, console)
     # a `kata watch` in another terminal keeps a warm pytest: use it when it answers
     record = run_mod.run_kata(kata, state, run_mod.warm_launcher(catalogue.root, run_mod.run_budget(kata)))
@@ -162,6 +177,7 @@ def watch(
     if start is None:
         console.print("[green]all katas are done![/green] watching the last one")
         start = catalogue.katas[-1]
+    _require_files(start)
     raise typer.Exit(Watch(catalogue, state, start, console, poll=poll).loop())
 
 
@@ -307,7 +323,7 @@ def verify(
 ) -> None:
     """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
     code = verify_command(
-        load_catalogue(check_files=False), kata or [], topic or [], repeat, strict, console,
+        load_catalogue(), kata or [], topic or [], repeat, strict, console,
         mistakes=mistakes, jobs=jobs, services_only=services_only,
     )
     raise typer.Exit(code)

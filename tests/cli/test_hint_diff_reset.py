@@ -107,6 +107,19 @@ def test_reset_restores_the_stub_and_keeps_a_backup(repo: Path):
     assert "backup: .kata/backups/basics/adder/adder.py." in result.output
 
 
+def test_a_deleted_stub_is_named_with_the_way_back_and_reset_restores_it(repo: Path):
+    stub = (repo / ADDER).read_text()
+    (repo / ADDER).unlink()
+    ran = runner.invoke(app, ["run", "adder"])
+    assert ran.exit_code == 2
+    assert "katas/basics/adder/adder.py is missing: `kata reset adder` brings back" in ran.output
+    listed = runner.invoke(app, ["list"])  # the other katas are not locked out by one missing file
+    assert listed.exit_code == 0, listed.output
+    reset = runner.invoke(app, ["reset", "adder", "--yes"])
+    assert reset.exit_code == 0, reset.output
+    assert (repo / ADDER).read_text() == stub
+
+
 def test_reset_restores_the_shipped_stub_even_after_the_learner_committed(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ):
