@@ -28,6 +28,7 @@ class Status:
 
     kind: Kind
     last: RunRecord | None = None
+    missing: tuple[str, ...] = ()  # learner files that are gone (deleted by accident?)
 
     @property
     def finished(self) -> bool:
@@ -35,6 +36,8 @@ class Status:
 
     def describe(self) -> str:
         """A short phrase: 'failing 3 of 12', 'changed since last run (was done)'."""
+        if self.missing:
+            return f"{', '.join(self.missing)} missing: `kata reset` brings it back"
         if self.kind is Kind.FAILING and self.last is not None:
             if self.last.error:
                 return "failing: the tests cannot be collected"
@@ -71,6 +74,10 @@ def fingerprint(kata: Kata) -> str:
 def status_of(kata: Kata, state: State) -> Status:
     """The kata's status now: a recorded result only counts if the files are still the same."""
     last = state.runs.get(kata.slug)
+    missing = tuple(name for name, path in zip(kata.files, kata.learner_files(), strict=True)
+                    if not path.is_file())
+    if missing:
+        return Status(Kind.CHANGED, last, missing)
     if last is None:
         # never run: an edited stub is work in progress, not a blank slate
         return Status(Kind.CHANGED if pristine.is_untouched(kata) is False else Kind.NOT_STARTED)

@@ -115,6 +115,7 @@ def test_a_deleted_stub_is_named_with_the_way_back_and_reset_restores_it(repo: P
     assert "katas/basics/adder/adder.py is missing: `kata reset adder` brings back" in ran.output
     listed = runner.invoke(app, ["list"])  # the other katas are not locked out by one missing file
     assert listed.exit_code == 0, listed.output
+    assert "adder.py missing: `kata reset` brings it back" in listed.output
     reset = runner.invoke(app, ["reset", "adder", "--yes"])
     assert reset.exit_code == 0, reset.output
     assert (repo / ADDER).read_text() == stub
