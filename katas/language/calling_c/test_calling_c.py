@@ -1,0 +1,313 @@
+"""Tests for calling_c: real C compiled by gcc, layouts checked against the compiler, oracles in Python."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import gc
+import math
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from .calling_c import Point, Polygon, load
+
+HERE = Path(__file__).parent
+PROPERTY = settings(max_examples=60, deadline=None)
+
+# Prints "<struct> <field> <offset> <size>" per field and "<struct> - <sizeof> <alignof>" per struct:
+# the C compiler's own answer to "where does each field live".
+LAYOUT_PROGRAM = r"""
+#include <stdio.h>
+#include <stddef.h>
+#include "geometry.h"
+#define STRUCT(s) printf(#s " - %zu %zu\n", sizeof(struct s), _Alignof(struct s))
+#define FIELD(s, f) printf(#s " " #f " %zu %zu\n", offsetof(struct s, f), sizeof(((struct s *)0)->f))
+int main(void)
+{
+    STRUCT(point); FIELD(point, tag); FIELD(point, x); FIELD(point, y);
+    STRUCT(polygon); FIELD(polygon, n); FIELD(polygon, pts);
+    return 0;
+}
+"""
+
+Tagged = tuple[int, float, float]
+
+
+def _gcc(*args: str | Path) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not found: these tests compile geometry.c into a shared library (apt-get install gcc)")
+    done = subprocess.run(["gcc", *map(str, args)], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"gcc {' '.join(map(str, args))} failed:\n{done.stderr}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def libgeometry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """geometry.c compiled into a shared library, once per session."""
+    out = tmp_path_factory.mktemp("libgeometry") / "libgeometry.so"
+    _gcc("-shared", "-fPIC", "-O2", "-o", out, HERE / "geometry.c", "-lm")
+    return out
+
+
+@pytest.fixture(scope="session")
+def c_layout(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[int, int]]:
+    """(struct, field) -> (offset, size), and (struct, "-") -> (sizeof, alignof), as gcc lays them out."""
+    build = tmp_path_factory.mktemp("layout")
+    (build / "layout.c").write_text(LAYOUT_PROGRAM)
+    _gcc("-I", HERE, "-o", build / "layout", build / "layout.c")
+    printed = subprocess.run([build / "layout"], capture_output=True, text=True, check=True, timeout=60).stdout
+    layout = {}
+    for line in printed.splitlines():
+        struct, field, first, second = line.split()
+        layout[struct, field] = (int(first), int(second))
+    return layout
+
+
+@pytest.fixture
+def live_allocations(libgeometry: Path) -> Iterator[ctypes._CFuncPtr]:
+    """geo_live_allocations through the tests' own handle (dlopen shares the library's globals)."""
+    counter = ctypes.CDLL(str(libgeometry)).geo_live_allocations
+    counter.argtypes = []
+    counter.restype = ctypes.c_long
+    yield counter
+
+
+def _as_tuple(point: Point) -> Tagged:
+    return (point.tag, point.x, point.y)
+
+
+def _check_struct(cls: type[ctypes.Structure], name: str, fields: list[str], layout: dict) -> None:
+    size, align = layout[name, "-"]
+    got = (ctypes.sizeof(cls), ctypes.alignment(cls))
+    assert got == (size, align), (
+        f"sizeof(struct {name}) is {size} (alignment {align}) according to gcc, but ctypes.sizeof/alignment"
+        f"({cls.__name__}) is {got[0]} (alignment {got[1]}): check _fields_ types and that there is no _pack_"
+    )
+    for field in fields:
+        descriptor = getattr(cls, field, None)
+        assert descriptor is not None, f"{cls.__name__} has no field {field!r}: declare it in _fields_"
+        offset, fsize = layout[name, field]
+        assert (descriptor.offset, descriptor.size) == (offset, fsize), (
+            f"{cls.__name__}.{field}: gcc puts it at offset {offset}, size {fsize}; ctypes has offset "
+            f"{descriptor.offset}, size {descriptor.size}. Use the ctypes type of exactly the C type "
+            f"(int8_t -> c_int8, size_t -> c_size_t) and let ctypes add the padding"
+        )
+
+
+def test_point_has_the_layout_gcc_gives_struct_point(c_layout: dict) -> None:
+    _check_struct(Point, "point", ["tag", "x", "y"], c_layout)
+
+
+def test_polygon_has_the_layout_gcc_gives_struct_polygon(c_layout: dict) -> None:
+    _check_struct(Polygon, "polygon", ["n", "pts"], c_layout)
+
+
+def test_make_point_returns_a_struct_by_value_with_a_signed_tag(libgeometry: Path) -> None:
+    geo = load(libgeometry)
+    for tag, x, y in [(-3, 1.5, -2.25), (127, 0.1, 1e300), (-128, -0.0, 7.0)]:
+        got = geo.make_point(tag, x, y)
+        assert isinstance(got, Point), f"make_point must return a Point (restype = Point), got {got!r}"
+        assert _as_tuple(got) == (tag, x, y), (
+            f"make_point({tag}, {x}, {y}) came back as {_as_tuple(got)}: int8_t is signed (c_int8), and "
+            "geo_make_point returns struct point by value (restype = Point)"
+        )
+
+
+def test_distance_returns_a_double_not_an_int(libgeometry: Path) -> None:
+    geo = load(libgeometry)
+    got = geo.distance(Point(0, 0.0, 0.0), Point(1, 1.5, 2.0))
+    assert got == 2.5, (
+        f"distance((0, 0), (1.5, 2)) must be 2.5, got {got!r}: without restype = c_double ctypes reads a "
+        "C int from the wrong register"
+    )
+    assert geo.distance(Point(0, 1.0, 1.0), Point(0, 2.0, 2.0)) == pytest.approx(math.sqrt(2), rel=1e-15)
+
+
+def test_translate_moves_the_point_in_place(libgeometry: Path) -> None:
+    geo = load(libgeometry)
+    point = Point(9, 1.0, -1.0)
+    assert geo.translate(point, 0.5, -0.25) is None
+    assert _as_tuple(point) == (9, 1.5, -1.25), (
+        f"after translate(Point(9, 1.0, -1.0), 0.5, -0.25) the point is {_as_tuple(point)}: pass it by "
+        "pointer (ctypes.byref) so C writes into the Point's own memory, not into a copy"
+    )
+
+
+def test_wrong_argument_types_raise_argument_error(libgeometry: Path) -> None:
+    """argtypes makes ctypes check and convert each argument instead of guessing."""
+    lib = load(libgeometry).lib
+    with pytest.raises(ctypes.ArgumentError):
+        lib.geo_checked_sqrt("4")  # without argtypes: a wchar_t* where C reads a double
+    with pytest.raises(ctypes.ArgumentError):
+        lib.geo_distance(Polygon(), Point())  # without argtypes: whatever bytes are on the stack
+    assert lib.geo_checked_sqrt(4) == 2.0, "with argtypes = [c_double], the int 4 is converted to 4.0"
+
+
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+tagged = st.tuples(st.integers(-128, 127), finite, finite)
+
+
+@PROPERTY
+@given(st.lists(tagged, min_size=1, max_size=40))
+def test_centroid_is_the_mean_of_the_points(libgeometry: Path, points: list[Tagged]) -> None:
+    geo = load(libgeometry)
+    want = (sum(p[1] for p in points) / len(points), sum(p[2] for p in points) / len(points))
+    got = geo.centroid([Point(*p) for p in points])
+    assert isinstance(got, tuple), f"centroid must return a tuple (x, y), got {got!r}"
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-9), (
+        f"centroid of {points} is {want}, got {got}: is Polygon.n the count and pts the array's address?"
+    )
+
+
+def test_centroid_of_no_points_is_a_value_error(libgeometry: Path) -> None:
+    with pytest.raises(ValueError):
+        load(libgeometry).centroid([])
+
+
+@PROPERTY
+@given(st.tuples(st.integers(-128, 127), st.floats(allow_nan=False), st.floats(allow_nan=False)))
+@example((-7, 1e300, -2.5))
+@example((100, 123456789.0, -1e-9))
+def test_describe_returns_the_whole_text_of_any_length(libgeometry: Path, point: Tagged) -> None:
+    tag, x, y = point
+    want = f"point #{tag} at ({x:.3f}, {y:.3f})"  # Python's .3f rounds exactly as glibc's printf
+    got = load(libgeometry).describe(Point(*point))
+    assert got == want, (
+        f"describe{point} must be {want!r} ({len(want)} chars), got {got!r}: a fixed buffer truncates long "
+        "numbers; make a first call with (NULL, 0) to learn the size, then a second one to fill"
+    )
+
+
+def _label_oracle(tag: int, x: float, y: float) -> str:
+    if x == 0 or y == 0:
+        return f"P{tag} on an axis"
+    quadrant = {(True, True): "I", (False, True): "II", (False, False): "III", (True, False): "IV"}
+    return f"P{tag} in quadrant {quadrant[x > 0, y > 0]}"
+
+
+def test_label_returns_the_c_string(libgeometry: Path) -> None:
+    geo = load(libgeometry)
+    for point in [(1, 2.0, 3.0), (-2, -1.0, 0.5), (3, -1.0, -1.0), (4, 5.0, -5.0), (-128, 0.0, 9.0)]:
+        want = _label_oracle(*point)
+        got = geo.label(Point(*point))
+        assert got == want, f"label{point} must be {want!r}, got {got!r}"
+
+
+def test_label_frees_every_string_with_geo_free(libgeometry: Path, live_allocations: ctypes._CFuncPtr) -> None:
+    geo = load(libgeometry)
+    before = live_allocations()
+    for i in range(200):
+        geo.label(Point(i % 100, 1.0 + i, -2.0))
+    gc.collect()
+    leaked = live_allocations() - before
+    assert leaked == 0, (
+        f"200 calls to label() left {leaked} strings alive (geo_live_allocations went from {before} to "
+        f"{before + leaked}): declare restype = c_void_p (c_char_p copies the text and loses the pointer), "
+        "copy the text with ctypes.string_at, then hand the pointer to the library's geo_free"
+    )
+
+
+def _check_sorted(got: list[Point], points: list[Tagged], key_name: str) -> None:
+    want = sorted(points, key=lambda p: p[1])
+    got_tuples = [_as_tuple(p) for p in got]
+    assert got_tuples == want, (
+        f"sort_points({points}, key={key_name}) must equal sorted(points, key={key_name}) = {want}, got "
+        f"{got_tuples}: the comparator returns an int whose sign says the order (-1, 0, 1), "
+        "and int(ka - kb) calls keys less than 1 apart equal"
+    )
+
+
+keys = st.one_of(st.integers(-3, 3).map(float), st.floats(-10, 10, allow_nan=False))
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.integers(-128, 127), keys, finite), max_size=25))
+def test_sort_points_matches_sorted(libgeometry: Path, points: list[Tagged]) -> None:
+    got = load(libgeometry).sort_points([Point(*p) for p in points], key=lambda p: p.x)
+    assert isinstance(got, list), f"sort_points must return a list of Point, got {got!r}"
+    _check_sorted(got, points, "x")
+
+
+def test_sort_points_orders_keys_closer_than_one(libgeometry: Path) -> None:
+    points = [(1, 0.75, 0.0), (2, 0.5, 0.0), (3, 0.25, 0.0), (4, 0.0, 0.0)]
+    got = load(libgeometry).sort_points([Point(*p) for p in points], key=lambda p: p.x)
+    _check_sorted(got, points, "x")
+
+
+def test_sort_points_survives_the_garbage_collector(libgeometry: Path) -> None:
+    """The callback object must stay alive while C may call it, across many calls and collections."""
+    geo = load(libgeometry)
+    points = [(i, float((i * 7) % 11), float(-i)) for i in range(12)]
+    for _ in range(40):
+        gc.collect()
+        got = geo.sort_points([Point(*p) for p in points], key=lambda p: p.x)
+        _check_sorted(got, points, "x")
+
+
+def test_an_exception_in_key_comes_out_of_sort_points(libgeometry: Path) -> None:
+    """Exceptions cannot unwind through C: the wrapper must catch them in the callback and re-raise."""
+
+    def key(point: Point) -> float:
+        if point.tag == 2:
+            raise LookupError("no key for tag 2")
+        return point.x
+
+    points = [Point(1, 1.0, 0.0), Point(2, 0.0, 0.0), Point(3, 2.0, 0.0)]
+    try:
+        got = load(libgeometry).sort_points(points, key=key)
+    except LookupError as exc:
+        assert exc.args == ("no key for tag 2",), f"sort_points must re-raise key's own exception, got {exc!r}"
+    else:
+        pytest.fail(
+            f"sort_points returned {[_as_tuple(p) for p in got]} although key raised LookupError: ctypes "
+            "swallows exceptions in callbacks (prints them, returns 0 to C); catch it in the comparator, "
+            "remember it, and re-raise it after geo_sort returns",
+            pytrace=False,
+        )
+
+
+def test_checked_sqrt_returns_the_square_root(libgeometry: Path) -> None:
+    geo = load(libgeometry)
+    assert geo.checked_sqrt(2.25) == 1.5, "checked_sqrt(2.25) must be 1.5: restype = c_double"
+    assert geo.checked_sqrt(2.0) == math.sqrt(2.0)
+
+
+@pytest.mark.parametrize(("x", "code"), [(-1.0, errno.EDOM), (math.nan, errno.EINVAL)], ids=["EDOM", "EINVAL"])
+def test_checked_sqrt_raises_oserror_with_the_c_errno(libgeometry: Path, x: float, code: int) -> None:
+    geo = load(libgeometry)
+    name = errno.errorcode[code]
+    try:
+        got = geo.checked_sqrt(x)
+    except OSError as exc:
+        assert exc.errno == code, (
+            f"checked_sqrt({x}) must raise OSError with errno {name} ({code}), got errno {exc.errno}: "
+            "read the errno the C function set with ctypes.get_errno(), and load with use_errno=True "
+            "(without it, ctypes.get_errno() is always 0)"
+        )
+    else:
+        pytest.fail(
+            f"checked_sqrt({x}) returned {got!r}; geo_checked_sqrt set errno to {name}, so it must raise "
+            "OSError(errno, os.strerror(errno)): load with use_errno=True and read ctypes.get_errno()",
+            pytrace=False,
+        )
+
+
+def test_a_success_after_a_failure_is_not_an_error(libgeometry: Path) -> None:
+    geo = load(libgeometry)
+    with pytest.raises(OSError):
+        geo.checked_sqrt(-4.0)
+    try:
+        got = geo.checked_sqrt(4.0)
+    except OSError as exc:
+        pytest.fail(
+            f"checked_sqrt(4.0) raised {exc!r} after a failed call: C functions leave errno alone on "
+            "success, so that was the stale errno of the previous call; ctypes.set_errno(0) before calling",
+            pytrace=False,
+        )
+    assert got == 2.0
