@@ -198,16 +198,31 @@ async def test_megabytes_flow_both_ways_at_once(start_backend, make_proxy) -> No
     proxy = await make_proxy([echo.address])
     payload = os.urandom(5 * 1024 * 1024)
     reader, writer = await asyncio.open_connection(*proxy.address)
+    echo_flowing = asyncio.Event()
 
     async def send() -> None:
         for i in range(0, len(payload), 65536):
+            if i == 1024 * 1024:  # the echo of the first MB must be on its way back by now
+                try:
+                    await asyncio.wait_for(echo_flowing.wait(), 5)
+                except TimeoutError:
+                    pytest.fail(
+                        "deadlock: 1 MB sent through the proxy and not one byte of its echo came back "
+                        "in 5 s. The proxy must pump client->backend and backend->client concurrently "
+                        "(two tasks), not one direction after the other: with a bigger payload the echo "
+                        "fills the direction nobody reads, and everything stops"
+                    )
             writer.write(payload[i : i + 65536])
             await writer.drain()
         writer.write_eof()
 
     async def receive() -> bytes:
         await reader.readline()  # the backend's name
-        return await reader.read()
+        chunks = []
+        while chunk := await reader.read(65536):
+            chunks.append(chunk)
+            echo_flowing.set()
+        return b"".join(chunks)
 
     try:
         _, echoed = await asyncio.wait_for(asyncio.gather(send(), receive()), 10)
