@@ -1,0 +1,1 @@
+"""Mutation testing of kata solutions: operators, mutants and their scores."""
