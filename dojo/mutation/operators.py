@@ -116,7 +116,7 @@ class Finder(ast.NodeVisitor):
             self.visit(decorator)
         self._body(node.body)
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._body(node.body)
@@ -165,7 +165,7 @@ class Finder(ast.NodeVisitor):
                 self._add("without_lock", self.src.start(expr), self.src.end(expr), _NO_LOCK)
         self.generic_visit(node)
 
-    visit_AsyncWith = visit_With  # type: ignore[assignment]
+    visit_AsyncWith = visit_With
 
     def visit_Try(self, node: ast.Try) -> None:
         if node.finalbody:
@@ -217,7 +217,7 @@ class Finder(ast.NodeVisitor):
         # every connective of the chain at once: `a and b and c` -> `a or b or c`
         text = self.src.text
         pieces, cursor = [], self.src.start(node.values[0])
-        for left, right in zip(node.values, node.values[1:]):
+        for left, right in zip(node.values, node.values[1:], strict=False):
             gap_start, gap_end = self.src.end(left), self.src.start(right)
             gap = text[gap_start:gap_end]
             pieces.append(text[cursor:gap_start] + _token_pattern(old).sub(new, gap, count=1))
