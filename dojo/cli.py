@@ -10,9 +10,9 @@ from rich.markup import escape
 
 from . import catalogue as catalogue_mod
 from .drill import command as drill_cmd
+from .learner import alternatives_view, gallery, listing, pristine
 from .learner import diff as diff_mod
 from .learner import doctor as doctor_mod
-from .learner import gallery, listing, pristine
 from .learner import hint as hint_mod
 from .learner import reset as reset_mod
 from .learner import run as run_mod
@@ -20,6 +20,10 @@ from .learner import state as state_mod
 from .learner.fuzzy import NoSuchKata, resolve
 from .learner.status import Kind, first_unfinished, status_of
 from .learner.watch import Watch
+from .mistakes import MistakeFileError
+from .mutation import command as mutants_cmd
+from .mutation.command import commit_seed
+from .verify import Checks
 from .verify_cli import verify_command
 
 app = typer.Typer(
@@ -318,15 +322,65 @@ def verify(
     repeat: Annotated[int, typer.Option(help="how many times the solution must pass")] = 3,
     strict: Annotated[bool, typer.Option(help="treat skipped tests (missing services) as problems")] = False,
     mistakes: Annotated[bool, typer.Option(help="also run each kata's known mistakes")] = True,
+    alternatives: Annotated[bool, typer.Option(help="also run each kata's correct alternatives")] = True,
+    mutants: Annotated[bool, typer.Option(help="also run mutants of each solution (score >= 90 %)")] = False,
+    mutant_sample: Annotated[
+        int | None, typer.Option(help="run only this many mutants per kata, drawn with --seed")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="seed for the sample (default: from the current git commit)")
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="katas checked at the same time")] = 1,
     services_only: Annotated[bool, typer.Option(help="only katas using Redis, Postgres, nginx or haproxy")] = False,
 ) -> None:
     """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
-    code = verify_command(
-        load_catalogue(), kata or [], topic or [], repeat, strict, console,
-        mistakes=mistakes, jobs=jobs, services_only=services_only,
+    catalogue = load_catalogue()
+    checks = Checks(
+        repeat=repeat, strict=strict, mistakes=mistakes, alternatives=alternatives, mutants=mutants,
+        mutant_sample=mutant_sample, seed=commit_seed(catalogue.root) if seed is None else seed,
     )
+    code = verify_command(catalogue, kata or [], topic or [], checks, console, jobs=jobs,
+                          services_only=services_only)
     raise typer.Exit(code)
+
+
+@app.command("mutants")
+def mutants_(
+    kata: KataArg,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="mutants run at the same time")] = 1,
+    sample: Annotated[int | None, typer.Option(help="run only this many, drawn with --seed")] = None,
+    seed: Annotated[int, typer.Option(help="seed for --sample")] = 0,
+    list_only: Annotated[bool, typer.Option("--list", help="list the mutants and their ids; run none")] = False,
+) -> None:
+    """Maintainers: run the kata's tests on mutants of its solution; print the score and survivors."""
+    catalogue = load_catalogue()
+    chosen = _find(catalogue, kata)
+    try:
+        code = mutants_cmd.mutants(catalogue, chosen, console, jobs=jobs, sample=sample, seed=seed,
+                                   list_only=list_only)
+    except mutants_cmd.MutantFileError as exc:
+        raise _usage_error(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command("alternatives")
+def alternatives_(
+    kata: OptionalKataArg = None,
+    force: Annotated[bool, typer.Option("--force", help="show them before the kata is done (teachers)")] = False,
+) -> None:
+    """Other correct designs of a kata, each as a diff against the solution: answers an interviewer accepts."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    chosen = _find_or_current(catalogue, state, kata)
+    if not force and status_of(chosen, state).kind is not Kind.DONE:
+        raise _usage_error(
+            f"{chosen.name} is not done yet: other designs are shown once your own passes "
+            f"(`kata run {chosen.name}`), or pass --force"
+        )
+    try:
+        raise typer.Exit(alternatives_view.show(chosen, console))
+    except MistakeFileError as exc:
+        raise _usage_error(str(exc)) from None
 
 
 def main() -> None:

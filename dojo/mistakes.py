@@ -101,9 +101,23 @@ def _mistake(kata: Kata, path: Path, index: int, entry: dict[str, object]) -> Mi
     if missing or unknown:
         problem = f"missing {sorted(missing)}" if missing else f"unknown {sorted(unknown)}"
         raise MistakeFileError(f"{where}: {problem}")
-    raw_edits = entry["edit"]
+    edits = parse_edits(where, entry["edit"], "mistake")
+    replaces = str(entry["replaces"])
+    if replaces not in kata.files:
+        raise MistakeFileError(f"{where}: replaces {replaces!r}, not a file of the kata")
+    mistake = Mistake(str(entry["name"]), replaces, str(entry["description"]), str(entry["expect"]),
+                      edits, kata.solution_dir / replaces)
+    try:
+        mistake.text()
+    except (OSError, ValueError) as exc:
+        raise MistakeFileError(f"{where}: {exc}") from None
+    return mistake
+
+
+def parse_edits(where: str, raw_edits: object, table: str) -> tuple[Edit, ...]:
+    """The `[[<table>.edit]]` entries as Edits; MistakeFileError naming `where` if malformed."""
     if not isinstance(raw_edits, list) or not raw_edits:
-        raise MistakeFileError(f"{where}: no [[mistake.edit]] (find = ..., replace = ...)")
+        raise MistakeFileError(f"{where}: no [[{table}.edit]] (find = ..., replace = ...)")
     edits = []
     for number, edit in enumerate(raw_edits, start=1):
         if not isinstance(edit, dict) or set(edit) != _EDIT_FIELDS or not all(
@@ -111,16 +125,7 @@ def _mistake(kata: Kata, path: Path, index: int, entry: dict[str, object]) -> Mi
         ):
             raise MistakeFileError(f"{where}: edit #{number} needs exactly find and replace, as text")
         edits.append(Edit(edit["find"], edit["replace"]))
-    replaces = str(entry["replaces"])
-    if replaces not in kata.files:
-        raise MistakeFileError(f"{where}: replaces {replaces!r}, not a file of the kata")
-    mistake = Mistake(str(entry["name"]), replaces, str(entry["description"]), str(entry["expect"]),
-                      tuple(edits), kata.solution_dir / replaces)
-    try:
-        mistake.text()
-    except (OSError, ValueError) as exc:
-        raise MistakeFileError(f"{where}: {exc}") from None
-    return mistake
+    return tuple(edits)
 
 
 def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:

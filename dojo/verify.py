@@ -7,8 +7,17 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata, Topic
+from .alternatives import (
+    ALTERNATIVES_DIR,
+    ALTERNATIVES_FILE,
+    MIN_ALTERNATIVES,
+    AlternativeResult,
+    load_alternatives,
+    try_alternative,
+)
+from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata
 from .mistakes import MISTAKES_FILE, MistakeFileError, MistakeResult, load_gallery, try_mistake
+from .mutation.mutants import MUTANTS_FILE, MutantFileError, MutationReport, run_mutants
 from .runner import RunResult, base_nodeid, run_kata
 
 # Files a kata folder may hold besides those the catalogue lists.
@@ -16,6 +25,22 @@ ALWAYS_ALLOWED = {"README.md", "__init__.py", "conftest.py"}
 IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 MIN_README_CHARS = 200
 MIN_MISTAKES = 3
+MAINTAINER_FILES = {MISTAKES_FILE, ALTERNATIVES_FILE, MUTANTS_FILE, ALTERNATIVES_DIR}
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Which checks a verify run makes, and how hard."""
+
+    repeat: int = 3  # how many times the solution (and each alternative) must pass
+    strict: bool = False  # a skipped test (a missing service) is a problem
+    mistakes: bool = True
+    alternatives: bool = True
+    mutants: bool = False
+    mutant_sample: int | None = None  # run this many mutants per kata, drawn with the seed
+    seed: int = 0
+    stressed_topics: frozenset[str] = frozenset()  # solutions run under --stress
+    pending: frozenset[str] = frozenset()  # katas before their rigor pass: the bar only warns
 
 
 @dataclass
@@ -29,6 +54,9 @@ class KataReport:
     solution_runs: int = 0
     skipped: str = ""
     mistakes: list[MistakeResult] = field(default_factory=list)
+    alternatives: list[AlternativeResult] = field(default_factory=list)
+    mutation: MutationReport | None = None
+    warnings: list[str] = field(default_factory=list)  # the bar, for a kata before its rigor pass
 
     @property
     def caught(self) -> int:
@@ -60,7 +88,7 @@ def static_problems(kata: Kata) -> list[str]:
     learner_allowed = ALWAYS_ALLOWED | set(kata.files) | set(kata.support_files)
     for stray in _stray(kata.kata_dir, learner_allowed, test_files=True):
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
-    for stray in _stray(kata.solution_dir, set(kata.files) | {MISTAKES_FILE}, test_files=False):
+    for stray in _stray(kata.solution_dir, set(kata.files) | MAINTAINER_FILES, test_files=False):
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
     return problems
 
@@ -162,35 +190,77 @@ def check_mistakes(report: KataReport) -> None:
             report.problems.append(f"mistake {mistake.name!r} {result.problem}")
 
 
-def verify_kata(
-    kata: Kata,
-    repeat: int = 3,
-    strict: bool = False,
-    mistakes: bool = True,
-    topics: tuple[Topic, ...] = (),
-) -> KataReport:
-    """All checks for one kata; with `strict`, a skipped test (a missing service) is a problem."""
+def check_alternatives(report: KataReport, checks: Checks) -> None:
+    """Every correct alternative must pass every test on every repeat; at least two are wanted."""
+    kata = report.kata
+    try:
+        alternatives = load_alternatives(kata)
+    except MistakeFileError as exc:
+        report.problems.append(str(exc))
+        return
+    if len(alternatives) < MIN_ALTERNATIVES:
+        _bar(report, checks, f"{len(alternatives)} correct alternative(s) in solutions/{kata.slug}/"
+                             f"{ALTERNATIVES_FILE}, at least {MIN_ALTERNATIVES} wanted")
+    stressed = kata.topic in checks.stressed_topics
+    for alternative in alternatives:
+        result = try_alternative(kata, alternative, checks.repeat, stressed)
+        report.alternatives.append(result)
+        if result.problem:
+            report.problems.append(f"alternative {alternative.name!r} {result.problem}")
+        for rejection in result.rejected_by:
+            report.problems.append(
+                f"alternative {alternative.name!r} ({alternative.design}) is rejected by {rejection}: "
+                "a correct design fails, so the test over-specifies"
+            )
+
+
+def check_mutants(report: KataReport, checks: Checks) -> None:
+    """The tests must kill at least 90 % of the solution's mutants."""
+    try:
+        mutation = run_mutants(report.kata, checks.mutant_sample, checks.seed,
+                               stress=report.kata.topic in checks.stressed_topics)
+    except MutantFileError as exc:
+        report.problems.append(str(exc))
+        return
+    report.mutation = mutation
+    for problem in mutation.problems():
+        _bar(report, checks, problem)
+
+
+def _bar(report: KataReport, checks: Checks, problem: str) -> None:
+    """A shortfall against the bar: a problem, or a warning for a kata before its rigor pass."""
+    if report.kata.slug in checks.pending:
+        report.warnings.append(problem)
+    else:
+        report.problems.append(problem)
+
+
+def verify_kata(kata: Kata, checks: Checks = Checks()) -> KataReport:
+    """All checks for one kata."""
     report = KataReport(kata, problems=static_problems(kata))
     check_stub(report, run_kata(kata))
-    stressed = any(t.name == kata.topic and t.stress for t in topics)
+    stressed = kata.topic in checks.stressed_topics
     solution_run = run_kata(
-        kata, solutions=True, repeat=repeat, extra_args=("--stress",) if stressed else ()
+        kata, solutions=True, repeat=checks.repeat, extra_args=("--stress",) if stressed else ()
     )
-    check_solution(report, solution_run, repeat)
-    if strict and report.skipped:
+    check_solution(report, solution_run, checks.repeat)
+    if checks.strict and report.skipped:
         report.problems.append(f"skipped, and --strict allows no skips: {report.skipped}")
     # a kata skipped as a whole (a missing service) can't judge mistakes; one skipped test can
-    if mistakes and report.solution_runs:
-        check_mistakes(report)
+    if report.solution_runs:
+        if checks.mistakes:
+            check_mistakes(report)
+        if checks.alternatives:
+            check_alternatives(report, checks)
+        if checks.mutants:
+            check_mutants(report, checks)
     return report
 
 
 def verify(
     catalogue: Catalogue,
     katas: Iterable[Kata],
-    repeat: int = 3,
-    strict: bool = False,
-    mistakes: bool = True,
+    checks: Checks = Checks(),
     on_report: Callable[[KataReport], None] | None = None,
     jobs: int = 1,
 ) -> tuple[list[KataReport], list[str]]:
@@ -198,9 +268,7 @@ def verify(
     own problems (uncatalogued folders, empty topics)."""
     chosen = list(katas)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [
-            pool.submit(verify_kata, kata, repeat, strict, mistakes, catalogue.topics) for kata in chosen
-        ]
+        futures = [pool.submit(verify_kata, kata, checks) for kata in chosen]
         for future in as_completed(futures):
             if on_report is not None:
                 on_report(future.result())

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.console import Console
 from rich.table import Table
 
 from .catalogue import Catalogue, Kata
-from .verify import KataReport, verify
+from .rigor import PendingFileError, load_pending
+from .verify import Checks, KataReport, verify
 
 
 def select(catalogue: Catalogue, names: list[str], topics: list[str]) -> list[Kata]:
@@ -29,10 +32,8 @@ def verify_command(
     catalogue: Catalogue,
     names: list[str],
     topics: list[str],
-    repeat: int,
-    strict: bool,
+    checks: Checks,
     console: Console,
-    mistakes: bool = True,
     jobs: int = 1,
     services_only: bool = False,
 ) -> int:
@@ -41,26 +42,47 @@ def verify_command(
         katas = select(catalogue, names, topics)
         if services_only:  # the katas whose services have a local and a Docker backend
             katas = [k for k in katas if set(k.services) - {"docker"}]
-    except ValueError as exc:
+        pending = load_pending(catalogue)
+    except (ValueError, PendingFileError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
+    checks = replace(
+        checks, pending=frozenset(pending),
+        stressed_topics=frozenset(t.name for t in catalogue.topics if t.stress),
+    )
+    if checks.mutants and checks.mutant_sample is not None:
+        console.print(
+            f"mutants: a sample of {checks.mutant_sample} per kata, seed {checks.seed} (replay: "
+            f"kata verify --mutants --mutant-sample {checks.mutant_sample} --seed {checks.seed})"
+        )
 
     def progress(report: KataReport) -> None:
         mark = "[green]ok[/green]" if report.ok else "[red]FAIL[/red]"
         if report.ok and report.skipped:
             mark = "[yellow]skip[/yellow]"
-        console.print(f"{mark} {report.kata.slug}")
+        score = f" mutants {_score(report)}" if report.mutation else ""
+        console.print(f"{mark} {report.kata.slug}{score}")
 
-    reports, catalogue_level = verify(catalogue, katas, repeat, strict, mistakes, on_report=progress, jobs=jobs)
-    console.print(_table(reports, repeat))
-    if mistakes:
+    reports, catalogue_level = verify(catalogue, katas, checks, on_report=progress, jobs=jobs)
+    console.print(_table(reports, checks.repeat))
+    if checks.mistakes:
         console.print(_mistakes_by_topic(reports))
+    if checks.mutants:
+        console.print(_mutants_by_topic(reports))
+        for r in reports:
+            for mutant in r.mutation.survivors if r.mutation else []:
+                console.print(f"[yellow]survivor[/yellow] {r.kata.slug}: {mutant.one_line()}",
+                              soft_wrap=True, markup=False)
+    for r in reports:
+        for warning in r.warnings:
+            console.print(f"[yellow]{r.kata.slug}[/yellow] (rigor pass pending, "
+                          f"{pending[r.kata.slug]}): {warning.splitlines()[0]}", soft_wrap=True)
     problems = [(r.kata.slug, p) for r in reports for p in r.problems]
     if names or topics:  # a narrowed run judges its katas, not the whole catalogue
         catalogue_level = []
     problems += [("catalogue", p) for p in catalogue_level]
     for slug, problem in problems:
-        console.print(f"[red]{slug}[/red]: {problem}")
+        console.print(f"[red]{slug}[/red]: {problem}", soft_wrap=True)
     ok = sum(r.ok and not r.skipped for r in reports)
     skipped = sum(r.ok and bool(r.skipped) for r in reports)
     console.print(
@@ -71,10 +93,30 @@ def verify_command(
     return 1 if problems else 0
 
 
+def _score(report: KataReport) -> str:
+    mutation = report.mutation
+    if mutation is None or not mutation.judged:
+        return "-"
+    return f"{mutation.killed}/{mutation.judged} ({mutation.score:.0%})"
+
+
+def _mutants_by_topic(reports: list[KataReport]) -> str:
+    totals: dict[str, list[int]] = {}
+    for r in reports:
+        if r.mutation is not None:
+            killed_judged = totals.setdefault(r.kata.topic, [0, 0])
+            killed_judged[0] += r.mutation.killed
+            killed_judged[1] += r.mutation.judged
+    return "mutants killed: " + ", ".join(
+        f"{t} {k}/{n} ({k / n:.0%})" if n else f"{t} -" for t, (k, n) in totals.items()
+    )
+
+
 def _table(reports: list[KataReport], repeat: int) -> Table:
     table = Table(title="maintainer check", show_lines=False)
     table.add_column("kata", no_wrap=True)
-    for column in ("tests", "stub fails", f"solution x{repeat}", "mistakes", "result"):
+    for column in ("tests", "stub fails", f"solution x{repeat}", "mistakes", "alternatives", "mutants",
+                   "result"):
         table.add_column(column)
     for r in reports:
         result = "ok" if r.ok else f"{len(r.problems)} problem(s)"
@@ -83,7 +125,9 @@ def _table(reports: list[KataReport], repeat: int) -> Table:
         table.add_row(
             r.kata.slug, str(r.tests), f"{r.stub_failing}/{r.tests}",
             f"{r.solution_runs}x" if r.solution_runs else "-",
-            f"{r.caught}/{len(r.mistakes)}" if r.mistakes else "-", result,
+            f"{r.caught}/{len(r.mistakes)}" if r.mistakes else "-",
+            f"{sum(a.accepted for a in r.alternatives)}/{len(r.alternatives)}" if r.alternatives else "-",
+            _score(r), result,
         )
     return table
 

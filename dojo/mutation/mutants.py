@@ -12,7 +12,7 @@ import difflib
 import random
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,12 +225,3 @@ def judge(mutant: Mutant, run: RunResult) -> MutantResult:
     if not run.by_outcome("passed"):
         return MutantResult(mutant, killed=False, judged=False, by="every test skipped")
     return MutantResult(mutant, killed=False)
-
-
-def seed_from(text: str) -> int:
-    """A seed from a commit id (or any text), so a CI run's sample can be replayed."""
-    return int(text[:8], 16) if text and all(c in "0123456789abcdef" for c in text[:8].lower()) else 0
-
-
-def as_ids(mutants: Iterable[Mutant]) -> list[str]:
-    return [m.id for m in mutants]

@@ -6,14 +6,14 @@ import pytest
 
 from dojo.catalogue import load
 from dojo.mistakes import MistakeFileError, load_gallery
-from dojo.verify import verify_kata
+from dojo.verify import Checks, verify_kata
 
 from .conftest import FakeRepo
 
 
 def _report(repo: FakeRepo, name: str = "adder", mistakes: bool = False):  # type: ignore[no-untyped-def]
     kata = load(repo.root / "katas.toml").get(name)
-    return verify_kata(kata, repeat=2, mistakes=mistakes)
+    return verify_kata(kata, Checks(repeat=2, mistakes=mistakes, alternatives=False))
 
 
 def test_a_complete_kata_passes(adder_repo: FakeRepo) -> None:
