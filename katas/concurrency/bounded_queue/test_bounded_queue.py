@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
+from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from dojo.testing import Background, is_blocked, wait_until
 
@@ -20,6 +32,35 @@ def test_items_come_out_in_the_order_they_went_in() -> None:
     assert len(q) == 3
     assert [q.get() for _ in range(3)] == [0, 1, 2]
     assert len(q) == 0
+
+
+def test_capacity_is_at_least_one_and_one_holds_exactly_one_item() -> None:
+    for capacity in (0, -1):
+        with pytest.raises(ValueError):
+            BoundedQueue[int](capacity)
+    q = BoundedQueue[int](1)
+    q.put(7, timeout=0)
+    with pytest.raises(TimeoutError):
+        q.put(8, timeout=0)
+    assert (len(q), q.get(timeout=0)) == (1, 7)
+
+
+@pytest.mark.parametrize("side", ["get on an empty queue", "put on a full queue"])
+def test_timeout_zero_means_do_not_wait(side: str) -> None:
+    """timeout=0 is "don't wait at all"; only None means "wait forever"."""
+    q = BoundedQueue[int](1)
+    if side == "put on a full queue":
+        q.put(1)
+        call = Background(q.put, 2, 0, name="put(timeout=0)")
+    else:
+        call = Background(q.get, 0, name="get(timeout=0)")
+    call.thread.join(5)
+    assert not call.thread.is_alive(), (
+        f"{side} with timeout=0 was still waiting after 5 s: 0 is a timeout that has already "
+        "run out, not 'no timeout' (test `timeout is None`, not `not timeout`)"
+    )
+    with pytest.raises(TimeoutError):
+        call.result()
 
 
 def test_get_on_an_empty_queue_times_out() -> None:
@@ -53,6 +94,79 @@ def test_a_blocked_get_resumes_when_a_put_arrives() -> None:
     assert is_blocked(consumer.thread), "get() on an empty queue must wait, not return or raise"
     q.put("hello")
     assert consumer.result() == "hello"
+
+
+def _join_all(calls: list[Any], seconds: float) -> None:
+    """Give the threads `seconds` in all (one deadline, not one per thread) to finish."""
+    deadline = time.monotonic() + seconds
+    for call in calls:
+        call.thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def test_every_put_wakes_a_waiting_getter_not_only_the_first_into_an_empty_queue() -> None:
+    """Several getters asleep, several puts in a row: each item must reach a getter."""
+    for _ in range(20):
+        q = BoundedQueue[int](8)
+        getters = [Background(q.get, name=f"getter-{i}") for i in range(3)]
+        for g in getters:  # give each time to fall asleep in get()
+            assert is_blocked(g.thread, settle=0.01), "get() on an empty queue must wait"
+        for item in range(3):
+            q.put(item)
+        _join_all(getters, seconds=3)
+        asleep = sum(g.thread.is_alive() for g in getters)
+        q.close()  # frees any getter left asleep, so the test ends either way
+        assert asleep == 0, (
+            f"{asleep} getter(s) still asleep with {len(q)} item(s) in the queue after 3 puts: every "
+            "put must notify a waiting getter, not only the put that makes the queue non-empty "
+            "(the others arrive before the first woken getter has run)"
+        )
+        assert sorted(g.result() for g in getters) == [0, 1, 2]
+
+
+def test_every_get_wakes_a_waiting_putter_not_only_the_first_out_of_a_full_queue() -> None:
+    for _ in range(20):
+        q = BoundedQueue[int](3)
+        for item in range(3):
+            q.put(item)
+        putters = [Background(q.put, 10 + i, name=f"putter-{i}") for i in range(3)]
+        for p in putters:
+            assert is_blocked(p.thread, settle=0.01), "put() on a full queue must wait"
+        assert [q.get() for _ in range(3)] == [0, 1, 2]
+        _join_all(putters, seconds=3)
+        asleep = sum(p.thread.is_alive() for p in putters)
+        q.close()
+        assert asleep == 0, (
+            f"{asleep} putter(s) still asleep with room in the queue after 3 gets: every get must "
+            "notify a waiting putter, not only the get that makes the full queue non-full"
+        )
+
+
+def test_through_a_queue_of_one_no_thread_sleeps_while_it_could_proceed() -> None:
+    """Two producers and two consumers: getters and putters end up asleep at the same time."""
+    q = BoundedQueue[int](1)
+    per_thread = 2000
+
+    def produce(base: int) -> None:
+        for i in range(per_thread):
+            q.put(base + i)
+
+    def consume() -> list[int]:
+        return [q.get() for _ in range(per_thread)]
+
+    threads = [Background(consume, name="consumer-1"), Background(consume, name="consumer-2"),
+               Background(produce, 0, name="producer-1"), Background(produce, per_thread, name="producer-2")]
+    _join_all(threads, seconds=5)
+    asleep = [t.thread.name for t in threads if t.thread.is_alive()]
+    queued = len(q)
+    q.close()  # frees whoever is stuck, so the test ends either way
+    assert not asleep, (
+        f"{', '.join(asleep)} still asleep with {queued} item(s) queued in a queue of capacity 1: a "
+        "wake-up went to the wrong side. With one condition for both sides, notify() can wake a "
+        "getter when only a putter can proceed (and the wake-up is lost): use notify_all there, or "
+        "one condition per side"
+    )
+    got = sorted(x for t in threads[:2] for x in t.result())
+    assert got == list(range(2 * per_thread)), "items lost or duplicated"
 
 
 def test_a_woken_getter_that_lost_the_race_waits_again() -> None:
@@ -132,14 +246,23 @@ def test_close_wakes_every_waiting_getter_with_closed() -> None:
             g.result(timeout=2)
 
 
-def test_close_wakes_a_waiting_putter_with_closed() -> None:
+def test_close_wakes_every_waiting_putter_with_closed() -> None:
     q = BoundedQueue[int](1)
     q.put(1)
-    putter = Background(q.put, 2, name="putter")
-    assert is_blocked(putter.thread)
+    putters = [Background(q.put, 2 + i, name=f"putter-{i}") for i in range(3)]
+    for p in putters:
+        assert is_blocked(p.thread), "put() on a full queue must wait, not return or raise"
     q.close()
-    with pytest.raises(Closed):
-        putter.result(timeout=2)
+    _join_all(putters, seconds=3)
+    asleep = sum(p.thread.is_alive() for p in putters)
+    assert asleep == 0, (
+        f"{asleep} of 3 waiting putters still asleep after close(): close() changes what every "
+        "waiter waits for, so it must wake them all (notify_all on the putters' side too)"
+    )
+    for p in putters:
+        with pytest.raises(Closed):
+            p.result()
+    assert q.get() == 1, "a put refused by close() must not have added its item"
 
 
 def test_items_put_before_close_are_still_delivered_then_get_raises_closed() -> None:
@@ -186,3 +309,56 @@ def test_many_producers_and_consumers_deliver_every_item_exactly_once() -> None:
     delivered = sorted(x for c in consumers for x in c.result(timeout=10))
     assert delivered == list(range(producers * per_producer)), "items lost or duplicated"
     assert high_water <= q.capacity, f"queue held {high_water} items, capacity is {q.capacity}"
+
+
+class QueueAgainstTheStdlib(RuleBasedStateMachine):
+    """Single-threaded, never blocking (timeout=0): the same answers as queue.Queue, plus close()."""
+
+    @initialize(capacity=st.integers(1, 4))
+    def start(self, capacity: int) -> None:
+        self.q = BoundedQueue[int](capacity)
+        self.oracle: queue.Queue[int] = queue.Queue(maxsize=capacity)
+        self.closed = False
+        self.next_item = 0
+
+    @rule()
+    def put(self) -> None:
+        item, self.next_item = self.next_item, self.next_item + 1
+        if self.closed:
+            with pytest.raises(Closed):
+                self.q.put(item, timeout=0)
+            return
+        try:
+            self.oracle.put_nowait(item)
+        except queue.Full:
+            with pytest.raises(TimeoutError):
+                self.q.put(item, timeout=0)
+        else:
+            self.q.put(item, timeout=0)
+
+    @rule()
+    def get(self) -> None:
+        try:
+            expected = self.oracle.get_nowait()
+        except queue.Empty:
+            with pytest.raises(Closed if self.closed else TimeoutError):
+                self.q.get(timeout=0)
+        else:
+            assert self.q.get(timeout=0) == expected, "items must come out in the order they went in"
+
+    @precondition(lambda self: not self.closed)
+    @rule()
+    def close(self) -> None:
+        self.q.close()
+        self.closed = True
+
+    @invariant()
+    def same_length(self) -> None:
+        if hasattr(self, "q"):
+            assert len(self.q) == self.oracle.qsize()
+
+
+def test_the_queue_answers_like_queue_Queue_in_any_sequence_of_calls() -> None:
+    run_state_machine_as_test(
+        QueueAgainstTheStdlib, settings=settings(max_examples=150, stateful_step_count=30, deadline=None)
+    )
