@@ -1,0 +1,158 @@
+"""Mutants and correct alternatives: the maintainer check sees holes and over-specified tests."""
+
+from __future__ import annotations
+
+import textwrap
+
+from dojo.alternatives import load_alternatives
+from dojo.catalogue import Kata, load
+from dojo.mutation.mutants import choose, generate, run_mutants
+from dojo.mutation.operators import find_changes
+from dojo.verify import Checks, verify_kata
+
+from .conftest import FakeRepo
+
+CLAMP = '''
+    """Clamps."""
+    def clamp(x: int, low: int, high: int) -> int:
+        """Keep x within [low, high]."""
+        if x < low:
+            return low
+        if x > high:
+            return high
+        return x
+'''
+# the boundary cases (x == low, x == high) are missing: `<` -> `<=` survives
+CLAMP_TESTS = '''
+    from .clamp import clamp
+
+    def test_below_and_above():
+        assert clamp(-5, 0, 10) == 0
+        assert clamp(50, 0, 10) == 10
+
+    def test_inside():
+        assert clamp(4, 0, 10) == 4
+'''
+
+
+def _clamp_repo(repo: FakeRepo) -> Kata:
+    stub = '"""Clamps."""\ndef clamp(x: int, low: int, high: int) -> int:\n    # TODO\n    raise NotImplementedError\n'
+    repo.add_kata("clamp", stub=stub, solution=CLAMP, tests=CLAMP_TESTS)
+    return load(repo.root / "katas.toml").get("clamp")
+
+
+def _operators(source: str) -> list[tuple[str, str]]:
+    text = textwrap.dedent(source)
+    return [(c.operator, c.text) for c in find_changes(text)]
+
+
+def test_docstrings_annotations_and_messages_are_never_mutated() -> None:
+    changes = _operators('''
+        """Module doc with < and 1."""
+        def f(x: list[int] = None) -> int:
+            """Doc: returns 1 when x < 2."""
+            raise ValueError(f"bad {x + 1}")
+    ''')
+    assert changes == [], changes
+
+
+def test_the_curriculum_operators_apply_where_they_should() -> None:
+    operators = {op for op, _ in _operators('''
+        import hmac
+        def f(cond, a, b, sock):
+            with cond:
+                while not a:
+                    cond.wait()
+                cond.notify_all()
+            try:
+                sock.recv(1, timeout=2)
+            except BaseException:
+                pass
+            finally:
+                sock.close()
+            return hmac.compare_digest(a, b)
+    ''')}
+    assert {"without_lock", "while_to_if", "notify_all_to_notify", "drop_timeout",
+            "base_exception_to_exception", "drop_finally", "compare_digest_to_eq",
+            "delete_call", "return_none", "drop_not"} <= operators
+
+
+def test_mutant_ids_are_stable_when_other_lines_move(fake_repo: FakeRepo) -> None:
+    kata = _clamp_repo(fake_repo)
+    before = {m.id for m in generate(kata)}
+    path = kata.solution_dir / "clamp.py"
+    path.write_text("import os\n\n\n" + path.read_text())
+    after = {m.id for m in generate(kata)}
+    assert before and before == after
+
+
+def test_a_surviving_mutant_is_reported_with_its_diff(fake_repo: FakeRepo) -> None:
+    kata = _clamp_repo(fake_repo)
+    report = run_mutants(kata)
+    survivors = [m.one_line() for m in report.survivors]
+    assert any("x <= low" in line for line in survivors), survivors
+    assert report.score < 0.9
+    assert any("below 90%" in p and "x <= low" in p for p in report.problems())
+
+
+def test_an_equivalent_declared_with_a_reason_is_excluded_and_a_stale_one_is_reported(
+    fake_repo: FakeRepo,
+) -> None:
+    kata = _clamp_repo(fake_repo)
+    lt_to_le = next(m.id for m in generate(kata) if m.operator == "lt_to_le")
+    (kata.solution_dir / "mutants.toml").write_text(
+        f'[[equivalent]]\nid = "{lt_to_le}"\nreason = "for the test"\n\n'
+        '[[equivalent]]\nid = "gone @ clamp.py: no such line"\nreason = "once was"\n'
+    )
+    chosen, report = choose(kata)
+    assert lt_to_le not in {m.id for m in chosen}
+    assert report.equivalent == 1
+    assert report.stale == ["gone @ clamp.py: no such line"]
+    assert any("no such mutant exists" in p for p in report.problems())
+
+
+def test_the_sample_is_replayed_by_its_seed_and_changes_with_it(fake_repo: FakeRepo) -> None:
+    kata = _clamp_repo(fake_repo)
+    first = [m.id for m in choose(kata, sample=3, seed=1234)[0]]
+    assert first == [m.id for m in choose(kata, sample=3, seed=1234)[0]]
+    others = {tuple(m.id for m in choose(kata, sample=3, seed=s)[0]) for s in range(10)}
+    assert len(first) == 3 and len(others) > 1
+
+
+def test_a_rejected_alternative_is_reported_by_name_and_test(adder_repo: FakeRepo) -> None:
+    solution_dir = adder_repo.root / "solutions/demo/adder"
+    (solution_dir / "alternatives").mkdir()
+    (solution_dir / "alternatives" / "via_sum.py").write_text(
+        "def add(a: int, b: int) -> int:\n    return sum((a, b))\n"
+    )
+    (solution_dir / "alternatives.toml").write_text(textwrap.dedent('''
+        [[alternative]]
+        name = "via_sum"
+        replaces = "adder.py"
+        design = "sum() of a tuple"
+        file = "alternatives/via_sum.py"
+
+        [[alternative]]
+        name = "positive_only"
+        replaces = "adder.py"
+        design = "(wrong, to see it rejected) abs of both"
+        [[alternative.edit]]
+        find = "return a + b"
+        replace = "return abs(a) + abs(b)"
+    '''))
+    kata = load(adder_repo.root / "katas.toml").get("adder")
+    assert [a.name for a in load_alternatives(kata)] == ["via_sum", "positive_only"]
+    report = verify_kata(kata, Checks(repeat=2, mistakes=False))
+    rejected = [p for p in report.problems if "rejected" in p]
+    assert len(rejected) == 1, report.problems
+    assert "positive_only" in rejected[0] and "test_adds_negative_numbers" in rejected[0]
+
+
+def test_too_few_alternatives_and_a_low_score_only_warn_for_a_pending_kata(fake_repo: FakeRepo) -> None:
+    kata = _clamp_repo(fake_repo)
+    pending = verify_kata(kata, Checks(repeat=1, mistakes=False, mutants=True, pending=frozenset({kata.slug})))
+    assert pending.problems == []
+    assert any("alternative" in w for w in pending.warnings)
+    assert any("mutation score" in w for w in pending.warnings)
+    held = verify_kata(kata, Checks(repeat=1, mistakes=False, mutants=True))
+    assert any("mutation score" in p for p in held.problems)
