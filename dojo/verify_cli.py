@@ -97,7 +97,8 @@ def _score(report: KataReport) -> str:
     mutation = report.mutation
     if mutation is None or not mutation.judged:
         return "-"
-    return f"{mutation.killed}/{mutation.judged} ({mutation.score:.0%})"
+    note = " all: the sample had a survivor" if mutation.escalated_from else ""
+    return f"{mutation.killed}/{mutation.judged} ({mutation.score:.0%}){note}"
 
 
 def _mutants_by_topic(reports: list[KataReport]) -> str:

@@ -77,6 +77,7 @@ class MutationReport:
     stale: list[str] = field(default_factory=list)
     sample: int | None = None  # how many were drawn, when only a sample ran
     seed: int | None = None
+    escalated_from: int | None = None  # a sample of this size had a survivor, so all of them ran
 
     @property
     def killed(self) -> int:

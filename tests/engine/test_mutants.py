@@ -156,3 +156,17 @@ def test_too_few_alternatives_and_a_low_score_only_warn_for_a_pending_kata(fake_
     assert any("mutation score" in w for w in pending.warnings)
     held = verify_kata(kata, Checks(repeat=1, mistakes=False, mutants=True))
     assert any("mutation score" in p for p in held.problems)
+
+
+def test_a_sample_with_a_survivor_is_judged_by_the_exact_score(fake_repo: FakeRepo) -> None:
+    """One survivor in a sample of 2 reads as 50 %; the gate runs every mutant before it fails a kata."""
+    kata = _clamp_repo(fake_repo)
+    everything = len(generate(kata))
+    survivor_seed = next(
+        seed for seed in range(200)
+        if any(m.operator == "lt_to_le" for m in choose(kata, sample=2, seed=seed)[0])
+    )
+    report = verify_kata(kata, Checks(repeat=1, mistakes=False, alternatives=False, mutants=True,
+                                      mutant_sample=2, seed=survivor_seed))
+    assert report.mutation is not None
+    assert report.mutation.escalated_from == 2 and report.mutation.judged == everything
