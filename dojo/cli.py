@@ -17,7 +17,7 @@ from .learner import hint as hint_mod
 from .learner import reset as reset_mod
 from .learner import run as run_mod
 from .learner import state as state_mod
-from .learner.fuzzy import NoSuchKata, resolve
+from .learner.fuzzy import NoSuchKata, is_exact, resolve
 from .learner.status import Kind, first_unfinished, status_of
 from .learner.watch import Watch
 from .mistakes import MistakeFileError
@@ -36,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(highlight=False)
+MAX_DRILL_MINUTES = 24 * 60
 err_console = Console(stderr=True, highlight=False)
 
 KataArg = Annotated[str, typer.Argument(help="kata name; fuzzy: 'bq' or 'bounded' find bounded_queue")]
@@ -88,7 +89,7 @@ def _find(catalogue: catalogue_mod.Catalogue, name: str) -> catalogue_mod.Kata:
 def _find_or_current(
     catalogue: catalogue_mod.Catalogue, state: state_mod.State, name: str | None
 ) -> catalogue_mod.Kata:
-    if name:
+    if name is not None:  # "" is a name that matches nothing, not "the current kata"
         return _find(catalogue, name)
     if state.current:
         try:
@@ -156,7 +157,7 @@ def run(
     """Run one kata's tests: a header naming the files to edit, then pytest's failures."""
     catalogue = load_catalogue()
     state = _load_state(catalogue)
-    chosen = _find(catalogue, kata) if kata else first_unfinished(catalogue, state)
+    chosen = _find(catalogue, kata) if kata is not None else first_unfinished(catalogue, state)
     if chosen is None:
         console.print(f"[green]all {len(catalogue.katas)} katas done![/green]")
         raise typer.Exit(0)
@@ -177,7 +178,7 @@ def watch(
     state = _load_state(catalogue)
     if not catalogue.katas:
         raise _usage_error("the catalogue has no katas")
-    start = _find(catalogue, kata) if kata else first_unfinished(catalogue, state)
+    start = _find(catalogue, kata) if kata is not None else first_unfinished(catalogue, state)
     if start is None:
         console.print("[green]all katas are done![/green] watching the last one")
         start = catalogue.katas[-1]
@@ -239,6 +240,11 @@ def reset(
     catalogue = load_catalogue()
     state = _load_state(catalogue)
     chosen = _find(catalogue, kata)
+    if yes and not is_exact(chosen, kata):
+        raise _usage_error(
+            f"'{kata}' is a guess at {chosen.name}; --yes overwrites files without asking, so it "
+            f"needs the exact name: `kata reset {chosen.name} --yes`"
+        )
     files = ", ".join(run_mod.shown(p) for p in chosen.learner_files())
     if not yes and not typer.confirm(f"Replace {files} with the pristine stub? (a backup is kept)"):
         err_console.print("nothing changed")
@@ -297,15 +303,15 @@ def drill(
         raise _usage_error("--history takes no kata, --mock, --topic or --minutes")
     if mock is not None and (kata or mock < 1):
         raise _usage_error("--mock needs a number of katas (1 or more) and no kata name")
-    if minutes is not None and minutes <= 0:
-        raise _usage_error("--minutes must be more than 0")
+    if minutes is not None and not (0 < minutes <= MAX_DRILL_MINUTES):  # also refuses nan
+        raise _usage_error(f"--minutes must be more than 0 and at most {MAX_DRILL_MINUTES}")
     if history:
         raise typer.Exit(drill_cmd.history(catalogue.root, console))
     tools = drill_cmd.Tools.live(poll=poll)
     try:
         if mock is not None:
             raise typer.Exit(drill_cmd.mock(catalogue, mock, topic or [], minutes, tools, console))
-        named = _find(catalogue, kata) if kata else None
+        named = _find(catalogue, kata) if kata is not None else None
         raise typer.Exit(drill_cmd.drill(catalogue, named, topic or [], minutes, tools, console))
     except drill_cmd.DrillProblem as exc:
         raise _usage_error(str(exc)) from None
@@ -334,6 +340,10 @@ def verify(
     services_only: Annotated[bool, typer.Option(help="only katas using Redis, Postgres, nginx or haproxy")] = False,
 ) -> None:
     """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
+    if repeat < 1:
+        raise _usage_error("--repeat must be at least 1: the solution has to pass at least once")
+    if mutant_sample is not None and mutant_sample < 1:
+        raise _usage_error("--mutant-sample must be at least 1")
     catalogue = load_catalogue()
     checks = Checks(
         repeat=repeat, strict=strict, mistakes=mistakes, alternatives=alternatives, mutants=mutants,

@@ -49,8 +49,37 @@ def test_names_match_exactly_then_by_prefix_substring_and_letters(repo: Path, ty
 
 
 def test_an_ambiguous_name_lists_the_candidates(repo: Path):
-    with pytest.raises(NoSuchKata, match="matches several katas: adder, greeter"):
-        resolve(load(repo / "katas.toml"), "er")
+    with pytest.raises(NoSuchKata, match="matches several katas: greeter, shouter"):
+        resolve(load(repo / "katas.toml"), "ter")
+
+
+@pytest.mark.parametrize("typed", ["er", "ab", "dr", "rtr"])
+def test_two_letters_or_letters_not_from_the_first_pick_no_kata(repo: Path, typed):
+    with pytest.raises(NoSuchKata, match="did you mean"):
+        resolve(load(repo / "katas.toml"), typed)
+
+
+def test_an_empty_name_picks_no_kata(repo: Path):
+    result = runner.invoke(app, ["run", ""])
+    assert result.exit_code == 2 and "no kata ''" in result.output
+
+
+def test_reset_yes_needs_the_exact_name(repo: Path):
+    before = (repo / "katas/basics/adder/adder.py").read_text()
+    result = runner.invoke(app, ["reset", "add", "--yes"])
+    assert result.exit_code == 2 and "kata reset adder --yes" in result.output
+    assert (repo / "katas/basics/adder/adder.py").read_text() == before
+
+
+@pytest.mark.parametrize("minutes", ["nan", "inf", "-1", "0"])
+def test_drill_refuses_minutes_that_are_no_time_box(repo: Path, minutes):
+    result = runner.invoke(app, ["drill", "adder", "--minutes", minutes])
+    assert result.exit_code == 2 and "--minutes" in result.output
+
+
+def test_verify_refuses_repeat_zero(repo: Path):
+    result = runner.invoke(app, ["verify", "--repeat", "0"])
+    assert result.exit_code == 2 and "at least 1" in result.output
 
 
 def test_a_typo_gets_did_you_mean(repo: Path):
