@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 from ..catalogue import Catalogue, Kata
 
@@ -40,7 +41,7 @@ def resolve(catalogue: Catalogue, query: str) -> Kata:
     # two letters inside a name or scattered through it match nearly anything ("ab" was in
     # nginx_load_balancer): the loose tests need three, and letters in order the first letter too
     loose = len(wanted) >= MIN_LOOSE_LETTERS
-    tests = (
+    tests: tuple[Callable[[Kata], bool], ...] = (
         lambda k: wanted in (k.name, k.slug),
         lambda k: k.name.startswith(wanted) or k.slug.startswith(wanted),
         lambda k: loose and wanted in k.slug,
