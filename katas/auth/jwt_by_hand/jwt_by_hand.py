@@ -111,8 +111,10 @@ def decode(
        only key there is (UnknownKey otherwise).
     3. The header's alg must be exactly that key's alg: never let the token choose how it is
        verified (BadAlgorithm). Then the signature over the exact segments received
-       (BadSignature), compared in constant time.
-    4. The claims, with time.time() as now: exp, nbf, iat must be numbers (MalformedToken);
+       (BadSignature), compared in constant time. A forged token stops here, whatever its
+       claims say.
+    4. The claims, with time.time() as now: exp, nbf, iat, when present, must be numbers (not
+       bool, null, NaN or Infinity: MalformedToken);
        Expired if now >= exp + leeway; NotYetValid if nbf > now + leeway or iat > now + leeway;
        aud must name `audience` (a string equal to it, or a list holding it), and a token with
        an aud is refused when no audience is expected (BadAudience); iss must equal `issuer`

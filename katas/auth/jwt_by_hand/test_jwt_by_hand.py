@@ -13,13 +13,13 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dojo.testing import spy_on_compare_digest
 
 from . import jwt_by_hand
 from .jwt_by_hand import (
@@ -192,6 +192,10 @@ def test_rs256_interoperates_with_pyjwt_both_ways() -> None:
         assert got == claims
         theirs = pyjwt.encode(claims, private_pem, algorithm="RS256")
         assert decode(theirs, Key("RS256", public_pem)) == claims
+        assert decode(theirs, Key("RS256", private_pem)) == claims, (
+            "an RS256 Key may hold the private PEM on the verifying side too: verify with its "
+            "public half (private_key.public_key())"
+        )
 
 
 def test_the_kid_picks_the_key_pyjwt_named() -> None:
@@ -236,6 +240,20 @@ def test_alg_none_is_refused(alg: str) -> None:
                 BadAlgorithm, f"alg {alg!r} with an empty signature (an unsecured JWT)")
         rejects(forge({"alg": alg}, claims, SECRET), Key("HS256", SECRET), BadAlgorithm,
                 f"alg {alg!r} with an HMAC attached")
+
+
+WRONG_ALGS = {"no alg": None, "alg null": "null", "lower case": "hs256", "HS512": "HS512",
+              "RS256 for an HMAC key": "RS256", "trailing space": "HS256 ", "alg a list": ["HS256"]}
+
+
+@pytest.mark.parametrize("alg", WRONG_ALGS.values(), ids=WRONG_ALGS.keys())
+def test_an_alg_other_than_the_keys_exactly_is_refused(alg: Any) -> None:
+    header = {"typ": "JWT"} if alg is None else {"alg": None if alg == "null" else alg}
+    with at(NOW):
+        rejects(forge(header, {"sub": "admin"}, SECRET), Key("HS256", SECRET), BadAlgorithm,
+                f"header {header}, key HS256: the header's alg must equal the key's alg exactly "
+                "(a missing or different alg is not 'the default'), even when the HMAC checks "
+                "out")
 
 
 def test_the_rfc_7519_unsecured_example_is_refused() -> None:
@@ -305,6 +323,11 @@ MALFORMED = {
     "header not JSON": "YWxnPUhTMjU2.e30.",  # alg=HS256
     "header a JSON array": "WyJIUzI1NiJd.e30.",  # ["HS256"]
     "payload a JSON string": f"{HS256_HEADER}.ImhpIg.",  # "hi"
+    "payload not base64url": f"{HS256_HEADER}.e30*.",
+    "padded signature": f"{HS256_HEADER}.e30.YWJj=",
+    "signature in the +/ alphabet": f"{HS256_HEADER}.e30.ab+/",
+    "empty token": "",
+    "three empty segments": "..",
 }
 
 
@@ -332,6 +355,20 @@ def test_kid_tricks_are_refused(kid: Any) -> None:
         rejects(forged, keys, InvalidToken, f"kid {kid!r}, HMAC keyed with an empty key")
 
 
+def test_a_kid_is_looked_up_even_when_there_is_one_key() -> None:
+    with at(NOW):
+        named = encode({"sub": "ada"}, Key("HS256", SECRET, kid="hmac-2"))
+        rejects(named, Key("HS256", SECRET, kid="hmac-1"), UnknownKey,
+                "kid 'hmac-2' while the only key is 'hmac-1': a kid names a key we must hold; "
+                "do not fall back to the only key when the kid does not match")
+        rejects(named, Key("HS256", SECRET), UnknownKey,
+                "kid 'hmac-2' while the only key has no kid")
+        unnamed = pyjwt.encode({"sub": "ada"}, SECRET, algorithm="HS256")
+        assert decode(unnamed, Key("HS256", SECRET, kid="hmac-1")) == {"sub": "ada"}, (
+            "a token without a kid is verified with the only key there is, named or not"
+        )
+
+
 def test_several_keys_and_no_kid_is_refused() -> None:
     keys = [Key("HS256", SECRET, kid="hmac-1"), Key("HS256", secrets.token_bytes(32), kid="hmac-2")]
     with at(NOW):
@@ -343,23 +380,105 @@ def test_short_hmac_keys_and_unknown_algorithms_are_refused_when_signing() -> No
     with pytest.raises(ValueError):
         encode({"sub": "ada"}, Key("HS256", b"secret"))  # RFC 7518 §3.2: >= 32 bytes for HS256
     with pytest.raises(ValueError):
+        sign(Key("HS256", bytes(31)), b"e30.e30")
+    assert sign(Key("HS256", bytes(32)), b"e30.e30") == hmac.digest(bytes(32), b"e30.e30", "sha256"), (
+        "a 32-byte HMAC key is long enough (RFC 7518 §3.2: at least the hash's 256 bits)"
+    )
+    with pytest.raises(ValueError):
         encode({"sub": "ada"}, Key("none", b""))
     with pytest.raises(ValueError):
         encode({"sub": "ada"}, Key("HS512", SECRET))
 
 
-def test_the_hmac_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    spy = spy_on_compare_digest(monkeypatch, jwt_by_hand)
+class ConstantTimeOracle:
+    """A constant-time comparison whose answer the test decides.
+
+    Stands in for hmac.compare_digest, secrets.compare_digest (and any alias the module under
+    test imported) and cryptography's HMAC.verify. `answer` None: the real verdict; True or
+    False: that verdict, whatever was compared. Code that decides with a constant-time
+    comparison follows the forced answer; code that decides with == (too) does not. Which
+    arguments it compares (raw digests, base64 text, HMACs of both) is its own business.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+        self.answer: bool | None = None
+        self.calls = 0
+        real_compare, real_hmac = hmac.compare_digest, crypto_hmac.HMAC
+        oracle = self
+
+        def compare_digest(a: Any, b: Any) -> bool:
+            oracle.calls += 1
+            verdict = real_compare(a, b)  # still refuses str against bytes, like the real one
+            return verdict if oracle.answer is None else oracle.answer
+
+        class HMAC:  # cryptography's HMAC (a Rust type: it cannot be patched, only replaced)
+            def __init__(self, key: bytes, algorithm: Any, backend: Any = None, *,
+                         ctx: Any = None) -> None:
+                self._ctx = ctx if ctx is not None else real_hmac(key, algorithm)
+
+            @property
+            def algorithm(self) -> Any:
+                return self._ctx.algorithm
+
+            def update(self, data: bytes) -> None:
+                self._ctx.update(data)
+
+            def copy(self) -> HMAC:
+                return HMAC(b"", None, ctx=self._ctx.copy())
+
+            def finalize(self) -> bytes:
+                return self._ctx.finalize()
+
+            def verify(self, signature: bytes) -> None:
+                oracle.calls += 1
+                if oracle.answer is None:
+                    self._ctx.verify(signature)
+                    return
+                self._ctx.finalize()
+                if not oracle.answer:
+                    raise InvalidSignature("the test's constant-time comparison said: different")
+
+        monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+        monkeypatch.setattr(secrets, "compare_digest", compare_digest)
+        monkeypatch.setattr(crypto_hmac, "HMAC", HMAC)
+        for name, value in list(vars(module).items()):  # `from hmac import compare_digest`
+            if value is real_compare:
+                monkeypatch.setattr(module, name, compare_digest)
+            elif value is real_hmac:
+                monkeypatch.setattr(module, name, HMAC)
+
+
+def test_the_hmac_verdict_is_a_constant_time_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = Key("HS256", SECRET)
     with at(NOW):
-        token = pyjwt.encode({"sub": "ada"}, SECRET, algorithm="HS256")
-        wrong = token[: token.rindex(".") + 1] + b64url_encode(bytes(32))
-        rejects(wrong, Key("HS256", SECRET), BadSignature, "an all-zero signature")
-    forms = {bytes(32), b64url_encode(bytes(32)), b64url_encode(bytes(32)).encode()}
-    assert any(a in forms or b in forms for a, b in spy.calls), (
-        "timing attack: the received HMAC never went through hmac.compare_digest "
-        f"(calls: {spy.calls!r}); with ==, the time to reject tells an attacker how many "
-        "leading bytes of a forged signature were right"
+        genuine = pyjwt.encode({"sub": "ada"}, SECRET, algorithm="HS256")
+    forged = genuine[: genuine.rindex(".") + 1] + b64url_encode(bytes(32))
+    oracle = ConstantTimeOracle(monkeypatch, jwt_by_hand)
+    oracle.answer = True  # "equal", for an all-zero signature
+    with at(NOW):
+        try:
+            verdict: Any = decode(forged, key)
+        except InvalidToken as exc:
+            verdict = exc
+    if oracle.calls == 0:
+        pytest.fail(
+            "timing attack: the received HMAC never went through a constant-time comparison "
+            "(hmac.compare_digest, secrets.compare_digest or cryptography's HMAC.verify); with "
+            "==, the time to reject tells an attacker how many leading bytes of a forged "
+            "signature were right"
+        )
+    assert isinstance(verdict, dict), (
+        f"the constant-time comparison answered 'equal' (the test forced it), yet decode "
+        f"refused with {type(verdict).__name__}: {verdict}. Something else decides too (an == "
+        "beside compare_digest?): with == in the loop, timing leaks again; let the "
+        "constant-time comparison alone decide"
     )
+    oracle.answer = False  # "different", for the genuine signature
+    with at(NOW):
+        rejects(genuine, key, InvalidToken,
+                "the constant-time comparison answered 'different' (the test forced it) for the "
+                "genuine signature, but decode accepted: the verdict comes from somewhere else "
+                "(an ==?), not from the constant-time comparison")
 
 
 # --- time claims (freezegun), audience and issuer --------------------------------------------
@@ -375,15 +494,16 @@ BOUNDARIES = [  # token {"exp": 1000, "nbf": 900}; PyJWT 2.15.1 behaves the same
 def test_exp_and_nbf_boundaries_with_leeway(now: int, leeway: int,
                                             error: type[InvalidToken] | None) -> None:
     token = pyjwt.encode({"exp": 1000, "nbf": 900}, SECRET, algorithm="HS256")
+    options = {"leeway": leeway} if leeway else {}  # no leeway given: the default is 0
     with at(now):
         if error is not None:
             rejects(token, Key("HS256", SECRET), error,
                     f"exp=1000, nbf=900 at now={now} with leeway {leeway} (RFC 7519 §4.1.4: the "
                     "token MUST NOT be accepted on or after exp, so exp == now is expired; "
-                    "nbf == now is valid)", leeway=leeway)
+                    "nbf == now is valid; without a leeway argument the leeway is 0)", **options)
         else:
             try:
-                decode(token, Key("HS256", SECRET), leeway=leeway)
+                decode(token, Key("HS256", SECRET), **options)
             except InvalidToken as exc:
                 pytest.fail(f"exp=1000, nbf=900 at now={now}, leeway {leeway}: valid, but got "
                             f"{type(exc).__name__}: {exc}. Leeway widens both ends")
@@ -396,11 +516,171 @@ def test_iat_in_the_future_is_refused() -> None:
         assert decode(token, Key("HS256", SECRET), leeway=30) == {"iat": NOW + 30}
 
 
+NOT_NUMBERS = {  # what json.loads gives for each; none of them is a NumericDate (RFC 7519 §2)
+    "a string": ("2030-01-01", "a string"),
+    "true": (True, "JSON true, and bool is an int in Python (isinstance(True, int)): refuse "
+                   "bool explicitly"),
+    "false": (False, "JSON false, and bool is an int in Python (isinstance(False, int)): refuse "
+                     "bool explicitly"),
+    "null": (None, "JSON null: a claim that is present but null is not an absent claim "
+                   "(test `name in claims`, not `claims.get(name) is None`)"),
+    "a list": ([NOW], "a list"),
+    "an object": ({"t": NOW}, "an object"),
+    "NaN": (float("nan"), "NaN, which json.loads reads though it is not JSON (RFC 8259 §6); every "
+                          "comparison with NaN is false, so `now >= exp` never expires it"),
+    "Infinity": (float("inf"), "Infinity, which json.loads reads though it is not JSON "
+                               "(RFC 8259 §6): a token that never expires"),
+}
+
+
 @pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
-def test_a_time_claim_that_is_not_a_number_is_malformed(claim: str) -> None:
-    token = forge({"alg": "HS256"}, {claim: "2030-01-01"}, SECRET)
+@pytest.mark.parametrize("value", NOT_NUMBERS.values(), ids=NOT_NUMBERS.keys())
+def test_a_time_claim_that_is_not_a_number_is_malformed(claim: str, value: tuple[Any, str]) -> None:
+    bad, what = value
+    token = forge({"alg": "HS256"}, {"sub": "ada", claim: bad}, SECRET)  # properly signed
     with at(NOW):
-        rejects(token, Key("HS256", SECRET), MalformedToken, f"{claim} = '2030-01-01' (a string)")
+        rejects(token, Key("HS256", SECRET), MalformedToken,
+                f"{claim} = {json.dumps(bad)}: {what}; a time claim must be a number")
+
+
+def test_time_claims_beyond_any_float_are_still_numbers() -> None:
+    """JSON integers have no size limit, and Python compares an int with a float exactly."""
+    huge = 10**400  # float(huge) raises OverflowError, and so does huge + 0.5
+    with at(NOW):
+        for claims, expected in (({"exp": huge}, None), ({"exp": -huge}, Expired),
+                                 ({"nbf": huge}, NotYetValid), ({"iat": -huge}, None)):
+            token = forge({"alg": "HS256"}, claims, SECRET)
+            name, = claims
+            what = f"{name} = {'-' if claims[name] < 0 else ''}10**400 with a leeway of 1.5 s"
+            if expected is not None:
+                rejects(token, Key("HS256", SECRET), expected, what, leeway=1.5)
+                continue
+            try:
+                assert decode(token, Key("HS256", SECRET), leeway=1.5) == claims
+            except (InvalidToken, OverflowError) as exc:
+                pytest.fail(f"{what}: a valid token, but got {type(exc).__name__}: {exc}. Compare "
+                            "the claim as it is, and keep the leeway on the side of now "
+                            "(`now - leeway >= exp`): float(exp) or exp + leeway overflows")
+
+
+FORGED_CLAIMS = {  # each would be refused for its claims too: the signature must speak first
+    "expired": ({"exp": NOW - 60}, {}),
+    "not yet valid": ({"nbf": NOW + 60}, {}),
+    "issued in the future": ({"iat": NOW + 60}, {}),
+    "for another audience": ({"aud": "billing"}, {"audience": "api"}),
+    "with an aud nobody expected": ({"aud": "billing"}, {}),
+    "without the expected aud": ({}, {"audience": "api"}),
+    "from another issuer": ({"iss": "https://evil.test"}, {"issuer": "https://issuer.test"}),
+    "with a string exp": ({"exp": "tomorrow"}, {}),
+    "with exp true": ({"exp": True}, {}),
+}
+
+
+@pytest.mark.parametrize(("claims", "options"), FORGED_CLAIMS.values(), ids=FORGED_CLAIMS.keys())
+@pytest.mark.parametrize("alg", ["HS256", "RS256"])
+def test_a_forged_token_is_refused_for_its_signature_before_its_claims_are_read(
+        claims: dict[str, Any], options: dict[str, Any], alg: str) -> None:
+    public_pem = rsa_pems("main")[1]
+    with at(NOW):
+        if alg == "HS256":
+            key = Key("HS256", SECRET)
+            forged = pyjwt.encode({"sub": "admin", **claims}, secrets.token_bytes(32), "HS256")
+        else:
+            key = Key("RS256", public_pem)
+            forged = pyjwt.encode({"sub": "admin", **claims}, rsa_pems("other")[0], "RS256")
+        rejects(forged, key, BadSignature,
+                f"an {alg} token signed with the attacker's key, claims {claims}, options "
+                f"{options}: the claims were judged before the signature (steps 3 then 4). "
+                "Until the signature verifies, the claims are the attacker's words: reading "
+                "them first tells him which of his forgeries got past which check", **options)
+
+
+FRACTIONAL = [  # (claims, now, leeway, error): a NumericDate may have a fraction (RFC 7519 §2)
+    ({"exp": 1000.5}, 1000.25, 0, None), ({"exp": 1000.5}, 1000.5, 0, Expired),
+    ({"exp": 1000.5}, 1000.75, 0, Expired), ({"exp": 1000}, 1001.25, 1.5, None),
+    ({"exp": 1000}, 1001.5, 1.5, Expired), ({"exp": 1000}, 1001.75, 1.5, Expired),
+    ({"nbf": 900.5}, 900.25, 0, NotYetValid), ({"nbf": 900.5}, 900.5, 0, None),
+    ({"nbf": 900}, 898.25, 1.5, NotYetValid), ({"nbf": 900}, 898.5, 1.5, None),
+    ({"iat": 900.5}, 900.25, 0, NotYetValid), ({"iat": 900.5}, 900.75, 0, None),
+]
+
+
+@pytest.mark.parametrize(("claims", "now", "leeway", "error"), FRACTIONAL,
+                         ids=[f"{c} now={n} leeway={lw}" for c, n, lw, _ in FRACTIONAL])
+def test_time_is_compared_to_the_fraction_of_a_second(
+        claims: dict[str, float], now: float, leeway: float, error: type[InvalidToken] | None
+) -> None:
+    token = forge({"alg": "HS256"}, claims, SECRET)
+    what = (f"{claims} at now={now} with leeway {leeway}: compare time.time() as it is, with "
+            "the claim as it is (int(time.time()) or int(exp) moves the boundary by up to a "
+            "second)")
+    with at(now):
+        if error is not None:
+            rejects(token, Key("HS256", SECRET), error, what, leeway=leeway)
+            return
+        try:
+            decode(token, Key("HS256", SECRET), leeway=leeway)
+        except InvalidToken as exc:
+            pytest.fail(f"{what}; valid, but got {type(exc).__name__}: {exc}")
+
+
+TIMES = st.integers(NOW - 12, NOW + 12)
+AUDIENCES = st.sampled_from(["api", "web", "ap", "api-admin", "API"])
+
+
+@settings(max_examples=120, deadline=None)
+@given(exp=st.none() | TIMES, nbf=st.none() | TIMES, iat=st.none() | TIMES,
+       aud=st.none() | AUDIENCES | st.lists(AUDIENCES, min_size=1, max_size=3),
+       iss=st.none() | st.sampled_from(["https://issuer.test", "https://evil.test"]),
+       audience=st.none() | st.sampled_from(["api", "web"]),
+       issuer=st.none() | st.just("https://issuer.test"),
+       leeway=st.sampled_from([0, 1, 2.5, 6]), now=TIMES,
+       fraction=st.sampled_from([0.0, 0.25, 0.5, 0.75]))
+def test_claims_are_judged_as_pyjwt_judges_them(
+        exp: int | None, nbf: int | None, iat: int | None, aud: str | list[str] | None,
+        iss: str | None, audience: str | None, issuer: str | None, leeway: float, now: int,
+        fraction: float) -> None:
+    """PyJWT is the oracle for accept or refuse; the README's table says which errors may be
+    raised when several checks fail (it fixes no order among the claims of step 4)."""
+    claims = {name: value for name, value in (("exp", exp), ("nbf", nbf), ("iat", iat),
+                                              ("aud", aud), ("iss", iss)) if value is not None}
+    token = pyjwt.encode({"sub": "ada", **claims}, SECRET, algorithm="HS256")
+    t = now + fraction
+    allowed: set[type[InvalidToken]] = set()
+    if exp is not None and t >= exp + leeway:
+        allowed.add(Expired)
+    if (nbf is not None and nbf > t + leeway) or (iat is not None and iat > t + leeway):
+        allowed.add(NotYetValid)
+    named = [aud] if isinstance(aud, str) else aud or []
+    if (aud is None) != (audience is None) or (audience is not None and audience not in named):
+        allowed.add(BadAudience)
+    if issuer is not None and iss != issuer:
+        allowed.add(BadIssuer)
+    with at(t):
+        try:
+            pyjwt.decode(token, SECRET, algorithms=["HS256"], audience=audience, issuer=issuer,
+                         leeway=leeway)
+            pyjwt_accepts = True
+        except pyjwt.InvalidTokenError:
+            pyjwt_accepts = False
+        assert pyjwt_accepts == (not allowed), "the oracle disagrees with the README's table"
+        try:
+            got = decode(token, Key("HS256", SECRET), audience=audience, issuer=issuer,
+                         leeway=leeway)
+        except InvalidToken as exc:
+            got = exc
+    where = (f"claims {claims} at now={t} with leeway {leeway}, audience {audience!r}, issuer "
+             f"{issuer!r}")
+    if not allowed:
+        assert isinstance(got, dict), (
+            f"{where}: PyJWT accepts, you refused with {type(got).__name__}: {got}")
+    else:
+        assert not isinstance(got, dict), (
+            f"{where}: PyJWT refuses ({' or '.join(sorted(e.__name__ for e in allowed))}), you "
+            "accepted")
+        assert type(got) in allowed, (
+            f"{where}: refused with {type(got).__name__}, but the failing checks are "
+            f"{sorted(e.__name__ for e in allowed)}")
 
 
 @pytest.mark.parametrize("aud", ["api", ["web", "api"]])
@@ -415,6 +695,7 @@ AUDIENCE_ATTACKS = {
     "another service": ({"aud": "billing"}, "api"),
     "a substring of the aud": ({"aud": "api-admin"}, "api"),
     "aud contains the expected one as a substring": ({"aud": "ap"}, "api"),
+    "the same letters in capitals": ({"aud": "API"}, "api"),
     "a list without it": ({"aud": ["web", "billing"]}, "api"),
     "no aud at all": ({}, "api"),
     "aud, but nobody expected one": ({"aud": "billing"}, None),
@@ -427,14 +708,17 @@ def test_a_token_for_another_audience_is_refused(claims: dict[str, Any], audienc
     token = pyjwt.encode(claims, SECRET, algorithm="HS256")
     rejects(token, Key("HS256", SECRET), BadAudience,
             f"aud {claims.get('aud')!r}, expected audience {audience!r} (compare whole strings, "
-            "never a substring; RFC 7519 §4.1.3: a recipient not named in aud MUST reject, "
-            "even when it expected no audience)", audience=audience)
+            "never a substring, case and all; RFC 7519 §4.1.3: a recipient not named in aud "
+            "MUST reject, even when it expected no audience)", audience=audience)
 
 
 def test_the_issuer_must_match_when_one_is_expected() -> None:
     good = pyjwt.encode({"iss": "https://issuer.test"}, SECRET, algorithm="HS256")
     assert decode(good, Key("HS256", SECRET), issuer="https://issuer.test")
-    for claims in ({"iss": "https://evil.test"}, {"iss": "https://issuer.test.evil"}, {}):
-        token = pyjwt.encode(claims, SECRET, algorithm="HS256")
-        rejects(token, Key("HS256", SECRET), BadIssuer, f"iss {claims.get('iss')!r}",
-                issuer="https://issuer.test")
+    for claims in ({"iss": "https://evil.test"}, {"iss": "https://issuer.test.evil"}, {},
+                   {"iss": "HTTPS://ISSUER.TEST"}, {"iss": None}, {"iss": ["https://issuer.test"]}):
+        token = forge({"alg": "HS256"}, claims, SECRET)  # PyJWT would not sign a list as iss
+        rejects(token, Key("HS256", SECRET), BadIssuer,
+                f"iss {claims.get('iss', '(none)')!r} when https://issuer.test is expected: iss is a "
+                "StringOrURI compared as it is, case and all (RFC 7519 §4.1.1), and a token "
+                "without it is refused", issuer="https://issuer.test")

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -186,13 +187,19 @@ def _select_key(header: Mapping[str, Any], keys: Sequence[Key]) -> Key:
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
+    if name not in claims:
         return None
-    # bool is an int in Python, but `true` is no NumericDate (RFC 7519 §2).
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    value = claims[name]
+    # bool is an int in Python, but `true` is no NumericDate (RFC 7519 §2), and `null` is no
+    # number either: an absent claim is absent, a null one is malformed. json.loads also reads
+    # NaN and Infinity (not JSON, RFC 8259 §6): `now >= NaN` is always false, never expired.
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
         raise MalformedToken(f"the {name} claim must be a number, got {value!r}")
-    return float(value)
+    # No float(): a JSON integer may be far larger than any float (10**400), and Python
+    # compares ints with floats exactly.
+    return value
 
 
 def _check_claims(
@@ -201,12 +208,13 @@ def _check_claims(
     now = time.time()
     exp, nbf, iat = (_number(claims, name) for name in ("exp", "nbf", "iat"))
     # RFC 7519 §4.1.4: "on or after which the JWT MUST NOT be accepted": exp == now is expired.
-    if exp is not None and now >= exp + leeway:
-        raise Expired(f"expired at {exp:.0f}, now is {now:.0f} (leeway {leeway} s)")
+    # (now - leeway, not exp + leeway: an int exp too large for a float must not overflow.)
+    if exp is not None and now - leeway >= exp:
+        raise Expired(f"expired at {exp}, now is {now:.0f} (leeway {leeway} s)")
     if nbf is not None and nbf > now + leeway:
-        raise NotYetValid(f"not valid before {nbf:.0f}, now is {now:.0f} (leeway {leeway} s)")
+        raise NotYetValid(f"not valid before {nbf}, now is {now:.0f} (leeway {leeway} s)")
     if iat is not None and iat > now + leeway:
-        raise NotYetValid(f"issued in the future ({iat:.0f}), now is {now:.0f}")
+        raise NotYetValid(f"issued in the future ({iat}), now is {now:.0f}")
     if "aud" in claims:
         aud = claims["aud"]
         named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
@@ -236,8 +244,10 @@ def decode(
        only key there is (UnknownKey otherwise).
     3. The header's alg must be exactly that key's alg: never let the token choose how it is
        verified (BadAlgorithm). Then the signature over the exact segments received
-       (BadSignature), compared in constant time.
-    4. The claims, with time.time() as now: exp, nbf, iat must be numbers (MalformedToken);
+       (BadSignature), compared in constant time. A forged token stops here, whatever its
+       claims say.
+    4. The claims, with time.time() as now: exp, nbf, iat, when present, must be numbers (not
+       bool, null, NaN or Infinity: MalformedToken);
        Expired if now >= exp + leeway; NotYetValid if nbf > now + leeway or iat > now + leeway;
        aud must name `audience` (a string equal to it, or a list holding it), and a token with
        an aud is refused when no audience is expected (BadAudience); iss must equal `issuer`
