@@ -14,7 +14,7 @@ from . import reaper, settings, switch, tools
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
 from .timelimit import time_limit
 
-pytest_plugins = ["dojo.hypothesis_summary"]
+pytest_plugins = ["dojo.hypothesis_summary", "dojo.safe_failures"]
 
 STRESS_SWITCH_INTERVAL = 1e-5
 _catalogue_key = pytest.StashKey[Catalogue]()
