@@ -5,7 +5,8 @@
 third-party module the tests import is loaded the way pytest loads it (assertion-rewritten where
 pytest wants that, so children see no "already imported" warnings and rewrite nothing again).
 Then it forgets every module of katas/ and solutions/ and serves runs on a Unix socket: a client
-sends pytest's arguments, environment, folder and its own stdout/stderr (SCM_RIGHTS); a child is
+sends pytest's arguments, environment, folder and its own stdout/stderr (SCM_RIGHTS), and each
+end first checks that the other runs as the same user (SO_PEERCRED; see warm_socket); a child is
 forked, imports the learner's code fresh, runs pytest straight onto the client's terminal and
 exits. The server is single-threaded (fork and threads do not mix) and outlives any child: a
 crash, `os._exit`, hang (killed at the client's timeout) or a client that goes away only ends that
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-import hashlib
 import importlib
 import json
 import os
@@ -26,17 +26,21 @@ import select
 import signal
 import socket
 import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SOCKET_NAME = "warm.sock"
-MAX_SOCKET_PATH = 100  # sun_path holds 104 (macOS) or 108 (Linux) bytes
+from .warm_socket import MAX_SOCKET_PATH as MAX_SOCKET_PATH
+from .warm_socket import SOCKET_NAME as SOCKET_NAME
+from .warm_socket import peer_uid, same_user
+from .warm_socket import socket_path as socket_path
+
 MAX_REQUEST = 1 << 20
 READY = "ready"
 PR_SET_CHILD_SUBREAPER = 36
 PARENT_CHECK = 1.0  # seconds between checks that whoever started the server is still there
+CANCEL_CHECK = 0.05  # seconds between a client's checks that its run was cancelled
 
 
 def can_fork() -> bool:
@@ -44,31 +48,34 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and hasattr(socket, "send_fds") and sys.platform in ("linux", "darwin")
 
 
-def socket_path(root: Path) -> Path:
-    """Where the warm server of repository `root` listens: .kata/warm.sock, or /tmp if too long."""
-    path = root.resolve() / ".kata" / SOCKET_NAME
-    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
-        return path
-    digest = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"kata-warm-{digest}.sock"
-
-
 # --- the client ---------------------------------------------------------------------------
 
 
+class RunCancelled(Exception):
+    """The caller stopped a run before it ended (a newer save, a key): its pytest was killed."""
+
+
 def run(sock_path: Path, args: list[str], *, cwd: Path, env: dict[str, str],
-        timeout: float | None, stdout: int = 1, stderr: int = 2) -> int | None:
+        timeout: float | None, stdout: int = 1, stderr: int = 2,
+        cancelled: threading.Event | None = None) -> int | None:
     """pytest's exit code for `args`, run by the warm server; -1 if it overran `timeout`, None if
-    no server answers (run cold then). Output goes straight to the fds `stdout` and `stderr`."""
+    no server answers (run cold then). Output goes straight to the fds `stdout` and `stderr`.
+    Setting `cancelled` stops the run (the server kills it) and raises RunCancelled."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
             client.connect(os.fspath(sock_path))
         except OSError:
             return None
+        if not same_user(client):  # never hand our environment and terminal to another user
+            os.write(stderr, f"kata: not using the warm server at {sock_path}: it runs as uid "
+                             f"{peer_uid(client)}, not as you (uid {os.geteuid()}); running cold\n"
+                     .encode())
+            return None
         request = {"args": args, "cwd": os.fspath(cwd), "env": env, "timeout": timeout}
         socket.send_fds(client, [json.dumps(request).encode() + b"\n"], [stdout, stderr])
-        reply = _read_line(client)  # Ctrl-C here closes the socket: the server kills the child
+        # Ctrl-C or a cancel here closes the socket: the server kills the child
+        reply = _read_line(client, cancelled)
         if reply is None:
             return None  # the server died mid-run: the caller runs the tests cold
         answer = json.loads(reply)
@@ -77,9 +84,12 @@ def run(sock_path: Path, args: list[str], *, cwd: Path, env: dict[str, str],
         client.close()
 
 
-def _read_line(conn: socket.socket) -> bytes | None:
+def _read_line(conn: socket.socket, cancelled: threading.Event | None = None) -> bytes | None:
     data = b""
     while not data.endswith(b"\n"):
+        while cancelled is not None and not select.select([conn], [], [], CANCEL_CHECK)[0]:
+            if cancelled.is_set():
+                raise RunCancelled
         chunk = conn.recv(65536)
         if not chunk:
             return None
@@ -163,6 +173,11 @@ class Server:
 
     def _accept(self) -> None:
         conn, _ = self.listener.accept()
+        if not same_user(conn):  # another user must not run code as us, nor reach our terminal
+            print(f"dojo.warm: refused a client running as uid {peer_uid(conn)}", file=sys.stderr,
+                  flush=True)
+            conn.close()
+            return
         conn.settimeout(5)  # a request is one short message: never let a client stall the server
         try:
             data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 2)
