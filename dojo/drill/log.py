@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..learner.aside import keep_copy
+from ..learner.lenient import record_from, shown
 from ..learner.state import state_dir
 
 LOG_NAME = "drills.json"
@@ -47,7 +49,7 @@ class Entry:
 
 @dataclass
 class DrillLog:
-    """The entries, oldest first; `rebuilt` says why the file was started afresh ('' if read)."""
+    """The entries, oldest first; `rebuilt` says what load dropped or set aside ('' if read as is)."""
 
     path: Path
     entries: list[Entry] = field(default_factory=list)
@@ -82,33 +84,47 @@ def log_path(root: Path) -> Path:
 
 
 def _entry(raw: object) -> Entry:
-    if not isinstance(raw, dict):
-        raise ValueError(f"bad drill entry {raw!r}")
-    entry = Entry(**raw)
+    entry = record_from(Entry, raw)
     if dt.datetime.fromisoformat(entry.started).tzinfo is None:  # history sorts and groups by it
-        raise ValueError(f"drill start without a UTC offset: {entry.started!r}")
-    if (entry.outcome not in OUTCOMES or not isinstance(entry.runs, int) or entry.runs < 0
-            or not isinstance(entry.seconds, int | float) or entry.seconds < 0):
-        raise ValueError(f"bad drill entry {raw!r}")
+        raise ValueError(f"a start without a UTC offset: {entry.started!r}")
+    if entry.outcome not in OUTCOMES:
+        raise ValueError(f"outcome {shown(entry.outcome)}, not one of {', '.join(OUTCOMES)}")
+    if entry.runs < 0 or entry.seconds < 0:
+        raise ValueError("a negative count or time")
     return entry
 
 
 def load(root: Path) -> DrillLog:
-    """The saved log; an empty one if the file is missing. An unreadable file is moved aside
-    (drills.json.broken), not overwritten, so weeks of history are never lost silently."""
+    """The saved log; an empty one if the file is missing.
+
+    An entry it cannot use is dropped on its own (the file as it was is kept as drills.json.broken,
+    -2, -3..., and the rest saved at once); a key it does not know is ignored. An unreadable file
+    is moved aside the same way and a new log started: weeks of history are never lost silently.
+    """
     path = log_path(root)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(raw, dict) or raw.get("version") != VERSION:
             raise ValueError(f"expected a version {VERSION} object")
-        return DrillLog(path, [_entry(item) for item in raw.get("drills", [])])
+        items = raw.get("drills", [])
+        if not isinstance(items, list):
+            raise ValueError(f"drills is {shown(items)}, not a list")
     except FileNotFoundError:
         return DrillLog(path)
-    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
-        aside = path.with_name(LOG_NAME + ".broken")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        aside = keep_copy(path, move=True)
+        where = f"it was kept as {aside}" if aside else "it could not be kept"
+        return DrillLog(path, rebuilt=f"{path} could not be read ({exc}); {where} and a new log started")
+    log, dropped = DrillLog(path), []
+    for number, item in enumerate(items, 1):
         try:
-            os.replace(path, aside)
-        except OSError:
-            aside = path
-        return DrillLog(path, rebuilt=f"{path} could not be read ({exc}); it was kept as {aside} "
-                        "and a new log started")
+            log.entries.append(_entry(item))
+        except ValueError as exc:
+            dropped.append(f"drill {number} ({exc})")
+    if dropped:
+        aside = keep_copy(path, move=False)
+        where = f"the file as it was is kept as {aside}" if aside else "the old file could not be kept"
+        log.rebuilt = f"{path}: dropped {'; '.join(dropped)}; all else is kept ({where})"
+        if aside:
+            log.save()  # once: the next load must not set the same file aside again
+    return log

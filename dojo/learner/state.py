@@ -8,6 +8,9 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .aside import keep_copy
+from .lenient import record_from, shown
+
 STATE_DIR = ".kata"
 STATE_NAME = "state.json"
 VERSION = 1
@@ -41,7 +44,7 @@ class State:
     runs: dict[str, RunRecord] = field(default_factory=dict)  # kata slug -> last run
     hints: dict[str, int] = field(default_factory=dict)  # kata slug -> hints shown so far
     current: str | None = None  # slug of the kata last run or watched
-    rebuilt: str = ""  # why the file was started afresh on load ("" if it was read fine)
+    rebuilt: str = ""  # what load had to drop or set aside, for the learner ("" if read as is)
 
     def save(self) -> None:
         """Write atomically (temp file + rename), so an interrupted write never corrupts it."""
@@ -66,32 +69,73 @@ def state_dir(root: Path) -> Path:
 
 
 def load(root: Path) -> State:
-    """The saved state, or a fresh one if the file is missing or unreadable (saved on next write)."""
+    """The saved state, read as far as it can be (saved on the next write).
+
+    A record it cannot use is dropped on its own, a key it does not know ignored (a newer version
+    wrote it); a file it cannot read at all is kept as state.json.broken (-2, -3...) and a fresh
+    state started. Either way `rebuilt` says what happened and where the old file is.
+    """
     path = state_dir(root) / STATE_NAME
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return State(path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return State(path, rebuilt=f"{path} was unreadable ({exc}); starting afresh")
-    try:
-        return _parse(path, raw)
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        return State(path, rebuilt=f"{path} was malformed ({exc}); starting afresh")
+        return _afresh(path, f"was unreadable ({exc})")
+    if not isinstance(raw, dict) or raw.get("version") != VERSION:
+        return _afresh(path, f"is not a version {VERSION} state file")
+    state, dropped = _parse(path, raw)
+    if dropped:
+        kept = keep_copy(path, move=False)
+        where = f"the file as it was is kept as {kept}" if kept else "the old file could not be kept"
+        state.rebuilt = f"{path}: dropped {'; '.join(dropped)}; all else is kept ({where})"
+    return state
 
 
-def _record(entry: dict[str, object]) -> RunRecord:
-    record = RunRecord(**entry)  # type: ignore[arg-type]
-    counts = (record.passed, record.failed, record.skipped)
-    if not all(isinstance(n, int) and n >= 0 for n in counts) or not isinstance(record.error, str):
-        raise ValueError(f"bad run record {entry!r}")
+def _afresh(path: Path, why: str) -> State:
+    kept = keep_copy(path, move=True)
+    where = f"it is kept as {kept}" if kept else "it could not be kept"
+    return State(path, rebuilt=f"{path} {why}; {where}; starting afresh")
+
+
+def _record(entry: object) -> RunRecord:
+    record = record_from(RunRecord, entry)
+    if min(record.passed, record.failed, record.skipped) < 0:
+        raise ValueError("a negative count")
     return record
 
 
-def _parse(path: Path, raw: object) -> State:
-    if not isinstance(raw, dict) or raw.get("version") != VERSION:
-        raise ValueError(f"expected a version {VERSION} object")
-    runs = {str(slug): _record(entry) for slug, entry in raw.get("runs", {}).items()}
-    hints = {str(slug): int(count) for slug, count in raw.get("hints", {}).items()}
+def _hint_count(count: object) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"{shown(count)} is not a count")
+    return count
+
+
+def _entries(raw: dict[str, object], key: str, dropped: list[str]) -> dict[str, object]:
+    entries = raw.get(key, {})
+    if isinstance(entries, dict):
+        return entries
+    dropped.append(f"every {key} entry ({shown(entries)} is not an object)")
+    return {}
+
+
+def _parse(path: Path, raw: dict[str, object]) -> tuple[State, list[str]]:
+    """The state in `raw`, and a description of each part that had to be dropped."""
+    dropped: list[str] = []
+    runs: dict[str, RunRecord] = {}
+    for slug, entry in _entries(raw, "runs", dropped).items():
+        try:
+            runs[slug] = _record(entry)
+        except ValueError as exc:
+            dropped.append(f"the run record of {slug} ({exc})")
+    hints: dict[str, int] = {}
+    for slug, count in _entries(raw, "hints", dropped).items():
+        try:
+            hints[slug] = _hint_count(count)
+        except ValueError as exc:
+            dropped.append(f"the hint count of {slug} ({exc})")
     current = raw.get("current")
-    return State(path, runs, hints, current if isinstance(current, str) else None)
+    if current is not None and not isinstance(current, str):
+        dropped.append(f"the current kata ({shown(current)} is not a name)")
+        current = None
+    return State(path, runs, hints, current), dropped
