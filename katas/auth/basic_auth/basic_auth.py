@@ -52,9 +52,10 @@ def challenge(realm: str) -> str:
 def check_credentials(users: Mapping[str, str], user_id: str, password: str) -> bool:
     """True if `users[user_id] == password`, decided in constant time.
 
-    Compare with hmac.compare_digest on bytes, never with ==, and do the same comparison work
-    for an unknown user as for a known one, so the response time reveals neither how much of
-    the password was right nor whether the user exists.
+    Compare with hmac.compare_digest on bytes (or another constant-time comparison), never
+    with ==, and do the same comparison work for an unknown user as for a known one, so the
+    response time reveals neither how much of the password was right nor whether the user
+    exists. An unknown user is never accepted, whatever the comparison against a dummy says.
     """
     # TODO: look the user up; compare password bytes with hmac.compare_digest, also for a
     #       user that does not exist (compare against a dummy).

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-import hashlib
+import hmac
+import secrets
 import threading
 import urllib.error
 import urllib.request
@@ -13,10 +14,10 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import requests
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dojo.testing import CompareSpy, spy_on_compare_digest
 
 from . import basic_auth
 from .basic_auth import (
@@ -30,10 +31,8 @@ from .basic_auth import (
 
 REALM = "WallyWorld"
 # RFC 7617 §2 and §2.1, plus a user whose id and password are both non-ASCII.
-USERS = {"Aladdin": "open sesame", "test": "123\u00a3", "zo\u00eb": "p\u00e4ss:w\u00f6rd"}
-
-
-HASHES = ("sha256", "sha512", "sha3_256", "blake2b")
+USERS = {"Aladdin": "open sesame", "test": "123\u00a3", "zo\u00eb": "p\u00e4ss:w\u00f6rd",
+         "marathon": "correct horse battery staple " * 3}  # 87 bytes: past any 64 or 72
 
 
 def requests_header(user: bytes, password: bytes) -> str:
@@ -75,6 +74,11 @@ def test_parse_splits_on_the_first_colon() -> None:
         f"'aladdin:open:sesame' must split on the first colon (a user-id has none, a password "
         f"may have many), got {got!r}"
     )
+    got = parse_authorization("Basic " + _b64(b" aladdin : open sesame "))
+    assert got == (" aladdin ", " open sesame "), (
+        f"' aladdin : open sesame ' is user-id ' aladdin ' and password ' open sesame ': the "
+        f"spaces are part of them, nothing is stripped; got {got!r}"
+    )
 
 
 @pytest.mark.parametrize("scheme", ["basic", "BASIC", "bAsIc"])
@@ -99,6 +103,13 @@ MALFORMED = {
     "a character outside base64": "Basic QWxh*ZGRpbjpvcGVuIHNlc2FtZQ==",
     "no colon": "Basic " + _b64(b"Aladdin"),
     "not UTF-8": "Basic " + _b64(b"Aladdin:\xff\xfe"),
+    "another scheme, valid credentials": "Digest QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+    "a scheme that only starts with Basic": "Basically QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+    "missing padding": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ",
+    "the base64url alphabet": "Basic " + _b64(b"user:\xfb\xff?").replace("+", "-").replace("/", "_"),
+    "a newline inside": "Basic QWxhZGRpbjpv\ncGVuIHNlc2FtZQ==",
+    "a space inside": "Basic QWxhZGRpbjpv cGVuIHNlc2FtZQ==",
+    "a non-ASCII character": "Basic QWxhZGRpbjpv\u00e9cGVuIHNlc2FtZQ==",
 }
 
 
@@ -112,6 +123,44 @@ def test_parse_rejects_malformed_headers(header: str) -> None:
         f"parse_authorization({header!r}) returned {got!r}; it must raise MalformedCredentials. "
         "(base64.b64decode drops junk characters and trailing data unless validate=True)"
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text() | st.builds("{}{}".format, st.sampled_from(["Basic ", "basic  ", "Basic"]),
+                             st.text(alphabet="ABCab012+/=: \t\n\u00e9")))
+def test_parse_answers_anything_with_a_pair_or_malformed_credentials(header: str) -> None:
+    """A header is whatever a client sent: parse must never fail another way (the app would 500)."""
+    try:
+        got = parse_authorization(header)
+    except MalformedCredentials:
+        return
+    except Exception as exc:
+        pytest.fail(f"parse_authorization({header!r}) raised {type(exc).__name__}: {exc}; every "
+                    "bad header must be MalformedCredentials (b64decode raises ValueError, not "
+                    "only binascii.Error, for a non-ASCII character)")
+    assert isinstance(got, tuple) and len(got) == 2 and all(isinstance(x, str) for x in got)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=24) | st.text(max_size=12).map(str.encode))
+def test_parse_decodes_any_credentials_as_strict_utf8_split_on_the_first_colon(raw: bytes) -> None:
+    """The model: UTF-8 or malformed, then the first colon or malformed."""
+    header = "Basic " + _b64(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    try:
+        got: Any = parse_authorization(header)
+    except MalformedCredentials:
+        got = MalformedCredentials
+    if text is None or ":" not in text:
+        assert got is MalformedCredentials, (
+            f"{raw!r} ({header!r}) is {'not UTF-8' if text is None else 'without a colon'}: "
+            f"MalformedCredentials expected, got {got!r}")
+    else:
+        user, _, password = text.partition(":")
+        assert got == (user, password), f"{raw!r} ({header!r}): expected {(user, password)!r}, got {got!r}"
 
 
 @settings(max_examples=150, deadline=None)
@@ -152,10 +201,67 @@ class WatchedPassword(str):
     __hash__ = str.__hash__
 
 
+class ConstantTimeOracle:
+    """A constant-time comparison whose answer the test decides.
+
+    Stands in for hmac.compare_digest, secrets.compare_digest (and any alias the module under
+    test imported) and cryptography's HMAC.verify. `answer` None: the real verdict; True or
+    False: that verdict, whatever was compared. Code that decides with a constant-time
+    comparison follows the forced answer; code that decides with == (too) does not. Which
+    arguments it compares (raw digests, base64 text, HMACs of both) is its own business.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+        self.answer: bool | None = None
+        self.calls = 0
+        real_compare, real_hmac = hmac.compare_digest, crypto_hmac.HMAC
+        oracle = self
+
+        def compare_digest(a: Any, b: Any) -> bool:
+            oracle.calls += 1
+            verdict = real_compare(a, b)  # still refuses str against bytes, like the real one
+            return verdict if oracle.answer is None else oracle.answer
+
+        class HMAC:  # cryptography's HMAC (a Rust type: it cannot be patched, only replaced)
+            def __init__(self, key: bytes, algorithm: Any, backend: Any = None, *,
+                         ctx: Any = None) -> None:
+                self._ctx = ctx if ctx is not None else real_hmac(key, algorithm)
+
+            @property
+            def algorithm(self) -> Any:
+                return self._ctx.algorithm
+
+            def update(self, data: bytes) -> None:
+                self._ctx.update(data)
+
+            def copy(self) -> HMAC:
+                return HMAC(b"", None, ctx=self._ctx.copy())
+
+            def finalize(self) -> bytes:
+                return self._ctx.finalize()
+
+            def verify(self, signature: bytes) -> None:
+                oracle.calls += 1
+                if oracle.answer is None:
+                    self._ctx.verify(signature)
+                    return
+                self._ctx.finalize()
+                if not oracle.answer:
+                    raise InvalidSignature("the test's constant-time comparison said: different")
+
+        monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+        monkeypatch.setattr(secrets, "compare_digest", compare_digest)
+        monkeypatch.setattr(crypto_hmac, "HMAC", HMAC)
+        for name, value in list(vars(module).items()):  # `from hmac import compare_digest`
+            if value is real_compare:
+                monkeypatch.setattr(module, name, compare_digest)
+            elif value is real_hmac:
+                monkeypatch.setattr(module, name, HMAC)
+
+
 @pytest.fixture
-def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
-    spy = spy_on_compare_digest(monkeypatch, basic_auth)
-    return spy
+def oracle(monkeypatch: pytest.MonkeyPatch) -> ConstantTimeOracle:
+    return ConstantTimeOracle(monkeypatch, basic_auth)
 
 
 @pytest.mark.parametrize(
@@ -165,9 +271,15 @@ def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
         ("Aladdin", "open sesamE", False),
         ("Aladdin", "open sesam", False),
         ("Aladdin", "open sesame ", False),
+        ("Aladdin", "open sesame\x00", False),
+        ("marathon", "correct horse battery staple " * 3, True),
+        ("marathon", "correct horse battery staple " * 2 + "correct horse battery stapler", False),
+        ("marathon", "correct horse battery staple " * 3 + "!", False),
         ("Aladdin", "", False),
         ("aladdin", "open sesame", False),
         ("Nobody", "open sesame", False),
+        ("Nobody", "", False),
+        ("", "", False),
         ("test", "123\u00a3", True),
         ("zo\u00eb", "p\u00e4ss:w\u00f6rd", True),
         ("zo\u00eb", "p\u00e4ss:w\u00f6rD", False),
@@ -183,20 +295,80 @@ def test_check_credentials_accepts_exactly_the_right_password(
             f"check_credentials raised {exc!r} for {user!r}/{password!r}: hmac.compare_digest "
             "refuses non-ASCII str, compare the UTF-8 bytes"
         )
-    assert got is expected, f"check_credentials(USERS, {user!r}, {password!r}) -> {got!r}"
+    assert got is expected, (
+        f"check_credentials(USERS, {user!r}, {password!r}) -> {got!r}: only the whole, exact "
+        "password passes (no truncation, no padding with NUL, no case folding)")
 
 
-def test_the_password_is_compared_with_compare_digest(compare_spy: CompareSpy) -> None:
-    assert check_credentials(USERS, "Aladdin", "open sesame") is True
-    given = "open sesame"
-    # the password itself, its bytes, or a digest of them (hashing first also hides the length)
-    forms = {given, given.encode(), *(hashlib.new(h, given.encode()).digest() for h in HASHES)}
-    seen = [c for c in compare_spy.calls if c[0] in forms or c[1] in forms]
-    assert seen, (
-        "timing attack: the password never went through hmac.compare_digest (calls seen: "
-        f"{compare_spy.calls!r}). `==` stops at the first differing byte, so an attacker who "
-        "times many guesses learns the password byte by byte; compare with hmac.compare_digest"
+def test_an_empty_password_is_a_password() -> None:
+    users = {"guest": "", "Aladdin": "open sesame"}
+    assert check_credentials(users, "guest", "") is True, (
+        "the guest's stored password is empty, and the empty password is the right one")
+    assert check_credentials(users, "guest", "x") is False
+    assert check_credentials(users, "Aladdin", "") is False
+
+
+def near_misses(password: str) -> st.SearchStrategy[str]:
+    """The password, or one that differs only at its end: longer, shorter, NUL-padded."""
+    return st.sampled_from([password, password + "\x00", password + " ", password + "x",
+                            password[:-1], password[:-1] + "\x00", "\x00" + password])
+
+
+PASSWORDS = st.text(max_size=6) | st.text(min_size=70, max_size=80)  # short, and past 64 bytes
+
+
+@settings(max_examples=100, deadline=None)
+@given(users=st.dictionaries(st.text(max_size=4), PASSWORDS, max_size=4), guess=st.data())
+def test_check_credentials_agrees_with_the_plain_definition(users: dict[str, str],
+                                                            guess: st.DataObject) -> None:
+    """True exactly when the user exists and the password is hers, all of it: for any users and
+    guesses, most of them a near miss of a real password."""
+    known = sorted(users)
+    user = guess.draw(st.sampled_from(known) | st.text(max_size=4) if known else st.text(max_size=4))
+    password = guess.draw(
+        st.sampled_from(sorted(users.values())).flatmap(near_misses) | PASSWORDS
+        if users else PASSWORDS)
+    expected = user in users and users[user] == password
+    assert check_credentials(users, user, password) is expected, (
+        f"users {users!r}, {user!r} / {password!r}: expected {expected}. Compare every byte of "
+        "both passwords: padding both to one length (with NUL) or truncating them lets a "
+        "different password through")
+
+
+def test_the_password_verdict_is_a_constant_time_comparison(oracle: ConstantTimeOracle) -> None:
+    oracle.answer = True  # "equal", for a wrong password
+    verdict = check_credentials(USERS, "Aladdin", "wrong guess")
+    assert oracle.calls, (
+        "timing attack: the password never went through a constant-time comparison "
+        "(hmac.compare_digest, secrets.compare_digest or cryptography's HMAC.verify). `==` "
+        "stops at the first differing byte, so an attacker who times many guesses learns the "
+        "password byte by byte"
     )
+    assert verdict is True, (
+        f"the constant-time comparison answered 'equal' (the test forced it), yet "
+        f"check_credentials returned {verdict!r}: something else decides too (an == beside it?); "
+        "let the constant-time comparison alone decide"
+    )
+    oracle.answer = False  # "different", for the right password
+    verdict = check_credentials(USERS, "Aladdin", "open sesame")
+    assert verdict is False, (
+        f"the constant-time comparison answered 'different' (the test forced it) for the right "
+        f"password, yet check_credentials returned {verdict!r}: the verdict comes from "
+        "somewhere else (an ==?), not from the constant-time comparison"
+    )
+
+
+def test_an_unknown_user_never_gets_in_even_when_the_dummy_matches(
+    oracle: ConstantTimeOracle,
+) -> None:
+    oracle.answer = True  # as if the password sent were exactly the dummy compared against
+    for user in ("Mallory", "", "aladdin"):
+        assert check_credentials(USERS, user, "whatever the dummy is") is False, (
+            f"the unknown user {user!r} got in because the comparison against the dummy said "
+            "'equal' (the test forced it): whoever sends the dummy password logs in as anyone. "
+            "Compare against the dummy for the timing, but the verdict is 'the user exists AND "
+            "the comparison matched'"
+        )
 
 
 def test_the_stored_password_is_never_compared_with_eq() -> None:
@@ -212,20 +384,21 @@ def test_the_stored_password_is_never_compared_with_eq() -> None:
 
 
 def test_an_unknown_user_costs_the_same_comparisons_as_a_known_one(
-    compare_spy: CompareSpy,
+    oracle: ConstantTimeOracle,
 ) -> None:
     counts = {}
     for label, user, password in [
         ("right password", "Aladdin", "open sesame"),
         ("wrong password", "Aladdin", "open sesamE"),
         ("unknown user", "Mallory", "open sesame"),
+        ("unknown user, empty password", "Mallory", ""),
     ]:
-        compare_spy.calls.clear()
+        oracle.calls = 0
         check_credentials(USERS, user, password)
-        counts[label] = len(compare_spy.calls)
-    assert counts["right password"] > 0, "the password must go through hmac.compare_digest"
+        counts[label] = oracle.calls
+    assert counts["right password"] > 0, "the password must go through a constant-time comparison"
     assert len(set(counts.values())) == 1, (
-        f"user enumeration: hmac.compare_digest calls per check were {counts}. Returning early "
+        f"user enumeration: constant-time comparisons per check were {counts}. Returning early "
         "for an unknown user answers faster, and the time tells an attacker which user-ids "
         "exist; compare against a dummy password when the user is unknown"
     )
@@ -284,7 +457,10 @@ def test_the_app_greets_a_user_with_the_right_password(
 ) -> None:
     response = http.get(base_url, auth=("Aladdin", "open sesame"), timeout=5)
     assert response.status_code == 200, f"got {response.status_code} {response.text[:200]!r}"
-    assert response.text == "hello, Aladdin"
+    assert response.content == b"hello, Aladdin", f"the body must be 'hello, Aladdin', got {response.content!r}"
+    content_type = response.headers.get("Content-Type", "")
+    assert content_type.replace(" ", "").lower() == "text/plain;charset=utf-8", (
+        f"Content-Type: text/plain; charset=utf-8 expected, got {content_type!r}")
 
 
 def test_the_app_accepts_utf8_credentials(base_url: str, http: requests.Session) -> None:
@@ -296,7 +472,16 @@ def test_the_app_accepts_utf8_credentials(base_url: str, http: requests.Session)
         f"UTF-8 credentials (user zoë, password with ä, ö and a colon) got "
         f"{response.status_code}: decode UTF-8 and split on the first colon"
     )
-    assert response.content.decode("utf-8") == "hello, zo\u00eb"
+    expected = "hello, zo\u00eb".encode()
+    if response.content != expected and expected.startswith(response.content):
+        pytest.fail(
+            f"the body was cut to {response.content!r}: Content-Length says "
+            f"{response.headers.get('Content-Length')}, but 'hello, zoë' is "
+            f"{len('hello, zoë')} characters and {len(expected)} bytes in UTF-8. Content-Length "
+            "counts bytes: encode the body first, then measure it"
+        )
+    assert response.content == expected, (
+        f"the body must be 'hello, zoë' in UTF-8 ({expected!r}), got {response.content!r}")
 
 
 @pytest.mark.parametrize(

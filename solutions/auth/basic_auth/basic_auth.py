@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -11,8 +10,9 @@ from typing import Any
 StartResponse = Callable[..., Any]
 
 # Compared against when the user does not exist, so an unknown user costs the same work as a
-# known one with a wrong password (no user enumeration by timing).
-_DUMMY_PASSWORD = b"\x00" * 32
+# known one with a wrong password (no user enumeration by timing). Whoever sends exactly these
+# bytes still does not get in: the verdict also needs the user to exist.
+_DUMMY_PASSWORD = b"compared against when the user-id is unknown"
 
 
 class MalformedCredentials(ValueError):
@@ -53,7 +53,7 @@ def parse_authorization(header: str) -> tuple[str, str]:
     # validate=True: without it b64decode silently drops junk characters and trailing data.
     try:
         raw = base64.b64decode(token, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a non-ASCII character in the token
         raise MalformedCredentials(f"credentials are not valid base64: {exc}") from None
     try:
         text = raw.decode("utf-8")
@@ -80,9 +80,10 @@ def challenge(realm: str) -> str:
 def check_credentials(users: Mapping[str, str], user_id: str, password: str) -> bool:
     """True if `users[user_id] == password`, decided in constant time.
 
-    Compare with hmac.compare_digest on bytes, never with ==, and do the same comparison work
-    for an unknown user as for a known one, so the response time reveals neither how much of
-    the password was right nor whether the user exists.
+    Compare with hmac.compare_digest on bytes (or another constant-time comparison), never
+    with ==, and do the same comparison work for an unknown user as for a known one, so the
+    response time reveals neither how much of the password was right nor whether the user
+    exists. An unknown user is never accepted, whatever the comparison against a dummy says.
     """
     expected = users.get(user_id)
     # compare_digest takes time independent of where the inputs differ; == stops at the first
