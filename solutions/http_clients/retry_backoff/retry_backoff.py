@@ -50,7 +50,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     The value is delay-seconds ("120") or an HTTP-date in any of the three formats of RFC 9110
     §5.6.7 ("Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
     "Sun Nov  6 08:49:37 1994"; all are UTC). `now` is the current time in epoch seconds; a date
-    in the past means 0. A missing or malformed value (including a negative number) gives None.
+    in the past means 0. A missing or malformed value (a sign, a fraction, a digit other than
+    ASCII 0-9, an impossible date) gives None. Never read a date in the machine's time zone.
 
     >>> parse_retry_after("120", now=0.0)
     120.0
@@ -58,8 +59,9 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    # delay-seconds = 1*DIGIT: no sign, no fraction, so "-5" and "1.5" are malformed.
-    if value.isdigit():
+    # delay-seconds = 1*DIGIT: no sign, no fraction, so "-5" and "1.5" are malformed. DIGIT is
+    # ASCII 0-9; str.isdigit() alone also says yes to "²" and to Arabic-Indic digits.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -101,10 +103,14 @@ def send_with_retries(
       Nothing else (a 500, a 404, a read timeout) is retried.
     - Only when retry_allowed(method, headers); otherwise exactly one call is made.
     - Before retry k (k = 0, 1, ...): sleep the response's Retry-After if it has a valid one,
-      else full_jitter(k, policy.base, policy.cap, rng). Draw from rng only when you use the draw.
+      else full_jitter(k, policy.base, policy.cap, rng). When Retry-After decides the sleep, draw
+      nothing from rng: the next backoff takes the rng's next number. (tenacity computes the wait
+      before it asks stop, so it may also draw for a sleep that never happens: that is fine.)
     - Stop after policy.max_attempts calls, or instead of a sleep that would end after
-      policy.deadline seconds on `clock` (measured from the first call).
-    - When giving up: return the last response, or re-raise the last exception.
+      policy.deadline seconds on `clock`, measured from just before the first call (time spent
+      waiting for answers counts too; a sleep ending exactly at the deadline is allowed).
+    - When giving up: return the last response, or re-raise the last exception (never
+      tenacity.RetryError).
     - All waiting goes through `sleep` (pass it to tenacity.Retrying(sleep=...)); read time only
       from `clock` (monotonic seconds) and `now` (epoch seconds, for HTTP-dates).
     """
@@ -140,12 +146,6 @@ def send_with_retries(
             return True
         return clock() - started + state.upcoming_sleep > policy.deadline
 
-    def release(state: tenacity.RetryCallState) -> None:
-        # Return the failed response's connection to the pool before sleeping.
-        assert state.outcome is not None
-        if not state.outcome.failed:
-            state.outcome.result().close()
-
     def give_up(state: tenacity.RetryCallState) -> requests.Response:
         # The last response (a 503 is still an answer the caller can act on), or its exception.
         assert state.outcome is not None
@@ -157,9 +157,10 @@ def send_with_retries(
         wait=wait,
         stop=stop,
         sleep=sleep,
-        before_sleep=release,
         retry_error_callback=give_up,
     )
+    # session.request reads the whole body (stream=False), so a failed response's connection is
+    # already back in the pool before the sleep: nothing to release by hand.
     response: requests.Response = retrying(
         session.request, method, url, headers=dict(headers or {}), data=data, timeout=timeout
     )
