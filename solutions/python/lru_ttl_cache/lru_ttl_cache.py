@@ -14,7 +14,7 @@ V = TypeVar("V")
 class LRUCache(Generic[K, V]):
     """At most `capacity` entries; when a new key would exceed it, the least recently used entry
     goes (and `on_evict(key, value)` is called, if given). get() and put() both count as a use;
-    `key in cache` does not. Every operation O(1).
+    `key in cache` does not. capacity < 1 raises ValueError. Every operation O(1).
 
     >>> cache = LRUCache[str, int](2)
     >>> cache.put("a", 1); cache.put("b", 2); cache.get("a")
@@ -66,6 +66,8 @@ class TTLCache(Generic[K, V]):
     put-time + ttl an entry is gone (get() misses, `in` is False, len() doesn't count it).
     A put() of a new key into a full cache first drops expired entries, then, if still full,
     the least recently used one. get() counts as a use but does not extend the expiry.
+    capacity < 1 or ttl <= 0 raises ValueError. Every call O(1) (amortized: each expired entry
+    is dropped once).
 
     Time comes from `clock()` (seconds, never going backwards); by default time.monotonic,
     looked up when the cache is created, so freezegun's freeze_time can stand in for it.
