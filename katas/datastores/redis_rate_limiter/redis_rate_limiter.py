@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 import redis
 
+MICROS = 1_000_000  # count time in whole microseconds: float seconds at a real epoch round wrongly
+
 # GCRA as redis-cell computes it (see the README). KEYS[1]: the key that holds the TAT.
-# ARGV: max_burst, count, period (s), quantity, now (s). Returns {limited, limit, remaining,
-# retry_after, reset_after}; the last two as strings, because Redis truncates Lua numbers to ints.
+# ARGV: T, tau, increment and now, each in whole microseconds. Returns {limited, remaining,
+# retry_after, reset_after}: whole numbers (microseconds; retry_after -1 means "allowed" or "never").
 GCRA_LUA = """
 -- TODO: read the stored TAT (absent: now), compute new_tat and allow_at, decide, store new_tat
--- with an expiry only when allowed, and return the five values described above.
+-- with an expiry (PX: milliseconds) only when allowed, and return the four values described above.
 return redis.error_reply('GCRA_LUA is not written yet')
 """
 
@@ -46,8 +48,10 @@ class RateLimiter:
 
     def throttle(self, key: str, quantity: int = 1, now: float | None = None) -> Decision:
         """Take `quantity` from `key`'s allowance at time `now` (seconds; default: the clock)."""
+        # Unix time, the clock every app server shares (never time.monotonic(): it starts anywhere).
         now = time.time() if now is None else now
-        # TODO: run GCRA_LUA with one round trip: EVALSHA, and EVAL when Redis answers NOSCRIPT.
-        # Pass `now` as repr(float(now)) so no precision is lost on the way.
+        # TODO: convert to whole microseconds (round(now * MICROS); T = round(period * MICROS) // count),
+        # run GCRA_LUA with one round trip: EVALSHA, and EVAL when Redis answers NOSCRIPT; then turn
+        # the reply back into seconds.
         raise NotImplementedError("RateLimiter.throttle")
 

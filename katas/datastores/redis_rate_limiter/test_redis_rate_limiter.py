@@ -1,15 +1,20 @@
-"""Tests for the GCRA rate limiter: redis-cell's published vectors, atomicity, script caching, expiry."""
+"""Tests for the GCRA rate limiter: redis-cell's vectors, an exact model, atomicity, script caching, expiry."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
+from dataclasses import dataclass
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dojo.testing import Background
 
-from .redis_rate_limiter import RateLimiter
+from .redis_rate_limiter import Decision, RateLimiter
 
 # redis-cell's unit test `it_rate_limits` (max_burst 4, 1 token per second), from the shared
 # reference sheet: (t, quantity, limited, remaining, reset_after, retry_after, what the row teaches)
@@ -22,7 +27,7 @@ VECTORS = [
     (0.0, 1, False, 0, 5.0, -1.0, "the last request of the burst (limit = max_burst + 1 = 5)"),
     (0.0, 1, True, 0, 5.0, 1.0, "the burst is spent: limited, retry_after = allow_at - now"),
     (3.0, 1, False, 2, 3.0, -1.0, "a limited request must leave the stored TAT unchanged"),
-    (3.1, 1, False, 1, 3.9, -1.0, "fractions of a second count: keep floats, return them as strings"),
+    (3.1, 1, False, 1, 3.9, -1.0, "fractions of a second count"),
     (4.0, 1, False, 1, 4.0, -1.0, "time passing earns allowance back"),
     (8.0, 1, False, 4, 1.0, -1.0, "time passing earns allowance back"),
     (9.5, 1, False, 4, 1.0, -1.0, "after idling, the TAT restarts from now: max(now, tat) + increment"),
@@ -30,26 +35,138 @@ VECTORS = [
     (9.5, 2, False, 2, 3.0, -1.0, "a quantity of 2 costs two emission intervals"),
     (9.5, 5, True, 2, 3.0, 3.0, "limited: reset_after is the stored TAT - now, remaining is unchanged"),
 ]
-EPOCH = 1_700_000_000.0  # vectors start at t = 0; a realistic clock value checks float precision
+EPOCH = 1_700_000_000.0  # a realistic clock value: a double holds it only to ~0.24 microseconds
+YEAR_2100 = 4_102_444_800.0
+ODD = 1.001  # the double nearest 1.001 is 1.000999999999999889: int(ODD * 1000) is 1000, not 1001
+FLOATS = ("work in whole microseconds or milliseconds (round(now * 1_000_000), not int()), as redis-cell works "
+          "in whole nanoseconds: at now = 1.7e9 s a double is off by ~1e-7 s, so float seconds "
+          "turn floor(0.4 / 0.2) = 2 into 1 and put allow_at a hair after now")
 
 
-def test_replays_redis_cells_published_vectors_row_by_row(redis_client: redis.Redis) -> None:
+def as_tuple(got: Decision) -> tuple[bool, int, int, float, float]:
+    return (got.limited, got.limit, got.remaining, got.retry_after, got.reset_after)
+
+
+@pytest.mark.parametrize("base", [EPOCH, 0.0, ODD, YEAR_2100], ids=["epoch_2023", "epoch_0", "odd", "year_2100"])
+def test_replays_redis_cells_published_vectors_row_by_row(redis_client: redis.Redis, base: float) -> None:
     limiter = RateLimiter(redis_client, max_burst=4, count=1, period=1)
     for row, (t, qty, limited, remaining, reset_after, retry_after, lesson) in enumerate(VECTORS):
-        got = limiter.throttle("user", qty, now=EPOCH + t)
+        got = limiter.throttle("user", qty, now=base + t)
         expected = (limited, 5, remaining, retry_after, reset_after)
-        actual = (got.limited, got.limit, got.remaining, got.retry_after, got.reset_after)
-        assert actual == pytest.approx(expected, abs=1e-3), (
-            f"GCRA vector row {row} (t={t}, quantity={qty}): expected (limited, limit, remaining, "
-            f"retry_after, reset_after) = {expected}, got {actual}.\nThis row checks: {lesson}."
+        assert as_tuple(got) == pytest.approx(expected, abs=1e-7), (
+            f"GCRA vector row {row} (now = {base} + {t}, quantity={qty}): expected (limited, limit, "
+            f"remaining, retry_after, reset_after) = {expected}, got {as_tuple(got)}.\n"
+            f"This row checks: {lesson}."
+            + ("\nnow = 0 is a time like any other: test `now is None`, not `not now`." if not base else "")
+            + ("\nConvert seconds to whole units with round(), not int(): int(1.001 * 1000) is 1000."
+               if base == ODD else "")
         )
 
 
 def test_reproduces_the_redis_cell_readme_example(redis_client: redis.Redis) -> None:
     """CL.THROTTLE user123 15 30 60 1 -> allowed, limit 16, 15 remaining, -1, reset in 2 s."""
     got = RateLimiter(redis_client, max_burst=15, count=30, period=60).throttle("user123", now=EPOCH)
-    assert (got.limited, got.limit, got.remaining, got.retry_after, got.reset_after) == \
-        pytest.approx((False, 16, 15, -1, 2)), f"the README example of redis-cell gives {got}"
+    assert as_tuple(got) == pytest.approx((False, 16, 15, -1, 2)), \
+        f"the README example of redis-cell gives {got}"
+
+
+@pytest.mark.parametrize(("count", "period"), [(5, 1), (10, 1), (10, 3), (10, 7)],
+                         ids=["T=0.2s", "T=0.1s", "T=0.3s", "T=0.7s"])
+def test_remaining_is_exact_at_a_real_clock_value(redis_client: redis.Redis, count: int, period: float) -> None:
+    """max_burst 2 at 5 per second, three requests at now = 1.7e9: remaining 2, 1, 0 (README formula)."""
+    emission = period / count
+    limiter = RateLimiter(redis_client, max_burst=2, count=count, period=period)
+    got = [limiter.throttle("k", now=EPOCH) for _ in range(4)]
+    expected = [(False, 3, 2, -1.0, emission), (False, 3, 1, -1.0, 2 * emission),
+                (False, 3, 0, -1.0, 3 * emission), (True, 3, 0, emission, 3 * emission)]
+    assert [as_tuple(g) for g in got] == [pytest.approx(e, abs=1e-7) for e in expected], (
+        f"max_burst 2, T = {emission:g} s, four requests at now = {EPOCH}: expected "
+        f"{expected}, got {[as_tuple(g) for g in got]}: {FLOATS}"
+    )
+    later = limiter.throttle("k", now=EPOCH + emission)
+    assert not later.limited and later.remaining == 0, (
+        f"one emission interval later exactly one request is allowed again, got {later}: {FLOATS}"
+    )
+
+
+# -- the README's formulas, in whole milliseconds, against the limiter -----------------------------
+
+@dataclass
+class Model:
+    """GCRA exactly as the README states it, in integer milliseconds; `tat` is what Redis holds."""
+
+    emission: int
+    max_burst: int
+    tat: int | None = None
+
+    def throttle(self, quantity: int, now: int) -> tuple[bool, int, int, int, int]:
+        tolerance = self.emission * (self.max_burst + 1)
+        increment = self.emission * quantity
+        tat = now if self.tat is None else self.tat
+        new_tat = max(now, tat) + increment
+        allow_at = new_tat - tolerance
+        if now < allow_at:
+            retry_after = allow_at - now if increment <= tolerance else -1
+            reset_after = tat - now
+            limited = True
+        else:
+            retry_after, reset_after, limited = -1, new_tat - now, False
+            if reset_after > 0:
+                self.tat = new_tat
+        remaining = max(0, (tolerance - reset_after) // self.emission)
+        return limited, self.max_burst + 1, remaining, retry_after, reset_after
+
+
+STEP_MS = 200  # every time step and T is a multiple of 200 ms, so every expiry is >= 200 ms of real time
+keys = itertools.count()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    base=st.sampled_from([EPOCH, 0.0, ODD, YEAR_2100]),
+    emission_steps=st.sampled_from([1, 2, 3, 5, 7]),
+    count=st.integers(1, 6),
+    max_burst=st.integers(0, 4),
+    calls=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 6)), min_size=1, max_size=12),
+)
+def test_every_decision_matches_the_readme_formulas_in_whole_milliseconds(
+    redis_client: redis.Redis, base: float, emission_steps: int, count: int, max_burst: int,
+    calls: list[tuple[int, int]],
+) -> None:
+    emission = emission_steps * STEP_MS
+    period = emission * count / 1000
+    limiter = RateLimiter(redis_client, max_burst=max_burst, count=count, period=period)
+    model = Model(emission, max_burst)
+    key = f"client-{next(keys)}"
+    now_ms = round(base * 1000)
+    history: list[str] = []
+    for steps, quantity in calls:
+        now_ms += steps * STEP_MS
+        stale = model.tat is not None and model.tat < now_ms
+        want = model.throttle(quantity, now_ms)
+        got = as_tuple(limiter.throttle(key, quantity, now=now_ms / 1000))
+        history.append(f"throttle(quantity={quantity}, now={now_ms / 1000!r}) -> {got}")
+        expected = (want[0], want[1], want[2], want[3] / 1000 if want[3] >= 0 else -1.0, want[4] / 1000)
+        if stale and want[0]:
+            # a TAT behind now is one Redis would already have expired on a real clock: only the
+            # verdict is fixed (the request is larger than the whole burst), not reset_after
+            expected, got = expected[:2], got[:2]
+        assert got == pytest.approx(expected, abs=1e-7), (
+            f"max_burst={max_burst}, count={count}, period={period} (T = {emission} ms): expected "
+            f"(limited, limit, remaining, retry_after, reset_after) = {expected}, got {got}.\n"
+            "The calls so far:\n  " + "\n  ".join(history) + "\n"
+            "Check: tat = stored or now; new_tat = max(now, tat) + T * quantity; limited when "
+            "now < new_tat - tau; only an allowed request stores new_tat; remaining = "
+            f"floor((tau - reset_after) / T). And {FLOATS}."
+        )
+        if not want[0] and quantity > 0:
+            # (quantity 0 may leave the key as it was: on a real clock its expiry is the same moment)
+            pttl = redis_client.pttl(key)
+            assert want[4] // 2 <= pttl <= want[4] + 1, (
+                f"after {history[-1]} the key {key!r} must expire in reset_after = {want[4]} ms; "
+                f"its PTTL is {pttl} ms (-2: no such key, -1: no expiry). SET it with PX "
+                "(milliseconds) = ceil(reset_after in ms), under the key itself."
+            )
 
 
 def test_each_key_has_its_own_allowance(redis_client: redis.Redis) -> None:
@@ -59,23 +176,40 @@ def test_each_key_has_its_own_allowance(redis_client: redis.Redis) -> None:
     assert not limiter.throttle("bob", now=EPOCH).limited, "bob was limited by alice's requests"
 
 
-def test_the_key_expires_when_the_limit_has_fully_reset(redis_client: redis.Redis) -> None:
-    """Without an expiry every client ever seen stays in Redis forever: a memory leak."""
-    limiter = RateLimiter(redis_client, max_burst=4, count=1, period=20)
-    got = limiter.throttle("visitor")
-    keys = redis_client.keys("*")
-    assert keys == ["visitor"], f"expected exactly the key 'visitor' in Redis, found {keys}"
-    ttl_ms = redis_client.pttl("visitor")
-    assert 0 < ttl_ms <= got.reset_after * 1000 + 1, (
-        f"the key must expire when the limit has fully reset ({got.reset_after} s): PTTL is "
-        f"{ttl_ms} ms (-1 means no expiry was set). Use SET ... PX inside the script."
+# -- the key in Redis -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("count", "period"), [(1, 20), (5, 1)], ids=["T=20s", "T=0.2s"])
+def test_the_key_lives_exactly_until_the_limit_has_fully_reset(
+    redis_client: redis.Redis, count: int, period: float,
+) -> None:
+    """Without an expiry every client ever seen stays forever; too short, and the TAT is lost."""
+    limiter = RateLimiter(redis_client, max_burst=4, count=count, period=period)
+    for n in range(1, 4):
+        got = limiter.throttle("visitor", now=EPOCH)
+        want_ms = round(got.reset_after * 1000)
+        pttl = redis_client.pttl("visitor")
+        assert pttl != -2, (
+            f"the key 'visitor' is gone right after an allowed request (found {redis_client.keys('*')}): "
+            "store the TAT under the key itself, with an expiry of reset_after: PX takes "
+            "milliseconds (ceil(reset_after * 1000)), EX seconds"
+        )
+        assert pttl != -1, "no expiry was set: every client ever seen stays in Redis forever. Use SET ... PX"
+        assert want_ms // 2 <= pttl <= want_ms + 1, (
+            f"after {n} request(s) the limit fully resets in {got.reset_after} s, but the key's PTTL is "
+            f"{pttl} ms: PX takes milliseconds (reset_after * 1000), EX seconds. Too short loses the "
+            "TAT early and the client gets its burst back; too long keeps idle keys in memory."
+        )
+    time.sleep(0.05)
+    assert redis_client.exists("visitor"), (
+        f"the key vanished within 50 ms although the limit resets in {got.reset_after} s: the expiry "
+        "is far too short (seconds given where milliseconds were meant?)"
     )
 
 
 def test_a_limited_request_stores_nothing(redis_client: redis.Redis) -> None:
     limiter = RateLimiter(redis_client, max_burst=0, count=1, period=10)
     limiter.throttle("k", now=EPOCH)
-    stored = redis_client.get("k")
+    stored, pttl = redis_client.get("k"), redis_client.pttl("k")
     for _ in range(3):
         assert limiter.throttle("k", now=EPOCH + 1).limited
     assert redis_client.get("k") == stored, (
@@ -83,7 +217,38 @@ def test_a_limited_request_stores_nothing(redis_client: redis.Redis) -> None:
         "refused requests must leave the TAT unchanged, or a client that keeps retrying is "
         "locked out forever"
     )
+    assert 0 < redis_client.pttl("k") <= pttl, (
+        f"a limited request changed the key's expiry from {pttl} ms to {redis_client.pttl('k')} ms: "
+        "a refused request must store nothing, not even a new expiry"
+    )
 
+
+# -- the clock --------------------------------------------------------------------------------
+
+def test_the_default_clock_is_the_unix_time_every_app_server_shares(redis_client: redis.Redis) -> None:
+    """App servers boot at different times: only the Unix time means the same instant on each."""
+    limiter = RateLimiter(redis_client, max_burst=0, count=1, period=30)
+    before = time.time()
+    first = limiter.throttle("k")
+    after = time.time()
+    assert not first.limited, f"the first request of a fresh key was refused: {first}"
+    peek = limiter.throttle("k", quantity=0, now=after)
+    clock = after + peek.reset_after - 30  # the `now` the default call stored its TAT from
+    assert before - 0.05 <= clock <= after + 0.05, (
+        f"with no `now`, throttle stored a TAT as if the time were {clock:.3f}, but time.time() was "
+        f"{before:.3f}: the default clock must be the Unix time (time.time()), read at each call. "
+        "time.monotonic() starts anywhere, differently on each machine, so two app servers sharing "
+        "the TAT disagree by hours; a default argument `now=time.time()` is frozen at import."
+    )
+    limiter.throttle("j", now=time.time())
+    second = limiter.throttle("j")
+    assert second.limited and 0 < second.retry_after <= 30.05, (
+        f"another app server was just allowed a request at time.time(); this one, on the default "
+        f"clock, got {second}: its clock is not the Unix time (time.monotonic()?)"
+    )
+
+
+# -- scripts ----------------------------------------------------------------------------------
 
 def test_works_on_a_redis_that_has_never_seen_the_script(redis_client: redis.Redis) -> None:
     """After a restart or SCRIPT FLUSH Redis answers EVALSHA with NOSCRIPT: fall back to EVAL."""

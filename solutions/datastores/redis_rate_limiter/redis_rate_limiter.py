@@ -8,20 +8,17 @@ from dataclasses import dataclass
 
 import redis
 
+MICROS = 1_000_000  # the script counts time in whole microseconds: no float rounding at a real epoch
+
 # GCRA as redis-cell computes it (see the README). KEYS[1]: the key that holds the TAT.
-# ARGV: max_burst, count, period (s), quantity, now (s). Returns {limited, limit, remaining,
-# retry_after, reset_after}; the last two as strings, because Redis truncates Lua numbers to ints.
+# ARGV: T, tau, increment and now, each in whole microseconds. Returns {limited, remaining,
+# retry_after, reset_after}: whole numbers (microseconds; retry_after -1 means "allowed" or "never").
 GCRA_LUA = """
 local key = KEYS[1]
-local max_burst = tonumber(ARGV[1])
-local count = tonumber(ARGV[2])
-local period = tonumber(ARGV[3])
-local quantity = tonumber(ARGV[4])
-local now = tonumber(ARGV[5])
-
-local emission = period / count                 -- T: one request's worth of time
-local tolerance = emission * (max_burst + 1)    -- tau: how far ahead of now the TAT may run
-local increment = emission * quantity
+local emission = tonumber(ARGV[1])      -- T: one request's worth of time
+local tolerance = tonumber(ARGV[2])     -- tau: how far ahead of now the TAT may run
+local increment = tonumber(ARGV[3])     -- what this request costs
+local now = tonumber(ARGV[4])
 
 -- The theoretical arrival time; an absent key means "nothing owed": now.
 local tat = tonumber(redis.call('GET', key)) or now
@@ -29,30 +26,28 @@ local tat = tonumber(redis.call('GET', key)) or now
 local new_tat = math.max(now, tat) + increment
 local allow_at = new_tat - tolerance
 
-local limited, retry_after, ttl
-if now - allow_at < 0 then
+local limited, retry_after, reset_after
+if now < allow_at then
     -- Limited: nothing is stored, so a refused request costs the caller nothing.
     limited = 1
     retry_after = -1
     if increment <= tolerance then retry_after = allow_at - now end
-    ttl = tat - now
+    reset_after = tat - now
 else
     limited = 0
     retry_after = -1
-    ttl = new_tat - now
-    if ttl > 0 then
-        -- PX: the key disappears exactly when the limit has fully reset (no memory leak).
-        redis.call('SET', key, string.format('%.17g', new_tat), 'PX', math.ceil(ttl * 1000))
+    reset_after = new_tat - now
+    if reset_after > 0 then
+        -- PX takes milliseconds: the key disappears when the limit has fully reset (no leak),
+        -- and not a moment before (rounded up), or the client would get its allowance back early.
+        redis.call('SET', key, string.format('%.0f', new_tat), 'PX', math.ceil(reset_after / 1000))
     end
 end
 
-local remaining = 0
-if tolerance - ttl > -emission then
-    remaining = math.floor((tolerance - ttl) / emission + 1e-9)
-    if remaining < 0 then remaining = 0 end
-end
-return {limited, max_burst + 1, remaining,
-        string.format('%.17g', retry_after), string.format('%.17g', ttl)}
+-- Whole numbers divide exactly here: floats at now = 1.7e9 s would make floor(2) come out as 1.
+local remaining = math.floor((tolerance - reset_after) / emission)
+if remaining < 0 then remaining = 0 end
+return {limited, remaining, retry_after, reset_after}
 """
 
 
@@ -85,19 +80,25 @@ class RateLimiter:
 
     def throttle(self, key: str, quantity: int = 1, now: float | None = None) -> Decision:
         """Take `quantity` from `key`'s allowance at time `now` (seconds; default: the clock)."""
+        # Unix time, the clock every app server shares; time.monotonic() starts anywhere, per host.
         now = time.time() if now is None else now
-        args = (self.max_burst, self.count, self.period, quantity, repr(float(now)))
+        # Whole microseconds, as redis-cell uses whole nanoseconds (Lua's doubles hold integers
+        # exactly up to 2**53: 1.7e15 us fits, 1.7e18 ns would not). round(), not int(): the double
+        # nearest 1.001 is 1.000999999999999889. T is rounded down to a whole microsecond.
+        emission = round(self.period * MICROS) // self.count
+        tolerance = emission * (self.max_burst + 1)
+        args = (emission, tolerance, emission * quantity, round(now * MICROS))
         # EVALSHA sends 40 bytes instead of the script; after a restart or SCRIPT FLUSH Redis
         # answers NOSCRIPT, and EVAL both runs the script and caches it again.
         try:
             reply = self.client.evalsha(self.sha, 1, key, *args)
         except redis.exceptions.NoScriptError:
             reply = self.client.eval(GCRA_LUA, 1, key, *args)
-        limited, limit, remaining, retry_after, reset_after = reply
+        limited, remaining, retry_after, reset_after = (int(value) for value in reply)
         return Decision(
-            limited=bool(int(limited)),
-            limit=int(limit),
-            remaining=int(remaining),
-            retry_after=float(retry_after),
-            reset_after=float(reset_after),
+            limited=bool(limited),
+            limit=self.max_burst + 1,
+            remaining=remaining,
+            retry_after=-1.0 if retry_after < 0 else retry_after / MICROS,
+            reset_after=reset_after / MICROS,
         )
