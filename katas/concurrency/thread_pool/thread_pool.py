@@ -90,6 +90,9 @@ class Future(Generic[T]):
 class ThreadPool:
     """`workers` threads that run submitted calls from one shared queue of work.
 
+    ValueError if workers < 1. The workers are daemon threads, so a program that never calls
+    shutdown() can still exit. Queued calls start in the order they were submitted.
+
     >>> with ThreadPool(2) as pool:
     ...     f = pool.submit(pow, 2, 10)
     ...     f.result(), list(pool.map(abs, [-1, -2]))
@@ -122,7 +125,8 @@ class ThreadPool:
     def map(self, fn: Callable[..., T], *iterables: Iterable[Any]) -> Iterator[T]:
         """Like map(fn, *iterables), run on the pool: results come back in input order.
 
-        Every call is submitted before the first result is awaited, so they run in parallel.
+        It stops at the shortest iterable, as map() does. Every call is submitted when map() is
+        called, before the first result is awaited, so they run in parallel.
         If a call raised, iterating up to its result raises that exception.
         """
         # TODO: submit them all first, then yield each future's result in order.
