@@ -14,7 +14,7 @@ from . import reaper, settings, switch, tools
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
 from .timelimit import time_limit
 
-pytest_plugins = ["dojo.hypothesis_summary", "dojo.safe_failures"]
+pytest_plugins = ["dojo.hypothesis_summary", "dojo.safe_failures", "dojo.import_limit"]
 
 STRESS_SWITCH_INTERVAL = 1e-5
 _catalogue_key = pytest.StashKey[Catalogue]()
@@ -39,7 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
     current = settings.read(config)
     config.stash[_catalogue_key] = catalogue
     config.stash[_settings_key] = current
-    config.stash[_finder_key] = switch.install(switch.redirects(catalogue, current))
+    # imported here, not at the top: pytest must load its plugin modules itself (see pytest_plugins)
+    from .import_limit import install_for
+
+    config.stash[_finder_key] = switch.install(switch.redirects(catalogue, current), install_for(catalogue))
     if current.stress:
         # more thread switches, more interleavings: a race that hides at 5 ms shows up
         sys.setswitchinterval(STRESS_SWITCH_INTERVAL)

@@ -65,8 +65,13 @@ def short_report(excinfo: pytest.ExceptionInfo[BaseException], problem: Exceptio
     message = _message(excinfo.value)
     lines.append(f"E   {message}\n")
     last = entries[-1] if entries else None
-    crash = ReprFileLocation(str(last.path) if last else "?", last.lineno + 1 if last else 0, message)
-    return ExceptionChainRepr([(ReprTracebackNative(lines), crash, None)])
+    return text_report(lines, str(last.path) if last else "?", last.lineno + 1 if last else 0, message)
+
+
+def text_report(lines: list[str], path: str, lineno: int, message: str) -> ExceptionChainRepr:
+    """A failure shown as `lines` (each ending in a newline), summed up by `message` at path:lineno
+    (what `-q` summaries and the engine's report show)."""
+    return ExceptionChainRepr([(ReprTracebackNative(lines), ReprFileLocation(path, lineno, message), None)])
 
 
 @contextlib.contextmanager

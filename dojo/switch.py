@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -32,6 +33,11 @@ def redirects(catalogue: Catalogue, settings: Settings) -> dict[str, Path]:
     }
 
 
+# Runs a learner module's code: (the module, a call that executes it). The engine passes one that
+# puts a time limit on it (dojo.import_limit).
+ModuleRunner = Callable[[ModuleType, Callable[[], None]], None]
+
+
 class FromSourceLoader(importlib.machinery.SourceFileLoader):
     """Compiles the file on every import and never reads or writes a .pyc.
 
@@ -40,16 +46,28 @@ class FromSourceLoader(importlib.machinery.SourceFileLoader):
     small: compiling them costs less than a millisecond.
     """
 
+    def __init__(self, fullname: str, path: str, runner: ModuleRunner | None = None) -> None:
+        super().__init__(fullname, path)
+        self.runner = runner
+
     def path_stats(self, path: str) -> dict[str, float]:
         raise OSError("learner modules are always compiled from source")  # get_code: no cache
+
+    def exec_module(self, module: ModuleType) -> None:
+        execute = functools.partial(importlib.machinery.SourceFileLoader.exec_module, self, module)
+        if self.runner is None:
+            execute()
+        else:
+            self.runner(module, execute)
 
 
 class RedirectFinder(importlib.abc.MetaPathFinder):
     """Loads `katas.<topic>.<kata>.<module>` from the file the run chose (the learner's, the
     solution or an override), always from source, so tests import it unchanged."""
 
-    def __init__(self, mapping: dict[str, Path]) -> None:
+    def __init__(self, mapping: dict[str, Path], runner: ModuleRunner | None = None) -> None:
         self.mapping = mapping
+        self.runner = runner
 
     def find_spec(
         self,
@@ -61,14 +79,14 @@ class RedirectFinder(importlib.abc.MetaPathFinder):
         if file is None:
             return None
         return importlib.util.spec_from_file_location(
-            fullname, file, loader=FromSourceLoader(fullname, str(file))
+            fullname, file, loader=FromSourceLoader(fullname, str(file), self.runner)
         )
 
 
-def install(mapping: dict[str, Path]) -> RedirectFinder | None:
+def install(mapping: dict[str, Path], runner: ModuleRunner | None = None) -> RedirectFinder | None:
     if not mapping:
         return None
-    finder = RedirectFinder(mapping)
+    finder = RedirectFinder(mapping, runner)
     sys.meta_path.insert(0, finder)
     return finder
 

@@ -57,8 +57,14 @@ def _under(filename: str, folder: Path) -> bool:
 
 
 @contextmanager
-def time_limit(seconds: float, learner_dirs: tuple[Path, ...], what: str) -> Iterator[None]:
-    """Raise KataTimeout in the main thread after `seconds`; stop the process if even that hangs."""
+def time_limit(
+    seconds: float, learner_dirs: tuple[Path, ...], what: str, *, headline: str | None = None
+) -> Iterator[None]:
+    """Raise KataTimeout in the main thread after `seconds`; stop the process if even that hangs.
+
+    The message starts with `headline`, by default "<what> timed out after N s: deadlock or
+    infinite loop?", and goes on with where each thread was.
+    """
     if threading.current_thread() is not threading.main_thread():
         # Signals only reach the main thread; elsewhere keep only the hard stop.
         faulthandler.dump_traceback_later(seconds + HARD_STOP_GRACE, exit=True)
@@ -73,11 +79,8 @@ def time_limit(seconds: float, learner_dirs: tuple[Path, ...], what: str) -> Ite
     def on_alarm(signum: int, frame: FrameType | None) -> None:
         __tracebackhide__ = True  # the learner's frames matter, not this handler's
         where = describe_threads(learner_dirs, threads_before, frame)
-        shown = f"{seconds:g}"
-        raise KataTimeout(
-            f"{what} timed out after {shown} s: deadlock or infinite loop?\n"
-            f"Where each thread was when the time ran out:\n{where}"
-        )
+        first = headline or f"{what} timed out after {seconds:g} s: deadlock or infinite loop?"
+        raise KataTimeout(f"{first}\nWhere each thread was when the time ran out:\n{where}")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -10,9 +10,12 @@ Being a server on .kata/warm.sock, it also serves `kata run` from another termin
 from __future__ import annotations
 
 import contextlib
+import os
 import select
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from .. import warm
@@ -74,16 +77,44 @@ class WarmPytest:
             self._ready = True
         return self._ready and self.active
 
-    def run(self, args: list[str], timeout: float | None = None) -> int:
-        """pytest's exit code (-1 if it overran `timeout`): run warm, else cold in a subprocess."""
-        code = self.try_warm(args, timeout)
+    def run(self, args: list[str], timeout: float | None = None,
+            cancelled: threading.Event | None = None) -> int:
+        """pytest's exit code (-1 if it overran `timeout`): run warm, else cold in a subprocess.
+        Setting `cancelled` stops the run and raises warm.RunCancelled."""
+        code = self.try_warm(args, timeout, cancelled)
+        if code is None and cancelled is not None:
+            code = self._cold_cancellable(args, cancelled)
         if code is None:
             from .run import cold_launcher  # run imports the CLI's output helpers: only if needed
 
             code = cold_launcher(self.root, self.env)(args)
         return code
 
-    def try_warm(self, args: list[str], timeout: float | None = None) -> int | None:
+    def _cold_cancellable(self, args: list[str], cancelled: threading.Event) -> int | None:
+        """A cold pytest on our stdout that `cancelled` kills; None if stdout is not a real file."""
+        try:
+            sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+        sys.stdout.flush()
+        # its own process group, so that a cancel stops whatever its tests started too
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=self.root, env=self.env,
+                                process_group=0)
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=warm.CANCEL_CHECK)
+                except subprocess.TimeoutExpired:
+                    if cancelled.is_set():
+                        raise warm.RunCancelled from None
+        finally:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def try_warm(self, args: list[str], timeout: float | None = None,
+                 cancelled: threading.Event | None = None) -> int | None:
         """pytest's exit code, run warm; None if no warm server can run it (run it cold then)."""
         self.ensure()
         if not self.wait_ready():
@@ -95,7 +126,7 @@ class WarmPytest:
         sys.stdout.flush()
         sys.stderr.flush()
         return warm.run(self.sock_path, args, cwd=self.root, env=self.env, timeout=timeout,
-                        stdout=out, stderr=err)
+                        stdout=out, stderr=err, cancelled=cancelled)
 
     def close(self) -> None:
         """Stop the server (it kills a run still going) and wait for it."""
