@@ -361,13 +361,18 @@ def mutants_(
     sample: Annotated[int | None, typer.Option(help="run only this many, drawn with --seed")] = None,
     seed: Annotated[int, typer.Option(help="seed for --sample")] = 0,
     list_only: Annotated[bool, typer.Option("--list", help="list the mutants and their ids; run none")] = False,
+    record: Annotated[
+        bool, typer.Option(help="keep this full run in mutants.toml: CI's samples are judged against it")
+    ] = False,
 ) -> None:
     """Maintainers: run the kata's tests on mutants of its solution; print the score and survivors."""
     catalogue = load_catalogue()
     chosen = _find(catalogue, kata)
+    if record and sample is not None:
+        raise _usage_error("--record keeps a full run: leave out --sample")
     try:
         code = mutants_cmd.mutants(catalogue, chosen, console, jobs=jobs, sample=sample, seed=seed,
-                                   list_only=list_only)
+                                   list_only=list_only, record=record)
     except mutants_cmd.MutantFileError as exc:
         raise _usage_error(str(exc)) from None
     raise typer.Exit(code)

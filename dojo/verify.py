@@ -222,9 +222,11 @@ def check_mutants(report: KataReport, checks: Checks) -> None:
     except MutantFileError as exc:
         report.problems.append(str(exc))
         return
-    if mutation.sample is not None and mutation.survivors and report.kata.slug not in checks.pending:
+    if (mutation.sample is not None and mutation.survivors and mutation.record is None
+            and report.kata.slug not in checks.pending):
         # a sample only estimates the score, and one survivor in 8 reads as 88 %: the gate is the
-        # exact score, so a sample with a survivor runs every mutant (cheap while katas are healthy)
+        # exact score. With a record of the last full run, the sample is judged against it (a
+        # survivor the record lists is expected); without one, every mutant runs
         mutation = run_mutants(report.kata, stress=report.kata.topic in checks.stressed_topics)
         mutation.escalated_from = checks.mutant_sample
     report.mutation = mutation

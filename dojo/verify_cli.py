@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .catalogue import Catalogue, Kata
@@ -71,8 +72,8 @@ def verify_command(
         console.print(_mutants_by_topic(reports))
         for r in reports:
             for mutant in r.mutation.survivors if r.mutation else []:
-                console.print(f"[yellow]survivor[/yellow] {r.kata.slug}: {mutant.one_line()}",
-                              soft_wrap=True, markup=False)
+                console.print(f"[yellow]survivor[/yellow] {escape(r.kata.slug)}: {escape(mutant.one_line())}",
+                              soft_wrap=True)
     for r in reports:
         for warning in r.warnings:
             console.print(f"[yellow]{r.kata.slug}[/yellow] (rigor pass pending, "
@@ -98,6 +99,8 @@ def _score(report: KataReport) -> str:
     if mutation is None or not mutation.judged:
         return "-"
     note = " all: the sample had a survivor" if mutation.escalated_from else ""
+    if mutation.sample is not None and mutation.record is not None:
+        note = f"; recorded {mutation.record.killed}/{mutation.record.judged} ({mutation.record.score:.0%})"
     return f"{mutation.killed}/{mutation.judged} ({mutation.score:.0%}){note}"
 
 

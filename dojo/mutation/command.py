@@ -8,13 +8,14 @@ from pathlib import Path
 from rich.console import Console
 
 from ..catalogue import Catalogue, Kata
-from .mutants import MIN_SCORE, MutantFileError, MutantResult, choose, run_mutants
+from .mutants import MIN_SCORE, MutantFileError, MutantResult, choose, run_mutants, write_record
 
 __all__ = ["MutantFileError", "commit_seed", "mutants"]
 
 
 def mutants(catalogue: Catalogue, kata: Kata, console: Console, *, jobs: int = 1,
-            sample: int | None = None, seed: int = 0, list_only: bool = False) -> int:
+            sample: int | None = None, seed: int = 0, list_only: bool = False,
+            record: bool = False) -> int:
     """0 when the score meets the bar (or only a listing was asked for), else 1."""
     if list_only:
         chosen, report = choose(kata, sample, seed)
@@ -40,6 +41,9 @@ def mutants(catalogue: Catalogue, kata: Kata, console: Console, *, jobs: int = 1
         f"{report.equivalent} declared equivalent of {report.generated} generated"
         + (f"; sample of {report.sample}, seed {report.seed}" if report.sample else "")
     )
+    if record and sample is None:
+        path = write_record(kata, report)
+        console.print(f"recorded in {path}: CI's samples are judged against this run", markup=False)
     for problem in report.problems():
         console.print(problem.splitlines()[0], markup=False, soft_wrap=True)
     return 0 if report.score >= MIN_SCORE and not report.problems() else 1

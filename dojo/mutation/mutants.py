@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import json
 import random
 import tempfile
 import tomllib
@@ -59,6 +60,19 @@ class Equivalent:
     reason: str
 
 
+@dataclass(frozen=True)
+class Record:
+    """The last full run, kept in mutants.toml so that CI's sample can be judged against it."""
+
+    killed: int
+    judged: int
+    survivors: frozenset[str]
+
+    @property
+    def score(self) -> float:
+        return self.killed / self.judged if self.judged else 1.0
+
+
 @dataclass
 class MutantResult:
     mutant: Mutant
@@ -78,6 +92,7 @@ class MutationReport:
     sample: int | None = None  # how many were drawn, when only a sample ran
     seed: int | None = None
     escalated_from: int | None = None  # a sample of this size had a survivor, so all of them ran
+    record: Record | None = None  # the last full run, when mutants.toml keeps one
 
     @property
     def killed(self) -> int:
@@ -96,13 +111,24 @@ class MutationReport:
         return [r.mutant for r in self.results if r.judged and not r.killed]
 
     def problems(self) -> list[str]:
-        """What fails the gate: a low score, too many declared equivalents, stale declarations."""
-        found = [f"mutants.toml declares {id!r} equivalent, but no such mutant exists any more "
+        """What fails the gate: a low score, too many declared equivalents, stale declarations,
+        and (for a sample judged against the recorded full run) mutants that survive anew."""
+        found = [f"mutants.toml names {id!r}, but no such mutant exists any more "
                  "(did the solution change? update or remove it)" for id in self.stale]
         if self.generated and self.equivalent > MAX_EQUIVALENT_SHARE * self.generated:
             found.append(f"{self.equivalent} of {self.generated} mutants declared equivalent, more than "
                          f"{MAX_EQUIVALENT_SHARE:.0%}: most of them are holes in the tests")
-        if self.judged and self.score < MIN_SCORE:
+        if self.sample is not None and self.record is not None:
+            new = [m for m in self.survivors if m.id not in self.record.survivors]
+            if new:
+                listed = "\n".join(f"    survived: {m.one_line()}" for m in new)
+                found.append("the last full run (mutants.toml [record]) killed these mutants, and now "
+                             "they survive: the tests got weaker or the solution changed; run "
+                             f"`kata mutants KATA --record` once fixed:\n{listed}")
+            if self.record.score < MIN_SCORE:
+                found.append(f"recorded mutation score {self.record.killed}/{self.record.judged} = "
+                             f"{self.record.score:.0%}, below {MIN_SCORE:.0%}")
+        elif self.judged and self.score < MIN_SCORE:
             survivors = "\n".join(f"    survived: {m.one_line()}" for m in self.survivors)
             found.append(f"mutation score {self.killed}/{self.judged} = {self.score:.0%}, below "
                          f"{MIN_SCORE:.0%}; no test fails on these changes to the solution:\n{survivors}")
@@ -153,32 +179,72 @@ def declarations_path(kata: Kata) -> Path:
 
 def load_equivalents(kata: Kata) -> list[Equivalent]:
     """The mutants declared equivalent (no behaviour changes), each with its reason."""
+    return load_declarations(kata)[0]
+
+
+def load_declarations(kata: Kata) -> tuple[list[Equivalent], Record | None]:
+    """mutants.toml: the declared equivalents, and the record of the last full run if kept."""
     path = declarations_path(kata)
     if not path.is_file():
-        return []
+        return [], None
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise MutantFileError(f"{path}: invalid TOML: {exc}") from None
-    unknown = set(raw) - {"equivalent"}
+    unknown = set(raw) - {"equivalent", "record", "survivor"}
     if unknown:
-        raise MutantFileError(f"{path}: unknown table(s) {sorted(unknown)}; only [[equivalent]]")
+        raise MutantFileError(f"{path}: unknown table(s) {sorted(unknown)}; "
+                              "only [[equivalent]], [record] and [[survivor]]")
     found = []
     for index, entry in enumerate(raw.get("equivalent", []), start=1):
         if set(entry) != {"id", "reason"} or not all(isinstance(v, str) and v.strip() for v in entry.values()):
             raise MutantFileError(f"{path}: equivalent #{index} needs exactly id and reason, as non-empty text")
         found.append(Equivalent(entry["id"], entry["reason"]))
-    return found
+    record = None
+    if "record" in raw:
+        table = raw["record"]
+        if set(table) != {"killed", "judged"} or not all(isinstance(v, int) for v in table.values()):
+            raise MutantFileError(f"{path}: [record] needs exactly killed and judged, as integers")
+        survivors = raw.get("survivor", [])
+        if not all(isinstance(e, dict) and set(e) == {"id"} for e in survivors):
+            raise MutantFileError(f"{path}: each [[survivor]] needs exactly an id")
+        record = Record(table["killed"], table["judged"], frozenset(e["id"] for e in survivors))
+    elif "survivor" in raw:
+        raise MutantFileError(f"{path}: [[survivor]] entries without a [record] table")
+    return found, record
+
+
+def write_record(kata: Kata, report: MutationReport) -> Path:
+    """Rewrite mutants.toml with its equivalents and this full run as the record."""
+    equivalents, _ = load_declarations(kata)
+    lines = ["# Mutants that change no behaviour the contract can observe, each with its reason;",
+             "# then the last full run (`kata mutants KATA --record`), against which CI's sample is judged."]
+    for equivalent in equivalents:
+        lines += ["", "[[equivalent]]", f"id = {_toml_string(equivalent.id)}",
+                  f"reason = {_toml_string(equivalent.reason)}"]
+    lines += ["", "[record]", f"killed = {report.killed}", f"judged = {report.judged}"]
+    for mutant in report.survivors:
+        lines += ["", "[[survivor]]", f"id = {_toml_string(mutant.id)}"]
+    path = declarations_path(kata)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: JSON's escaping is a subset TOML accepts."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def choose(kata: Kata, sample: int | None = None, seed: int = 0) -> tuple[list[Mutant], MutationReport]:
     """The mutants to run (all, or `sample` of them drawn with `seed`) and an empty report."""
     mutants = generate(kata)
-    declared = {e.id for e in load_equivalents(kata)}
+    equivalents, record = load_declarations(kata)
+    declared = {e.id for e in equivalents}
     ids = {m.id for m in mutants}
     candidates = [m for m in mutants if m.id not in declared]
+    named = declared | (record.survivors if record else frozenset())
     report = MutationReport(generated=len(mutants), equivalent=len(declared & ids),
-                            stale=sorted(declared - ids))
+                            stale=sorted(named - ids), record=record)
     if sample is not None and sample < len(candidates):
         candidates = random.Random(f"{seed}:{kata.slug}").sample(candidates, sample)
         report.sample, report.seed = sample, seed

@@ -6,7 +6,15 @@ import textwrap
 
 from dojo.alternatives import load_alternatives
 from dojo.catalogue import Kata, load
-from dojo.mutation.mutants import choose, generate, run_mutants
+from dojo.mutation.mutants import (
+    MutantResult,
+    Record,
+    choose,
+    generate,
+    load_declarations,
+    run_mutants,
+    write_record,
+)
 from dojo.mutation.operators import find_changes
 from dojo.verify import Checks, verify_kata
 
@@ -170,3 +178,23 @@ def test_a_sample_with_a_survivor_is_judged_by_the_exact_score(fake_repo: FakeRe
                                       mutant_sample=2, seed=survivor_seed))
     assert report.mutation is not None
     assert report.mutation.escalated_from == 2 and report.mutation.judged == everything
+
+
+def test_a_sample_is_judged_against_the_recorded_full_run(fake_repo: FakeRepo) -> None:
+    """A survivor the record lists is expected; one the record says was killed is a regression."""
+    kata = _clamp_repo(fake_repo)
+    full = run_mutants(kata)
+    path = write_record(kata, full)
+    assert load_declarations(kata)[1] == Record(full.killed, full.judged, frozenset(m.id for m in full.survivors))
+    everything = choose(kata)[0]
+    sampled = choose(kata, sample=len(everything) - 1, seed=3)[1]  # a sample, judged by the record
+    sampled.results = [MutantResult(m, killed=m.id not in sampled.record.survivors) for m in everything]  # type: ignore[union-attr]
+    recorded_survivor_problems = [p for p in sampled.problems() if "killed these mutants" in p]
+    assert recorded_survivor_problems == []
+    assert any("recorded mutation score" in p for p in sampled.problems())  # clamp's record is low
+    # now the tests lose their teeth: a mutant the record says was killed survives
+    killed_before = next(m for m in everything if m.id not in sampled.record.survivors)  # type: ignore[union-attr]
+    sampled.results = [MutantResult(killed_before, killed=False)]
+    assert any("killed these mutants" in p and killed_before.one_line() in p for p in sampled.problems())
+    path.write_text(path.read_text() + '\n[[survivor]]\nid = "gone @ clamp.py: x"\n')
+    assert "gone @ clamp.py: x" in choose(kata)[1].stale
