@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from . import catalogue as catalogue_mod
 from .drill import command as drill_cmd
-from .learner import alternatives_view, gallery, listing, pristine
+from .learner import alternatives_view, gallery, interrupts, listing, pristine
 from .learner import diff as diff_mod
 from .learner import doctor as doctor_mod
 from .learner import hint as hint_mod
@@ -399,4 +399,5 @@ def alternatives_(
 
 
 def main() -> None:
+    interrupts.install()  # an IDE's stop button or a closed terminal: cleaned up as on Ctrl-C
     app()

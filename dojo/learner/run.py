@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +15,12 @@ from rich.markup import escape
 
 from .. import warm
 from ..catalogue import Catalogue, Kata
+from . import interrupts
+from .scratch import scratch_folder
 from .state import RunRecord, State
 from .status import fingerprint, first_unfinished
 
+RUN_FOLDER_PREFIX = "kata-run-"  # the engine's JSON report of one run goes in <tmp>/kata-run-<pid>-*
 # pytest exit codes that mean "the session did not really happen" (interrupted, internal, usage)
 _NO_RESULT = {2, 3, 4}
 
@@ -55,7 +57,7 @@ def cold_launcher(root: Path, env: dict[str, str] | None = None) -> Launcher:
             sys.stdout.write(done.stdout)
             return done.returncode
         sys.stdout.flush()
-        return subprocess.run(command, cwd=root, env=run_env, check=False).returncode
+        return interrupts.wait_for(subprocess.Popen(command, cwd=root, env=run_env))
 
     return launch
 
@@ -91,10 +93,10 @@ def quiet_launcher(root: Path) -> Launcher:
     """pytest with its output thrown away: for refreshing statuses in bulk."""
 
     def launch(args: list[str]) -> int:
-        return subprocess.run(
+        return interrupts.wait_for(subprocess.Popen(
             [sys.executable, "-m", "pytest", *args], cwd=root, env=learner_env(),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
-        ).returncode
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))
 
     return launch
 
@@ -143,8 +145,8 @@ def run_kata(kata: Kata, state: State, launch: Launcher) -> RunRecord | None:
     """Run the kata's tests, record the result in `state` (saved); None if the run was cut short."""
     print_ = fingerprint(kata)  # the files as they are now: an edit during the run makes it stale
     state.current = kata.slug
-    with tempfile.TemporaryDirectory(prefix="kata-run-") as tmp:
-        report = Path(tmp) / "report.json"
+    with scratch_folder(RUN_FOLDER_PREFIX) as tmp:
+        report = tmp / "report.json"
         exit_code = launch(pytest_args(kata, report))
         record = read_report(report, print_, exit_code)
     if record is not None:
