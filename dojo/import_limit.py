@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Generator
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from . import flight
 from .catalogue import Catalogue
 from .safe_failures import text_report
 from .timelimit import KataTimeout, time_limit
@@ -29,6 +31,11 @@ class ImportNeverFinished(Exception):
     """A test used a learner module whose import ran out of time."""
 
 
+class ModuleExited(pytest.Collector.CollectError):
+    """A learner module called sys.exit() while being imported: a collection error that says so
+    in one line (pytest itself would stop with an INTERNALERROR)."""
+
+
 class ImportGuard:
     """Runs each learner module's code under its kata's time limit (a switch.ModuleRunner).
 
@@ -41,6 +48,7 @@ class ImportGuard:
         self.katas = {module: kata for kata in catalogue.katas for module in kata.module_names()}
 
     def __call__(self, module: ModuleType, execute: Callable[[], None]) -> None:
+        __tracebackhide__ = True  # a failure shows the learner's frames, not this guard's
         kata = self.katas.get(module.__name__)
         if kata is None or not _can_time():
             execute()  # a test importing it lazily is already under its own limit
@@ -49,15 +57,26 @@ class ImportGuard:
         headline = HEADLINE.format(file=self._shown(file), seconds=kata.time_limit)
         learner_dirs = (file.parent.resolve(), kata.kata_dir.resolve(), kata.solution_dir.resolve())
         try:
-            with time_limit(kata.time_limit, learner_dirs, f"import of {file.name}", headline=headline):
+            with (flight.during(f"the import of {file.name}", kata.time_limit),
+                  time_limit(kata.time_limit, learner_dirs, f"import of {file.name}", headline=headline)):
                 execute()
         except KataTimeout as timeout:
             _unfinished[kata.kata_dir.resolve()] = str(timeout)
             sys.modules[module.__name__] = _Unimported(module.__name__, str(timeout))
+        except SystemExit as exiting:
+            raise ModuleExited(_exit_message(exiting, file)) from None
 
     def _shown(self, file: Path) -> str:
         resolved = file.resolve()
         return str(resolved.relative_to(self.root)) if resolved.is_relative_to(self.root) else str(file)
+
+
+def _exit_message(exiting: SystemExit, file: Path) -> str:
+    """'sys.exit(3) called from x.py:12 at the import of x.py: ...', from the innermost frame."""
+    frames = traceback.extract_tb(exiting.__traceback__)
+    where = f" from {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return (f"sys.exit({exiting.code!r}) called{where} at the import of {file.name}: code at module "
+            "level runs on import, and must not end the test process")
 
 
 def _can_time() -> bool:

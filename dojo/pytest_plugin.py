@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pytest
 
-from . import reaper, settings, switch, tools
+from . import flight, reaper, settings, switch, timelimit, tools
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
 from .timelimit import time_limit
 
@@ -21,6 +22,7 @@ _catalogue_key = pytest.StashKey[Catalogue]()
 _settings_key = pytest.StashKey[settings.Settings]()
 _finder_key = pytest.StashKey["switch.RedirectFinder | None"]()
 _children_key = pytest.StashKey[set[int]]()
+_stderr_key = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,11 +50,28 @@ def pytest_configure(config: pytest.Config) -> None:
         sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
     reaper.become_subreaper()
     reaper.guard_interpreter_exit()
+    _watch_for_a_dying_process(config, current)
+
+
+def _watch_for_a_dying_process(config: pytest.Config, current: settings.Settings) -> None:
+    """Keep a flight record (what runs now) and say it when the process dies: on the terminal's
+    own stderr (pytest's capture does not survive the process; it is not capturing yet here)
+    and, for `kata`, beside the engine's report."""
+    stderr = os.dup(2)
+    config.stash[_stderr_key] = stderr
+    timelimit.hard_stops_write_to(stderr)
+    worker = hasattr(config, "workerinput")  # xdist reports a crashed worker itself
+    flight.start(flight.path_for(current.report) if current.report and not worker else None, stderr)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _finder_key in config.stash:
         switch.uninstall(config.stash[_finder_key])
+    stderr = config.stash.get(_stderr_key, None)
+    if stderr is not None:
+        flight.stop()
+        timelimit.hard_stops_write_to(None)
+        os.close(stderr)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -138,6 +157,7 @@ def _learner_dirs(item: pytest.Item) -> tuple[Path, ...]:
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     _refuse_uncatalogued(item)
     _skip_without_tools(item)
+    flight.running(item.name, _limit_for(item))
     with time_limit(_limit_for(item), _learner_dirs(item), f"setup of {item.name}"):
         return (yield)
 
@@ -145,6 +165,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     item.stash[_children_key] = reaper.children()
+    flight.running(item.name, _limit_for(item))
     with time_limit(_limit_for(item), _learner_dirs(item), item.name):
         return (yield)
 
@@ -163,6 +184,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     try:
+        flight.running(item.name, _limit_for(item))
         with time_limit(_limit_for(item), _learner_dirs(item), f"teardown of {item.name}"):
             return (yield)
     finally:

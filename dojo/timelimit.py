@@ -15,6 +15,21 @@ from types import FrameType
 # Seconds after the limit before the whole process is stopped: only reached when the main thread
 # is stuck in C code that never returns to the interpreter (signals are handled between bytecodes).
 HARD_STOP_GRACE = 15.0
+# Where the hard stop writes every thread's stack: the terminal's stderr, saved before pytest
+# captures it (a dump into the capture would die with the process, unseen). None: sys.stderr.
+_hard_stop_output: int | None = None
+
+
+def hard_stops_write_to(fd: int | None) -> None:
+    """Send the hard stop's dump of every thread to `fd` (the terminal's stderr)."""
+    global _hard_stop_output
+    _hard_stop_output = fd
+
+
+def _arm_hard_stop(seconds: float) -> None:
+    """End the process after `seconds`, dumping every thread's stack first."""
+    output = sys.stderr if _hard_stop_output is None else _hard_stop_output
+    faulthandler.dump_traceback_later(seconds, exit=True, file=output)
 
 
 class KataTimeout(BaseException):
@@ -67,7 +82,7 @@ def time_limit(
     """
     if threading.current_thread() is not threading.main_thread():
         # Signals only reach the main thread; elsewhere keep only the hard stop.
-        faulthandler.dump_traceback_later(seconds + HARD_STOP_GRACE, exit=True)
+        _arm_hard_stop(seconds + HARD_STOP_GRACE)
         try:
             yield
         finally:
@@ -84,7 +99,7 @@ def time_limit(
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
-    faulthandler.dump_traceback_later(seconds + HARD_STOP_GRACE, exit=True)
+    _arm_hard_stop(seconds + HARD_STOP_GRACE)
     try:
         yield
     finally:
@@ -109,4 +124,4 @@ def paused() -> Iterator[None]:
     finally:
         if remaining > 0:
             signal.setitimer(signal.ITIMER_REAL, remaining)
-            faulthandler.dump_traceback_later(remaining + HARD_STOP_GRACE, exit=True)
+            _arm_hard_stop(remaining + HARD_STOP_GRACE)

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from .. import warm
 from ..catalogue import Catalogue, Kata
-from . import interrupts
+from . import interrupts, process_end
 from .scratch import scratch_folder
 from .state import RunRecord, State
 from .status import fingerprint, first_unfinished
@@ -126,6 +126,11 @@ def read_report(report: Path, print_: str, exit_code: int) -> RunRecord | None:
             entries = json.loads(report.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             entries = {}
+    else:
+        cut_short = process_end.explain(report, exit_code)  # the learner's code ended pytest
+        if cut_short is not None:
+            return RunRecord(fingerprint=print_, passed=0, failed=0, error=cut_short,
+                             ran_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     if not entries and exit_code in _NO_RESULT:
         return None
     collect = [e for e in entries.values() if e.get("phase") == "collect"]
@@ -165,6 +170,8 @@ def verdict(
     """One line after the run: what happened and (with `advice`) which command comes next."""
     if record is None:
         return f"[yellow]the run of {kata.name} was interrupted: nothing recorded[/yellow]"
+    if record.error and process_end.is_cut_short(record.error):
+        return f"[red]✗ {kata.name}: {escape(record.error)}[/red]\n  stuck? `kata hint {kata.name}`"
     if record.error:
         return (f"[red]✗ {kata.name}: the tests cannot run: {escape(record.error)}[/red]\n"
                 f"  look at the first error above; stuck? `kata hint {kata.name}`")

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 from ..catalogue import Catalogue, Kata
-from . import pristine
+from . import pristine, process_end
 from .state import RunRecord, State
 
 # Generated or cached files that never change what the tests see.
@@ -40,6 +40,8 @@ class Status:
             return f"{', '.join(self.missing)} missing: `kata reset` brings it back"
         if self.kind is Kind.FAILING and self.last is not None:
             if self.last.error:
+                if process_end.is_cut_short(self.last.error):
+                    return "failing: the test process died"
                 return "failing: the tests cannot be collected"
             return f"failing {self.last.failed} of {self.last.total}"
         if self.kind is Kind.SKIPPED and self.last is not None:
