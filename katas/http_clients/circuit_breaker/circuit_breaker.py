@@ -32,15 +32,20 @@ class CircuitBreaker:
     """Stops calling a host that keeps failing, and probes it now and then to see if it is back.
 
     Per host (see host_of), independently:
-    - closed: calls go through. A failure is a 5xx response or a requests.ConnectionError /
-      requests.Timeout; a 2xx-4xx response is a success and resets the count. After
-      `failure_threshold` failures in a row the breaker opens, at time clock().
+    - closed: calls go through. A failure is a 5xx response (500-599) or a
+      requests.ConnectionError / requests.Timeout (a read timeout too); any response below 500
+      is a success and resets the count to 0. After `failure_threshold` failures in a row the
+      breaker opens, at time clock() of the failure that reached the threshold.
     - open: calls raise CircuitOpen(host, retry_at=opened_at + reset_timeout) at once, sending
       nothing, until clock() reaches retry_at; then the breaker is half-open.
     - half_open: the next call is the one trial and goes through; while it runs, other calls
       raise CircuitOpen. Trial success -> closed (count 0); trial failure -> open again, at the
-      time of that failure.
-    Thread-safe: calls for the same host may come from many threads at once.
+      time of that failure. state() only looks: it never starts a trial.
+    - Any other exception out of session.get (a bug in the caller's hook, KeyboardInterrupt) is
+      re-raised and is no failure of the host; a trial it interrupts is over, so a later call
+      can be the next trial.
+    Thread-safe: calls for the same host may come from many threads at once, and a call in
+    flight holds up no other call (to any host), nor state().
 
     >>> breaker = CircuitBreaker(failure_threshold=3, reset_timeout=30.0)
     >>> response = breaker.get(requests.Session(), "http://127.0.0.1:8080/health", timeout=2)

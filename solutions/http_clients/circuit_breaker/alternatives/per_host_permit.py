@@ -1,0 +1,135 @@
+"""A circuit breaker per host for requests: closed, open, half-open, on an injected clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+class CircuitOpen(Exception):
+    """Refused without touching the network: the host's breaker is open (or its trial is running)."""
+
+    def __init__(self, host: str, retry_at: float) -> None:
+        super().__init__(f"circuit for {host} is open; next trial at clock {retry_at:.3f}")
+        self.host = host
+        self.retry_at = retry_at
+
+
+def host_of(url: str) -> str:
+    """The breaker key: scheme, host and port, e.g. 'http://127.0.0.1:8080'."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class _Host:
+    """One host: its own lock, its count, when it opened, and the single trial permit."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.permit = threading.Lock()  # held by the running trial
+
+
+class CircuitBreaker:
+    """Stops calling a host that keeps failing, and probes it now and then to see if it is back.
+
+    Per host (see host_of), independently:
+    - closed: calls go through. A failure is a 5xx response (500-599) or a
+      requests.ConnectionError / requests.Timeout (a read timeout too); any response below 500
+      is a success and resets the count to 0. After `failure_threshold` failures in a row the
+      breaker opens, at time clock() of the failure that reached the threshold.
+    - open: calls raise CircuitOpen(host, retry_at=opened_at + reset_timeout) at once, sending
+      nothing, until clock() reaches retry_at; then the breaker is half-open.
+    - half_open: the next call is the one trial and goes through; while it runs, other calls
+      raise CircuitOpen. Trial success -> closed (count 0); trial failure -> open again, at the
+      time of that failure. state() only looks: it never starts a trial.
+    - Any other exception out of session.get (a bug in the caller's hook, KeyboardInterrupt) is
+      re-raised and is no failure of the host; a trial it interrupts is over, so a later call
+      can be the next trial.
+    Thread-safe: calls for the same host may come from many threads at once, and a call in
+    flight holds up no other call (to any host), nor state().
+
+    >>> breaker = CircuitBreaker(failure_threshold=3, reset_timeout=30.0)
+    >>> response = breaker.get(requests.Session(), "http://127.0.0.1:8080/health", timeout=2)
+    """
+
+    def __init__(
+        self,
+        failure_threshold: int,
+        reset_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failure_threshold = failure_threshold
+        self.reset_timeout = reset_timeout
+        self.clock = clock
+        self._lock = threading.Lock()
+        # One _Host per host, each with its own lock: hosts never contend with each other.
+        # self._lock only guards creating them.
+        self._hosts: dict[str, _Host] = {}
+
+    def state(self, url: str) -> str:
+        """CLOSED, OPEN or HALF_OPEN for url's host (OPEN turns HALF_OPEN once retry_at is reached)."""
+        slot = self._host(host_of(url))
+        with slot.lock:
+            return self._state_of(slot)
+
+    def get(self, session: requests.Session, url: str, **kwargs: Any) -> requests.Response:
+        """session.get(url, **kwargs) through the host's breaker.
+
+        Returns the response (5xx included, after counting it); re-raises a connection error or
+        timeout after counting it; raises CircuitOpen without sending when the breaker refuses.
+        """
+        host = host_of(url)
+        slot = self._host(host)
+        with slot.lock:
+            state = self._state_of(slot)
+            refused = state == OPEN
+            if state == HALF_OPEN and not slot.permit.acquire(blocking=False):
+                refused = True  # the one trial permit is taken
+            if refused:
+                assert slot.opened_at is not None
+                raise CircuitOpen(host, slot.opened_at + self.reset_timeout)
+            trial = state == HALF_OPEN
+        try:
+            response = session.get(url, **kwargs)
+        except (requests.ConnectionError, requests.Timeout):
+            self._settle(slot, trial, failed=True)
+            raise
+        except BaseException:
+            self._settle(slot, trial, failed=None)
+            raise
+        self._settle(slot, trial, failed=response.status_code >= 500)
+        return response
+
+    def _host(self, host: str) -> _Host:
+        with self._lock:
+            slot = self._hosts.get(host)
+            if slot is None:
+                slot = self._hosts[host] = _Host()
+            return slot
+
+    def _state_of(self, slot: _Host) -> str:
+        opened_at = slot.opened_at
+        if opened_at is None:
+            return CLOSED
+        return OPEN if self.clock() < opened_at + self.reset_timeout else HALF_OPEN
+
+    def _settle(self, slot: _Host, trial: bool, failed: bool | None) -> None:
+        with slot.lock:  # count, re-open and hand the permit back in one step
+            if failed is True:
+                slot.failures += 1
+                if trial or slot.failures >= self.failure_threshold:
+                    slot.opened_at = self.clock()
+            elif failed is False:
+                slot.failures = 0
+                slot.opened_at = None
+            if trial:
+                slot.permit.release()
