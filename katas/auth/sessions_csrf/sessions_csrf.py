@@ -9,6 +9,7 @@ StartResponse = Callable[..., Any]
 COOKIE_NAME = "session"
 CSRF_HEADER = "X-CSRF-Token"  # WSGI: environ["HTTP_X_CSRF_TOKEN"]
 CSRF_FIELD = "csrf_token"  # the form field, for HTML forms that cannot set headers
+MAX_BODY = 64 * 1024  # bytes of a POST body, at most; more is 413
 
 
 def sign_value(secret: bytes, value: str) -> str:
@@ -49,16 +50,22 @@ class SessionApp:
     |   password, csrf_token)            |                          |                                |
     | POST /transfer                     | logged in + CSRF token   | 200 {"ok": true}               |
     | POST /logout                       | session + CSRF token     | 200, session deleted           |
+    | any other method or path           | -                        | 404                            |
 
     - A request without a valid session cookie gets a new anonymous session (user None, a
       fresh CSRF token) and a Set-Cookie; GET /session is how a client obtains its token.
+      Session ids and CSRF tokens: at least 128 random bits each, from `secrets`.
     - The cookie holds sign_value(secret, session id); a cookie whose signature fails, or whose
       id is not in the store, counts as no cookie.
-    - CSRF token: read from the X-CSRF-Token header, else the csrf_token form field; it must
-      equal the token of this session (constant-time). Missing or wrong: 403.
+    - CSRF token, on every POST: read from the X-CSRF-Token header, else the csrf_token form
+      field; it must equal the token of this session (constant-time). Missing or wrong: 403.
     - /transfer without a logged-in session: 401 (checked before the CSRF token).
+    - Login compares the password in constant time, with the same work for an unknown user,
+      who never gets in (401).
     - A successful login rotates the session: a new id and a new CSRF token, the old id deleted.
     - Logout deletes the session from the store and sends the cookie with Max-Age=0.
+    - A POST body (url-encoded form) longer than MAX_BODY bytes: 413, unread; a Content-Length
+      that is not a number: 400.
     """
 
     def __init__(self, users: Mapping[str, str], secret: bytes) -> None:

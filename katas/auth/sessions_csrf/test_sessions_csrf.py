@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+import io
 import ipaddress
+import json
+import secrets
 import ssl
 import string
 import threading
@@ -12,25 +16,28 @@ from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 import requests
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from itsdangerous import BadSignature, Signer
 
-from dojo.testing import CompareSpy, spy_on_compare_digest
-
 from . import sessions_csrf
 from .sessions_csrf import COOKIE_NAME, SessionApp, session_cookie, sign_value, unsign_value
 
 SECRET = b"server-side secret for signing session ids, 32+ bytes"
 USERS = {"alice": "wonderland", "bob": "builder"}
+MAX_BODY = 64 * 1024  # the README's limit on a POST body
 
 
 def signer(secret: bytes = SECRET) -> Signer:
@@ -59,6 +66,8 @@ def test_unsign_refuses_tampered_forged_and_unsigned_values() -> None:
         "no signature at all": "session-id-123",
         "an empty signature": "session-id-123.",
         "a truncated signature": good[:-4],
+        "the signature in swapped case": f"session-id-123.{signature.swapcase()}",
+        "a signature of the value with a dot more": f"session-id-123..{signature}",
     }
     for what, cookie in cases.items():
         with pytest.raises(BadSignature):
@@ -70,19 +79,90 @@ def test_unsign_refuses_tampered_forged_and_unsigned_values() -> None:
         )
 
 
+class ConstantTimeOracle:
+    """A constant-time comparison whose answer the test decides.
+
+    Stands in for hmac.compare_digest, secrets.compare_digest (and any alias the module under
+    test imported) and cryptography's HMAC.verify. `answer` None: the real verdict; True or
+    False: that verdict, whatever was compared. Code that decides with a constant-time
+    comparison follows the forced answer; code that decides with == (too) does not. Which
+    arguments it compares (raw digests, base64 text, HMACs of both) is its own business.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+        self.answer: bool | None = None
+        self.calls = 0
+        real_compare, real_hmac = hmac.compare_digest, crypto_hmac.HMAC
+        oracle = self
+
+        def compare_digest(a: Any, b: Any) -> bool:
+            oracle.calls += 1
+            verdict = real_compare(a, b)  # still refuses str against bytes, like the real one
+            return verdict if oracle.answer is None else oracle.answer
+
+        class HMAC:  # cryptography's HMAC (a Rust type: it cannot be patched, only replaced)
+            def __init__(self, key: bytes, algorithm: Any, backend: Any = None, *,
+                         ctx: Any = None) -> None:
+                self._ctx = ctx if ctx is not None else real_hmac(key, algorithm)
+
+            @property
+            def algorithm(self) -> Any:
+                return self._ctx.algorithm
+
+            def update(self, data: bytes) -> None:
+                self._ctx.update(data)
+
+            def copy(self) -> HMAC:
+                return HMAC(b"", None, ctx=self._ctx.copy())
+
+            def finalize(self) -> bytes:
+                return self._ctx.finalize()
+
+            def verify(self, signature: bytes) -> None:
+                oracle.calls += 1
+                if oracle.answer is None:
+                    self._ctx.verify(signature)
+                    return
+                self._ctx.finalize()
+                if not oracle.answer:
+                    raise InvalidSignature("the test's constant-time comparison said: different")
+
+        monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+        monkeypatch.setattr(secrets, "compare_digest", compare_digest)
+        monkeypatch.setattr(crypto_hmac, "HMAC", HMAC)
+        for name, value in list(vars(module).items()):  # `from hmac import compare_digest`
+            if value is real_compare:
+                monkeypatch.setattr(module, name, compare_digest)
+            elif value is real_hmac:
+                monkeypatch.setattr(module, name, HMAC)
+
+
 @pytest.fixture
-def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
-    spy = spy_on_compare_digest(monkeypatch, sessions_csrf)
-    return spy
+def oracle(monkeypatch: pytest.MonkeyPatch) -> ConstantTimeOracle:
+    return ConstantTimeOracle(monkeypatch, sessions_csrf)
 
 
-def test_the_signature_is_compared_in_constant_time(compare_spy: CompareSpy) -> None:
-    forged = "session-id-123." + "A" * 43
-    assert unsign_value(SECRET, forged) is None
-    forms = {"A" * 43, ("A" * 43).encode()}
-    assert any(a in forms or b in forms for a, b in compare_spy.calls), (
-        "timing attack: the cookie's signature never went through hmac.compare_digest "
-        f"(calls: {compare_spy.calls!r}); == leaks how much of a forged signature was right"
+def test_the_signature_verdict_is_a_constant_time_comparison(oracle: ConstantTimeOracle) -> None:
+    forged = "session-id-123." + "A" * 43  # as long as a real signature, wrong everywhere
+    oracle.answer = True  # "equal"
+    got = unsign_value(SECRET, forged)
+    assert oracle.calls, (
+        "timing attack: the cookie's signature never went through a constant-time comparison "
+        "(hmac.compare_digest, secrets.compare_digest or cryptography's HMAC.verify); == leaks "
+        "how much of a forged signature was right"
+    )
+    assert got == "session-id-123", (
+        f"the constant-time comparison answered 'equal' (the test forced it), yet unsign_value "
+        f"returned {got!r}: something else decides too (an == beside it?). Compare the "
+        "signatures (as text, as raw digests, or the whole signed value: your choice) in "
+        "constant time, and let that comparison alone decide"
+    )
+    oracle.answer = False  # "different", for a genuine signature
+    genuine = signer().sign("session-id-123").decode()
+    got = unsign_value(SECRET, genuine)
+    assert got is None, (
+        f"the constant-time comparison answered 'different' (the test forced it) for a genuine "
+        f"signature, yet unsign_value returned {got!r}: the verdict comes from somewhere else"
     )
 
 
@@ -174,14 +254,19 @@ class Site:
         return self.base + path
 
 
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return _self_signed(tmp_path_factory.mktemp("tls"))
+
+
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    cert, key = _self_signed(tmp_path)
+def site(certificate: tuple[Path, Path]) -> Iterator[Site]:
+    cert, key = certificate
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server = make_server("127.0.0.1", 0, SessionApp(USERS, SECRET), handler_class=_QuietHandler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
                               daemon=True, name="https")
     thread.start()
     result = Site(f"https://127.0.0.1:{server.server_port}", cert)
@@ -200,9 +285,16 @@ def get_session(site: Site, browser: requests.Session) -> dict[str, Any]:
     assert response.status_code == 200, (
         f"GET /session: expected 200, got {response.status_code} {response.text[:200]!r}"
     )
+    assert response.headers.get("Content-Type", "").startswith("application/json"), (
+        f"responses are JSON: Content-Type application/json, got {response.headers.get('Content-Type')!r}")
     body: dict[str, Any] = response.json()
     assert set(body) >= {"user", "csrf_token"}, f"GET /session must return user and csrf_token: {body}"
     return body
+
+
+def unlike(token: str) -> str:
+    """A token as long as `token`, from the same alphabet, different in every character."""
+    return "".join("A" if c != "A" else "B" for c in token)
 
 
 def login(site: Site, browser: requests.Session, user: str = "alice",
@@ -243,29 +335,118 @@ def test_a_user_logs_in_and_makes_a_transfer(site: Site) -> None:
     response = browser.post(site.url("/transfer"), headers={"X-CSRF-Token": state["csrf_token"]},
                             timeout=5)
     assert response.status_code == 200, f"transfer: got {response.status_code} {response.text!r}"
+    assert response.json().get("ok") is True, f"a transfer answers {{\"ok\": true}}, got {response.json()}"
 
 
-def test_a_wrong_password_is_refused(site: Site) -> None:
+@pytest.mark.parametrize(("user", "password"), [("alice", "wonderlanD"), ("alice", ""),
+                                              ("mallory", "wonderland"), ("", "")])
+def test_a_wrong_password_or_an_unknown_user_is_refused(site: Site, user: str, password: str) -> None:
     browser = site.client()
-    response = login(site, browser, password="wonderlanD")
-    assert response.status_code == 401, f"wrong password: expected 401, got {response.status_code}"
+    response = login(site, browser, user, password)
+    assert response.status_code == 401, (
+        f"login as {user!r} / {password!r}: expected 401, got {response.status_code}")
     assert get_session(site, browser)["user"] is None
 
 
-@pytest.mark.parametrize("token", [None, "", "forged-token"], ids=["missing", "empty", "wrong"])
-def test_login_needs_the_csrf_token(site: Site, token: str | None) -> None:
-    """Login CSRF: otherwise a hostile page logs the victim into the attacker's account."""
+def test_the_login_password_verdict_is_a_constant_time_comparison(
+        site: Site, oracle: ConstantTimeOracle) -> None:
     browser = site.client()
-    get_session(site, browser)
-    form = {"username": "alice", "password": "wonderland"}
+    token = get_session(site, browser)["csrf_token"]
+    oracle.answer = True  # every constant-time comparison answers "equal"
+    response = browser.post(site.url("/login"), timeout=5, data={
+        "username": "alice", "password": "wonderlanX", "csrf_token": token})
+    assert response.status_code == 200, (
+        f"with the constant-time comparison answering 'equal' (the test forced it), a wrong "
+        f"password got {response.status_code}: the password is decided by == (or something "
+        "beside a constant-time comparison), and the time to refuse leaks how much was right")
+    other = site.client()
+    token = get_session(site, other)["csrf_token"]
+    response = other.post(site.url("/login"), timeout=5, data={
+        "username": "mallory", "password": "whatever the dummy is", "csrf_token": token})
+    assert response.status_code == 401, (
+        f"the unknown user 'mallory' got {response.status_code} when the comparison against the "
+        "dummy answered 'equal' (the test forced it): whoever sends the dummy password logs in. "
+        "Compare against a dummy for equal work, but an unknown user never gets in")
+
+
+TOKENS = ["missing", "empty", "wrong", "another session's"]
+
+
+@pytest.mark.parametrize("kind", TOKENS)
+@pytest.mark.parametrize("route", ["/login", "/transfer", "/logout"])
+def test_every_state_change_needs_this_sessions_csrf_token(site: Site, route: str,
+                                                           kind: str) -> None:
+    """A cross-site form: the browser sends the cookie, but the page cannot know the token.
+
+    Login CSRF logs the victim into the attacker's account; a forced logout ends the victim's
+    session; both are state changes like a transfer."""
+    browser = site.client()
+    if route == "/login":
+        real = get_session(site, browser)["csrf_token"]
+    else:
+        assert login(site, browser).status_code == 200
+        real = get_session(site, browser)["csrf_token"]
+    token = {"missing": None, "empty": "", "wrong": unlike(real)}.get(kind)
+    if kind == "another session's":
+        mallory = site.client()
+        assert login(site, mallory, "bob", "builder").status_code == 200
+        token = get_session(site, mallory)["csrf_token"]
+    form = {"username": "alice", "password": "wonderland"} if route == "/login" else {}
+    headers = {}
     if token is not None:
-        form["csrf_token"] = token
-    response = browser.post(site.url("/login"), data=form, timeout=5)
+        if route == "/login":
+            form["csrf_token"] = token
+        else:
+            headers["X-CSRF-Token"] = token
+    response = browser.post(site.url(route), data=form, headers=headers, timeout=5)
     assert response.status_code == 403, (
-        f"login with a {token!r} CSRF token: expected 403, got {response.status_code}; a missing "
-        "token must fail like a wrong one"
+        f"POST {route} with the session cookie and {kind} CSRF token ({token!r}): expected 403, "
+        f"got {response.status_code}. Check the token on every state-changing route, /logout "
+        "and /login included; a missing token is the cross-site case, not an excuse to skip "
+        "the check, and the token must be this session's own"
     )
-    assert get_session(site, browser)["user"] is None
+    after = get_session(site, browser)["user"]
+    expected_user = None if route == "/login" else "alice"
+    assert after == expected_user, (
+        f"the refused POST {route} changed the session anyway: user is now {after!r}, expected "
+        f"{expected_user!r}; refuse before acting"
+    )
+
+
+@pytest.mark.parametrize("route", ["/login", "/transfer", "/logout"])
+@pytest.mark.parametrize("where", ["header", "form field"])
+def test_the_csrf_token_is_read_from_the_header_or_the_form(site: Site, route: str,
+                                                            where: str) -> None:
+    browser = site.client()
+    if route != "/login":
+        assert login(site, browser).status_code == 200
+    token = get_session(site, browser)["csrf_token"]
+    form = {"username": "alice", "password": "wonderland"} if route == "/login" else {}
+    headers = {"X-CSRF-Token": token} if where == "header" else {}
+    if where == "form field":
+        form["csrf_token"] = token
+    response = browser.post(site.url(route), data=form, headers=headers, timeout=5)
+    assert response.status_code == 200, (
+        f"POST {route} with the right token in the {where}: expected 200, got "
+        f"{response.status_code} {response.text[:200]!r}. On every POST the token comes from "
+        "the X-CSRF-Token header, else from the csrf_token form field (HTML forms cannot set "
+        "headers)"
+    )
+
+
+def test_the_csrf_token_verdict_is_a_constant_time_comparison(
+        site: Site, oracle: ConstantTimeOracle) -> None:
+    browser = site.client()
+    assert login(site, browser).status_code == 200
+    wrong = unlike(get_session(site, browser)["csrf_token"])
+    oracle.answer = True  # every constant-time comparison answers "equal"
+    response = browser.post(site.url("/transfer"), headers={"X-CSRF-Token": wrong}, timeout=5)
+    assert response.status_code == 200, (
+        f"with the constant-time comparison answering 'equal' (the test forced it), a wrong "
+        f"CSRF token got {response.status_code}: the CSRF token is decided by == (or something "
+        "beside a constant-time comparison). The token is a secret like a password: compare "
+        "it with hmac.compare_digest, or the time to refuse tells how much of a guess was right"
+    )
 
 
 def test_login_rotates_the_session_against_fixation(site: Site) -> None:
@@ -282,28 +463,20 @@ def test_login_rotates_the_session_against_fixation(site: Site) -> None:
         "session fixation: after login the session id is the one from before login; the "
         "attacker who planted it is now logged in as the victim. Issue a new id on login"
     )
-    seen_by_attacker = get_session(site, attacker)
+    response = attacker.get(site.url("/session"), timeout=5)
+    seen_by_attacker = response.json()
     assert seen_by_attacker["user"] is None, (
         f"session fixation: the pre-login id now belongs to {seen_by_attacker['user']!r}; delete "
         "the old session when you rotate"
     )
+    assert response.headers.get("Set-Cookie") and seen_by_attacker["csrf_token"] != planted_state[
+        "csrf_token"], (
+        "after the victim's login the planted id still names a session (the server sent no new "
+        "cookie, and the attacker's old CSRF token still works): rotation means a new id and "
+        "the old id deleted from the store"
+    )
     assert get_session(site, victim)["csrf_token"] != planted_state["csrf_token"], (
         "the CSRF token must change on login too: the attacker knew the old one"
-    )
-
-
-@pytest.mark.parametrize("token", [None, "", "forged-token"], ids=["missing", "empty", "wrong"])
-def test_a_state_change_without_the_right_csrf_token_is_refused(
-    site: Site, token: str | None
-) -> None:
-    """A cross-site form: the browser sends the cookie, but the page cannot know the token."""
-    browser = site.client()
-    assert login(site, browser).status_code == 200
-    headers = {} if token is None else {"X-CSRF-Token": token}
-    response = browser.post(site.url("/transfer"), headers=headers, timeout=5)
-    assert response.status_code == 403, (
-        f"POST /transfer with the session cookie and a {token!r} CSRF token: expected 403, got "
-        f"{response.status_code}. A missing token is the cross-site case: refuse it"
     )
 
 
@@ -326,6 +499,29 @@ def test_a_transfer_without_login_is_unauthorized(site: Site) -> None:
     token = get_session(site, browser)["csrf_token"]
     response = browser.post(site.url("/transfer"), headers={"X-CSRF-Token": token}, timeout=5)
     assert response.status_code == 401, f"anonymous transfer: expected 401, got {response.status_code}"
+    response = browser.post(site.url("/transfer"), timeout=5)
+    assert response.status_code == 401, (
+        f"anonymous transfer without a CSRF token: expected 401 (login is checked before the "
+        f"token), got {response.status_code}")
+
+
+def test_only_post_changes_state(site: Site) -> None:
+    browser = site.client()
+    assert login(site, browser).status_code == 200
+    token = get_session(site, browser)["csrf_token"]
+    for method, path in [("GET", "/logout"), ("GET", "/transfer"), ("PUT", "/logout"),
+                         ("DELETE", "/transfer"), ("GET", "/login")]:
+        response = browser.request(method, site.url(path), headers={"X-CSRF-Token": token},
+                                   timeout=5)
+        assert response.status_code in (404, 405), (
+            f"{method} {path} (with the right token, even): expected 404 (or 405), got "
+            f"{response.status_code}. Only POST changes state: a GET is what an <img> tag on "
+            "any site sends, and SameSite=Lax attaches the cookie to top-level GETs")
+        assert get_session(site, browser)["user"] == "alice", f"{method} {path} logged the user out"
+    for method in ("GET", "POST"):
+        response = browser.request(method, site.url("/nowhere"), headers={"X-CSRF-Token": token},
+                                   timeout=5)
+        assert response.status_code == 404, f"{method} /nowhere: expected 404, got {response.status_code}"
 
 
 def test_a_tampered_or_forged_cookie_is_no_session(site: Site) -> None:
@@ -341,10 +537,15 @@ def test_a_tampered_or_forged_cookie_is_no_session(site: Site) -> None:
     for what, value in forgeries.items():
         intruder = site.client()
         intruder.cookies.set(COOKIE_NAME, value, domain="127.0.0.1", path="/")
-        state = get_session(site, intruder)
+        response = intruder.get(site.url("/session"), timeout=5)
+        state = response.json()
         assert state["user"] is None, (
             f"{what}: the cookie {value!r} was accepted as {state['user']!r}'s session; verify "
             "the signature (unsign_value) and look the id up in the server-side store"
+        )
+        assert response.headers.get("Set-Cookie"), (
+            f"{what}: a cookie that is no session counts as no cookie: the response must start "
+            "a new anonymous session and send its Set-Cookie"
         )
 
 
@@ -362,7 +563,116 @@ def test_logout_ends_the_session_on_the_server(site: Site) -> None:
     assert COOKIE_NAME not in browser.cookies, "the browser still holds the session cookie"
     thief = site.client()
     thief.cookies.set(COOKIE_NAME, stolen, domain="127.0.0.1", path="/")
-    assert get_session(site, thief)["user"] is None, (
+    response = thief.get(site.url("/session"), timeout=5)
+    assert response.json()["user"] is None, (
         "the cookie from before logout still opens the session: logout must delete the session "
         "on the server-side store, not only ask the browser to forget the cookie"
     )
+    assert response.headers.get("Set-Cookie") and response.json()["csrf_token"] != token, (
+        "the cookie from before logout still names a session (no new cookie was issued, and its "
+        "CSRF token still works): logout deletes the session from the store, it does not just "
+        "set its user to None"
+    )
+
+
+# --- the body of a POST, through the WSGI interface directly ------------------------------------
+
+
+class Body(io.BytesIO):
+    """wsgi.input that remembers the largest read asked of it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.asked: list[int | None] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.asked.append(size)
+        return super().read(size)
+
+
+class Direct:
+    """One browser talking to SessionApp through WSGI calls, without a server in between."""
+
+    def __init__(self) -> None:
+        self.app = SessionApp(USERS, SECRET)
+        self.cookie = ""
+
+    def call(self, method: str, path: str, body: bytes = b"", **environ: Any) -> tuple[str, Any]:
+        env: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": path,
+                               "CONTENT_LENGTH": str(len(body)), "wsgi.input": Body(body),
+                               "CONTENT_TYPE": "application/x-www-form-urlencoded"}
+        if self.cookie:
+            env["HTTP_COOKIE"] = f"{COOKIE_NAME}={self.cookie}"
+        env.update(environ)
+        setup_testing_defaults(env)
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer["status"], answer["headers"] = status, headers
+            return lambda data: None
+
+        data = b"".join(self.app(env, start_response))
+        for name, value in answer["headers"]:
+            if name.lower() == "set-cookie":
+                self.cookie = _morsel(value).value
+        self.input = env["wsgi.input"]
+        return answer["status"], data
+
+    def token(self) -> str:
+        status, data = self.call("GET", "/session")
+        assert status.startswith("200"), f"GET /session: {status}"
+        return str(json.loads(data)["csrf_token"])
+
+
+def login_form(token: str, size: int) -> bytes:
+    """A login form of exactly `size` bytes (a padding field at the end)."""
+    form = urlencode({"username": "alice", "password": "wonderland", "csrf_token": token})
+    form += "&pad="
+    return (form + "x" * (size - len(form))).encode()
+
+
+def test_a_body_of_exactly_max_body_bytes_is_read() -> None:
+    browser = Direct()
+    body = login_form(browser.token(), MAX_BODY)
+    status, data = browser.call("POST", "/login", body)
+    assert status.startswith("200"), (
+        f"a login form of exactly {MAX_BODY} bytes (MAX_BODY, 64 KiB) got {status} {data[:100]!r}: "
+        "the limit is inclusive")
+
+
+def test_a_body_over_max_body_is_refused_unread() -> None:
+    browser = Direct()
+    body = login_form(browser.token(), MAX_BODY + 1)
+    status, _ = browser.call("POST", "/login", body)
+    assert status.startswith("413"), (
+        f"a login form of {MAX_BODY + 1} bytes got {status}: a body over MAX_BODY is refused "
+        "with 413 (Content Too Large), or one request makes the server buffer anything")
+    status, _ = browser.call("POST", "/login", b"username=alice", CONTENT_LENGTH=str(10**12))
+    asked = browser.input.asked
+    assert status.startswith("413") and all(n is not None and 0 <= n <= MAX_BODY for n in asked), (
+        f"Content-Length 10**12: got {status}, reads asked of wsgi.input: {asked}. Refuse before "
+        "reading, and never read more than MAX_BODY (nor read(-1): on a socket that waits for the "
+        "client to close)")
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "1e3", "\u00b2", " "])
+def test_a_content_length_that_is_not_a_number_is_a_bad_request(length: str) -> None:
+    browser = Direct()
+    token = browser.token()
+    status, _ = browser.call("POST", "/logout", b"", CONTENT_LENGTH=length,
+                             HTTP_X_CSRF_TOKEN=token)
+    assert status.startswith("400"), (
+        f"Content-Length {length!r}: expected 400 Bad Request, got {status} (int() of it raises, "
+        "or reads a negative size: never a 500, never read(-1))")
+
+
+def test_a_post_without_a_body_is_an_empty_form() -> None:
+    browser = Direct()
+    token = browser.token()
+    status, data = browser.call("POST", "/logout", b"", CONTENT_LENGTH="", HTTP_X_CSRF_TOKEN=token)
+    assert status.startswith("200"), (
+        f"POST /logout with no Content-Length and the token in the header: expected 200, got "
+        f"{status} {data[:100]!r}; no Content-Length means no body")
+    assert all(n is not None and n >= 0 for n in browser.input.asked), (
+        f"reads asked of wsgi.input: {browser.input.asked}; read(-1) or read() on a socket waits "
+        "for the client to close")

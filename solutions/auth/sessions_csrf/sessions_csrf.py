@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -17,7 +16,10 @@ StartResponse = Callable[..., Any]
 COOKIE_NAME = "session"
 CSRF_HEADER = "X-CSRF-Token"  # WSGI: environ["HTTP_X_CSRF_TOKEN"]
 CSRF_FIELD = "csrf_token"  # the form field, for HTML forms that cannot set headers
-MAX_BODY = 64 * 1024
+MAX_BODY = 64 * 1024  # bytes of a POST body, at most; more is 413
+TOKEN_BYTES = 32  # random bytes in a session id and in a CSRF token: 256 bits
+# Compared against when the user-id is unknown, so both cost the same work.
+_DUMMY_PASSWORD = b"compared against when the user-id is unknown"
 
 Session = dict[str, Any]
 
@@ -71,32 +73,39 @@ class SessionApp:
     |   password, csrf_token)            |                          |                                |
     | POST /transfer                     | logged in + CSRF token   | 200 {"ok": true}               |
     | POST /logout                       | session + CSRF token     | 200, session deleted           |
+    | any other method or path           | -                        | 404                            |
 
     - A request without a valid session cookie gets a new anonymous session (user None, a
       fresh CSRF token) and a Set-Cookie; GET /session is how a client obtains its token.
+      Session ids and CSRF tokens: at least 128 random bits each, from `secrets`.
     - The cookie holds sign_value(secret, session id); a cookie whose signature fails, or whose
       id is not in the store, counts as no cookie.
-    - CSRF token: read from the X-CSRF-Token header, else the csrf_token form field; it must
-      equal the token of this session (constant-time). Missing or wrong: 403.
+    - CSRF token, on every POST: read from the X-CSRF-Token header, else the csrf_token form
+      field; it must equal the token of this session (constant-time). Missing or wrong: 403.
     - /transfer without a logged-in session: 401 (checked before the CSRF token).
+    - Login compares the password in constant time, with the same work for an unknown user,
+      who never gets in (401).
     - A successful login rotates the session: a new id and a new CSRF token, the old id deleted.
     - Logout deletes the session from the store and sends the cookie with Max-Age=0.
+    - A POST body (url-encoded form) longer than MAX_BODY bytes: 413, unread; a Content-Length
+      that is not a number: 400.
     """
 
     def __init__(self, users: Mapping[str, str], secret: bytes) -> None:
         self.users = users
         self.secret = secret
         # Server-side: the cookie carries only an id, so logout and rotation really end a
-        # session (a self-contained signed cookie stays valid until it expires).
+        # session (a self-contained signed cookie stays valid until it expires). Every use of
+        # the store below is one dict operation, atomic under the GIL (and locked per object in
+        # free-threaded builds), so a threaded server needs no lock of ours; a store with
+        # read-modify-write steps, or one in Redis, would.
         self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
 
     def _new_session(self, user: str | None) -> tuple[str, Session]:
         # 256 random bits each: unguessable ids and tokens, from `secrets`.
-        sid = secrets.token_urlsafe(32)
-        session: Session = {"user": user, "csrf": secrets.token_urlsafe(32)}
-        with self._lock:
-            self._sessions[sid] = session
+        sid = secrets.token_urlsafe(TOKEN_BYTES)
+        session: Session = {"user": user, "csrf": secrets.token_urlsafe(TOKEN_BYTES)}
+        self._sessions[sid] = session
         return sid, session
 
     def _load(self, environ: dict[str, Any]) -> tuple[str, Session] | None:
@@ -106,8 +115,7 @@ class SessionApp:
             return None
         morsel = cookie.get(COOKIE_NAME)
         sid = unsign_value(self.secret, morsel.value) if morsel else None
-        with self._lock:
-            session = self._sessions.get(sid) if sid else None
+        session = self._sessions.get(sid) if sid else None
         return (sid, session) if sid and session else None
 
     def _csrf_ok(self, session: Session, environ: dict[str, Any], form: dict[str, str]) -> bool:
@@ -115,6 +123,13 @@ class SessionApp:
         # cannot read our pages, so it cannot know this token. A missing token is a failure.
         sent = environ.get("HTTP_X_CSRF_TOKEN") or form.get(CSRF_FIELD) or ""
         return hmac.compare_digest(sent.encode(), session["csrf"].encode())
+
+    def _password_ok(self, user: str, password: str) -> bool:
+        expected = self.users.get(user)
+        # The same comparison for an unknown user (no enumeration by timing); the verdict also
+        # needs the user to exist, so whoever sends the dummy itself stays out.
+        stored = expected.encode() if expected is not None else _DUMMY_PASSWORD
+        return hmac.compare_digest(password.encode(), stored) and expected is not None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
@@ -125,7 +140,6 @@ class SessionApp:
             headers.append(("Set-Cookie", session_cookie(sign_value(self.secret, sid))))
         else:
             sid, session = loaded
-        form = _read_form(environ) if method == "POST" else {}
 
         def reply(status: str, body: dict[str, Any]) -> Iterable[bytes]:
             data = json.dumps(body).encode()
@@ -135,8 +149,13 @@ class SessionApp:
 
         if (method, path) == ("GET", "/session"):
             return reply("200 OK", {"user": session["user"], "csrf_token": session["csrf"]})
+        # Only POST changes state: a GET /logout would be a CSRF through any <img> tag, and
+        # SameSite=Lax still sends the cookie on a top-level GET.
         if method != "POST" or path not in ("/login", "/transfer", "/logout"):
             return reply("404 Not Found", {"error": "not found"})
+        form = _read_form(environ)
+        if isinstance(form, str):
+            return reply(form, {"error": "bad or oversized body"})
         if path == "/transfer" and session["user"] is None:
             return reply("401 Unauthorized", {"error": "log in first"})
         if not self._csrf_ok(session, environ, form):
@@ -144,29 +163,29 @@ class SessionApp:
         if path == "/transfer":
             return reply("200 OK", {"ok": True, "user": session["user"]})
         if path == "/logout":
-            with self._lock:
-                self._sessions.pop(sid, None)  # the old cookie is now worthless, even if replayed
+            self._sessions.pop(sid, None)  # the old cookie is now worthless, even if replayed
             headers[:] = [("Set-Cookie", session_cookie("", max_age=0))]
             return reply("200 OK", {"user": None})
-        user, password = form.get("username", ""), form.get("password", "")
-        expected = self.users.get(user)
-        stored = expected.encode() if expected is not None else b"\0" * 32
-        if not (hmac.compare_digest(password.encode(), stored) and expected is not None):
+        user = form.get("username", "")
+        if not self._password_ok(user, form.get("password", "")):
             return reply("401 Unauthorized", {"error": "wrong username or password"})
         # Rotate: a session id planted before login (session fixation) must not become a
         # logged-in session. Fresh id, fresh CSRF token, the old id gone.
-        with self._lock:
-            self._sessions.pop(sid, None)
+        self._sessions.pop(sid, None)
         new_sid, _ = self._new_session(user)
         headers[:] = [("Set-Cookie", session_cookie(sign_value(self.secret, new_sid)))]
         return reply("200 OK", {"user": user})
 
 
-def _read_form(environ: dict[str, Any]) -> dict[str, str]:
-    """The url-encoded form fields of a POST body (first value of each)."""
-    try:
-        length = min(int(environ.get("CONTENT_LENGTH") or 0), MAX_BODY)
-    except ValueError:
-        length = 0
-    body = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length else ""
+def _read_form(environ: dict[str, Any]) -> dict[str, str] | str:
+    """The url-encoded form fields of a POST body (first value of each), or the error status.
+
+    Never more than MAX_BODY bytes are read: a bigger body is refused before reading it.
+    """
+    declared = environ.get("CONTENT_LENGTH") or "0"
+    if not (declared.isascii() and declared.isdigit()):  # "²".isdigit(), but int("²") fails
+        return "400 Bad Request"
+    if int(declared) > MAX_BODY:
+        return "413 Content Too Large"
+    body = environ["wsgi.input"].read(int(declared)).decode("utf-8", "replace")
     return {k: v[0] for k, v in parse_qs(body).items()}
