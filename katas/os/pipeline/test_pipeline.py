@@ -259,7 +259,8 @@ def _explain(commands: Commands, pipefail: bool, ours: PipelineResult, bash: Pip
 
 @pytest.mark.parametrize(
     ("shell_command", "expected"),
-    [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill -TERM $$", 143), ("kill -KILL $$", 137)],
+    [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill -HUP $$", 129), ("kill -TERM $$", 143),
+     ("kill -KILL $$", 137)],
 )
 def test_exit_status_decodes_real_wait_statuses(shell_command: str, expected: int) -> None:
     """os.system returns a raw wait status, as os.waitpid does."""
@@ -283,6 +284,9 @@ CASES: dict[str, tuple[list[list[str]], bytes]] = {
     "false | true": ([["false"], ["true"]], b""),
     "true | false": ([["true"], ["false"]], b""),
     "exit codes": ([["sh", "-c", "exit 3"], ["sh", "-c", "exit 5"], ["true"]], b""),
+    # codes falling to the right: pipefail takes the rightmost failure, not the largest
+    "falling exit codes": ([["sh", "-c", "exit 5"], ["sh", "-c", "exit 3"], ["true"]], b""),
+    "failures around a success": ([["sh", "-c", "exit 2"], ["true"], ["sh", "-c", "exit 1"]], b""),
     "killed by a signal": ([["sh", "-c", "kill -TERM $$"], ["cat"]], b""),
     "command not found": ([["no-such-command-kata"], ["cat"]], b"x\n"),
     "yes | head -1": ([["yes"], ["head", "-1"]], b""),
@@ -322,12 +326,38 @@ def test_pipefail_reports_the_rightmost_failure() -> None:
     )
 
 
-def test_a_command_that_cannot_be_executed_exits_127_in_its_own_child() -> None:
+def test_a_command_that_cannot_be_executed_exits_127_in_its_own_child(capfd: pytest.CaptureFixture[str]) -> None:
     result = _run([["no-such-command-kata"]], b"")
     assert result.statuses == [127], (
         f"exec of a missing command fails with FileNotFoundError in the child; the child must "
         f"then os._exit(127) like a shell does. Got statuses {result.statuses}."
     )
+    assert "no-such-command-kata" in capfd.readouterr().err, (
+        "nothing on stderr named the command that could not run: like bash, the child writes a "
+        "line to fd 2 (e.g. 'no-such-command-kata: No such file or directory') before os._exit(127)"
+    )
+
+
+def test_pipefail_is_off_unless_asked_for() -> None:
+    result = run_pipeline([["false"], ["true"]])
+    assert result.status == 0, (
+        f"`false | true` without pipefail: $? is the last command's status, 0; got {result.status}. "
+        "pipefail must default to False"
+    )
+
+
+def test_a_first_command_that_reads_nothing_ends_the_pipeline_cleanly_every_time() -> None:
+    """`true` exits at once: its stdin's reader and its stdout's writer vanish together."""
+    for attempt in range(30):
+        try:
+            result = _run([["true"]], b"x" * MiB)
+        except OSError as exc:
+            raise AssertionError(
+                f"attempt {attempt + 1}: {exc!r}. When the output's EOF and the input's broken pipe "
+                "arrive in the same select() round and the EOF is handled first, the input fd is "
+                "already closed when its own event comes up: skip events for fds you unregistered"
+            ) from exc
+        assert (result.stdout, result.statuses) == (b"", [0])
 
 
 # --- the 64 KiB trap -----------------------------------------------------------------------
@@ -341,6 +371,31 @@ def test_ten_megabytes_of_input_flow_through_cat_cat_cat() -> None:
     assert len(result.stdout) == len(data) and result.stdout == data, (
         f"10 MiB went in, {len(result.stdout)} bytes came out"
         + ("" if len(result.stdout) != len(data) else " (same length, different bytes)")
+    )
+
+
+def test_a_first_command_that_reads_a_little_at_a_time_still_gets_every_byte() -> None:
+    """`dd bs=1000` drains the pipe 1000 bytes per read: most big writes only partly fit."""
+    data = random.Random(7).randbytes(4 * MiB)
+    result = _run([["dd", "bs=1000", "status=none"], ["wc", "-c"]], data)
+    assert result.statuses == [0, 0]
+    got = int(result.stdout.split()[0]) if result.stdout.split() else 0
+    assert got == len(data), (
+        f"4 MiB went in, {got} bytes reached the second command. A write to a non-blocking pipe "
+        "takes only what fits and returns that count: advance by the number os.write returned, "
+        "and send the rest on the next round, never skip it"
+    )
+
+
+def test_output_much_bigger_than_the_input_keeps_flowing_while_input_is_fed() -> None:
+    """od turns each byte into three: a blocking write of the input waits on od, od on you."""
+    data = random.Random(8).randbytes(MiB)
+    expected = subprocess.run(["od", "-An", "-tx1", "-v"], input=data, capture_output=True, check=True).stdout
+    result = _run([["od", "-An", "-tx1", "-v"]], data)
+    assert result.statuses == [0]
+    assert result.stdout == expected, (
+        f"od's output differs from running od directly ({len(result.stdout)} bytes, expected "
+        f"{len(expected)})"
     )
 
 

@@ -80,6 +80,10 @@ def _pump(input: bytes, to_first: int, from_last: int) -> bytes:
     try:
         while sel.get_map():
             for key, _ in sel.select():
+                if key.fd not in sel.get_map():
+                    # closed by an earlier event of this same batch (the output hit EOF first):
+                    # writing to it now would be EBADF, or worse, a write to a reused fd
+                    continue
                 if key.fd == from_last:
                     data = os.read(from_last, CHUNK)
                     if data:
@@ -93,6 +97,7 @@ def _pump(input: bytes, to_first: int, from_last: int) -> bytes:
                         offset = len(input)
                     continue
                 try:
+                    # a non-blocking write takes what fits: advance by what it says it took
                     offset += os.write(to_first, input[offset : offset + CHUNK])
                 except BlockingIOError:
                     continue  # the pipe filled up between select() and write(): try later
@@ -133,7 +138,9 @@ def run_pipeline(
     # pipes[i] and writes pipes[i + 1].
     pipes = [os.pipe() for _ in range(len(commands) + 1)]
     all_fds = [fd for pair in pipes for fd in pair]
-    # Flush Python's buffers first, or the child inherits them and prints them a second time.
+    # Flush Python's buffers first: a child that ran any Python code that flushes them (a
+    # debugging print, a future edit) would otherwise print them a second time. Today's child
+    # only execs or os._exit()s, which discard them, so this is belt and braces.
     sys.stdout.flush()
     sys.stderr.flush()
     pids: list[int] = []
