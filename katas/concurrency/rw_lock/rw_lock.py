@@ -16,7 +16,10 @@ class RWLock:
     - One thread at a time may hold the write lock, while no thread holds the read lock.
     - Writer preference: once a writer is waiting, new readers wait too (behind it), so a
       steady stream of overlapping readers can't keep a writer out forever.
-    - When a writer releases, every reader waiting at that moment may enter together.
+    - When a writer releases, a waiting writer goes next; if none waits, every reader
+      waiting at that moment may enter together.
+    - `timeout` is one deadline for the whole wait, however often the thread is woken;
+      0 or less: don't wait (a free lock is still acquired); None: wait forever.
     - Not reentrant: a thread that holds the lock must not acquire it again.
 
     Build it on threading.Condition.
