@@ -50,7 +50,8 @@ class Leaderboard:
         raise NotImplementedError("Leaderboard.rank")
 
     def top(self, k: int) -> list[tuple[str, int]]:
-        """The k best as (player, score), best first; fewer if there are fewer players."""
+        """The k best as (player, score), best first; fewer if there are fewer players, none
+        if k <= 0."""
         # TODO
         raise NotImplementedError("Leaderboard.top")
 

@@ -70,7 +70,8 @@ class Leaderboard:
         return self._ranking.index((-self._scores[player], player)) + 1
 
     def top(self, k: int) -> list[tuple[str, int]]:
-        """The k best as (player, score), best first; fewer if there are fewer players."""
+        """The k best as (player, score), best first; fewer if there are fewer players, none
+        if k <= 0."""
         return [(player, -neg) for neg, player in self._ranking.islice(0, max(k, 0))]
 
     def remove(self, player: str) -> None:
