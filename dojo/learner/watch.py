@@ -84,11 +84,11 @@ class Watch:
             raise done.error  # the run's own failure (an unwritable state file...) is ours
         record = done.record
         self.warm.ensure()  # if a run brought the server down, the next save finds a new one warm
-        self.console.print(verdict(self.kata, record, self.catalogue, self.state, advice=False))
+        self.console.print(verdict(done.kata, record, self.catalogue, self.state, advice=False))
         if record is not None and not (record.error or record.failed or record.skipped):
             upcoming = self._neighbour(+1)
             offer = f"press n for the next kata, {upcoming.name}" if upcoming else "all done here"
-            self.console.print(f"[green bold]{self.kata.name} is done![/green bold] {offer}")
+            self.console.print(f"[green bold]{done.kata.name} is done![/green bold] {offer}")
         self._legend()
         held, self.held_keys = self.held_keys, []
         for key in held:

@@ -115,7 +115,9 @@ def test_processes_a_run_leaves_behind_are_stopped(probe_repo: ProbeRepo, server
         os._exit(0)
     """)
     outcome = run_warm(probe_repo, server, tmp_path)
-    assert outcome.code == 0, outcome.output
+    # the run ended without pytest's summary: never a success, whatever status the code asked for
+    assert outcome.code == 3, outcome.output
+    assert "os._exit(0) called from probe.py" in outcome.output
     assert len(pids.read_text().split()) == 2, "the run started its two sleepers"
     _, alive = psutil.wait_procs(probe_repo.leftovers(), timeout=10)
     assert not alive, f"processes outlived the run: {alive}"
