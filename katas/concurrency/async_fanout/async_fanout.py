@@ -11,11 +11,12 @@ __all__ = ["fetch", "fetch_all"]
 
 
 async def fetch(session: aiohttp.ClientSession, url: str, timeout: float) -> str:
-    """GET `url` and return the body as text.
+    """GET `url` and return the body as text (decoded with the charset the response declares).
 
-    Raises aiohttp.ClientResponseError for a status >= 400, aiohttp.ClientError subclasses for
-    connection failures, and TimeoutError if the whole exchange (connect, headers, body) takes
-    more than `timeout` seconds; a timed-out request is cancelled, not left running.
+    Raises aiohttp.ClientResponseError for every status >= 400 (4xx and 5xx), aiohttp.ClientError
+    subclasses for connection failures, and TimeoutError if the whole exchange (connect,
+    headers, the whole body: one deadline) takes more than `timeout` seconds; a timeout of 0 or
+    less has already run out. A timed-out request is cancelled, not left running.
 
     >>> await fetch(session, "http://127.0.0.1:8080/hello", timeout=5)  # doctest: +SKIP
     'hello'
@@ -29,6 +30,7 @@ async def fetch_all(
 ) -> list[str | Exception]:
     """fetch() every URL concurrently, with at most `limit` requests in flight at any moment.
 
+    Raises ValueError if limit < 1, before any request.
     Returns one entry per URL, in the order of `urls`: the body, or the Exception its fetch()
     raised (a failure or timeout of one URL does not stop the others). `timeout` applies to
     each request on its own, from the moment it gets a slot: time spent waiting for a slot

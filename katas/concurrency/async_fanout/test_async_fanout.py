@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import select
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ from aiohttp import web
 
 from . import async_fanout
 from .async_fanout import fetch, fetch_all
+
+TEXTS = {"utf-8": "naïve café ✓", "iso-8859-1": "déjà vu, señor"}
 
 
 @dataclass
@@ -63,8 +66,9 @@ def make_app(server: Server) -> web.Application:
         server.peak = max(server.peak, server.in_flight)
         try:
             response = await handler(request)
-        except asyncio.CancelledError:
-            # aiohttp cancels a handler (handler_cancellation=True) when its client disconnects.
+        except (asyncio.CancelledError, ConnectionResetError):
+            # aiohttp cancels a handler (handler_cancellation=True) when its client disconnects,
+            # or a write to a client that went away fails.
             server.abandoned.append(request.path)
             raise
         finally:
@@ -81,7 +85,52 @@ def make_app(server: Server) -> web.Application:
         return web.Response(text=f"held {request.match_info['i']}")
 
     async def status(request: web.Request) -> web.Response:
-        return web.Response(status=int(request.match_info["code"]), text="no")
+        code = int(request.match_info["code"])
+        return web.Response(status=code, text="" if code in (204, 304) else f"body of {code}")
+
+    async def stall_body(request: web.Request) -> web.StreamResponse:
+        # headers and the first bytes of the body at once, then nothing until released
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        await response.write(b"the first bytes, ")
+        await server.release.wait()
+        await response.write(b"then the rest")
+        await response.write_eof()
+        return response
+
+    async def drip(request: web.Request) -> web.StreamResponse:
+        # a body that keeps coming, one byte every 20 ms for 3 s: no pause is long, the whole is
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        for _ in range(150):
+            await response.write(b".")
+            await asyncio.sleep(0.02)
+        await response.write_eof()
+        return response
+
+    async def chunks(request: web.Request) -> web.StreamResponse:
+        # 64 KiB of text in 16 writes, a moment apart: the body arrives in pieces
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        await response.prepare(request)
+        for i in range(16):
+            await response.write(str(i % 10).encode() * 4096)
+            await asyncio.sleep(0.005)
+        await response.write_eof()
+        return response
+
+    async def encoded(request: web.Request) -> web.Response:
+        charset = request.match_info["charset"]
+        return web.Response(body=TEXTS[charset].encode(charset),
+                            headers={"Content-Type": f"text/plain; charset={charset}"})
+
+    async def hang_up(request: web.Request) -> web.StreamResponse:
+        # promises 100 bytes, sends 10, and closes the connection
+        response = web.StreamResponse(headers={"Content-Type": "text/plain", "Content-Length": "100"})
+        await response.prepare(request)
+        await response.write(b"0123456789")
+        assert request.transport is not None
+        request.transport.close()
+        return response
 
     async def last_first(request: web.Request) -> web.Response:
         # /last-first/{i}?n=N answers only after every higher i has answered: completion order
@@ -96,6 +145,11 @@ def make_app(server: Server) -> web.Application:
     app.router.add_get("/hello/{i}", hello)
     app.router.add_get("/hold/{i}", hold)
     app.router.add_get("/status/{code}", status)
+    app.router.add_get("/stall-body/{i}", stall_body)
+    app.router.add_get("/drip/{i}", drip)
+    app.router.add_get("/encoded/{charset}", encoded)
+    app.router.add_get("/chunks/{i}", chunks)
+    app.router.add_get("/hang-up/{i}", hang_up)
     app.router.add_get("/last-first/{i}", last_first)
     return app
 
@@ -202,17 +256,140 @@ async def test_fetch_raises_for_an_error_status(
 
 
 @pytest.mark.asyncio
-async def test_fetch_times_out_and_the_server_sees_the_request_abandoned(
+async def test_fetch_decodes_the_body_with_the_charset_the_response_declares(
     server: Server, session: aiohttp.ClientSession
 ) -> None:
-    with pytest.raises(TimeoutError):
-        await fetch(session, server.url("/hold/0"), timeout=0.2)
-    await server.wait_for(
-        "the server to see the timed-out request closed: a timeout must cancel the request "
-        "(asyncio.timeout), not merely stop waiting for it",
-        lambda: server.in_flight == 0,
+    for charset, text in TEXTS.items():
+        got = await fetch(session, server.url(f"/encoded/{charset}"), timeout=5)
+        assert got == text, (
+            f"a body sent as {charset} came back as {got!r}, expected {text!r}: decode it with the "
+            "charset its Content-Type declares (response.text() does), not always as UTF-8"
+        )
+
+
+@pytest.mark.asyncio
+async def test_fetch_returns_the_whole_body_however_many_pieces_it_arrives_in(
+    server: Server, session: aiohttp.ClientSession
+) -> None:
+    got = await fetch(session, server.url("/chunks/0"), timeout=5)
+    expected = "".join(str(i % 10) * 4096 for i in range(16))
+    assert got == expected, (
+        f"fetch() returned {len(got)} of the {len(expected)} characters the server sent in 16 "
+        "pieces: read the whole body (await response.text()), not what has arrived so far"
     )
-    assert server.abandoned == ["/hold/0"]
+
+
+STATUSES = [200, 201, 203, 204, 299, 300, 399, 400, 401, 403, 404, 418, 429, 499, 500, 502, 503, 599]
+
+
+@pytest.mark.asyncio
+async def test_every_status_from_400_up_raises_and_every_status_below_is_the_body(
+    server: Server, session: aiohttp.ClientSession
+) -> None:
+    wrong = []
+    for code in STATUSES:
+        expected = ("raises ClientResponseError", code) if code >= 400 else (
+            "returns", "" if code == 204 else f"body of {code}")
+        try:
+            got: tuple[str, object] = ("returns", await fetch(session, server.url(f"/status/{code}"), timeout=5))
+        except aiohttp.ClientResponseError as exc:
+            got = ("raises ClientResponseError", exc.status)
+        if got != expected:
+            wrong.append(f"{code}: {got[0]} {got[1]!r}, expected {expected[0]} {expected[1]!r}")
+    assert not wrong, (
+        "fetch() got these statuses wrong:\n  " + "\n  ".join(wrong) + "\nEvery status >= 400 "
+        "is an error, 4xx (the request was wrong, unauthorised, not found, too many) as much as "
+        "5xx (the server failed): raise ClientResponseError with that status for all of them "
+        "(response.raise_for_status()). Below 400 the body is the answer, whatever the status"
+    )
+
+
+async def outcome(call: Coroutine[Any, Any, str], bound: float = 3.0) -> tuple[str, object]:
+    """What the call did within `bound` seconds: returned, timed out, raised, or still waiting."""
+    task = asyncio.ensure_future(call)
+    await asyncio.wait({task}, timeout=bound)  # a bound for the test, not a demand on speed
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return ("still waiting after 3 s", None)
+    try:
+        return ("returned", task.result())
+    except (NotImplementedError, AssertionError):
+        raise
+    except TimeoutError as exc:
+        return ("TimeoutError", exc)
+    except Exception as exc:
+        return ("raised", exc)
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A port whose listener never completes another TCP handshake: its backlog is full."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(16):  # fill the accept queue until a probe connect stays pending
+            probe = socket.socket()
+            probe.setblocking(False)
+            probe.connect_ex(("127.0.0.1", port))
+            fillers.append(probe)
+            _, writable, _ = select.select([], [probe], [], 0.1)
+            if not writable:
+                break
+        else:
+            pytest.fail("could not fill a listen backlog on 127.0.0.1 to stall a connect")
+        yield port
+    finally:
+        for sock in fillers:
+            sock.close()
+        listener.close()
+
+
+PHASES = {
+    "connect": "the TCP handshake never completes",
+    "headers": "the server never sends its headers",
+    "body": "the server sends the headers and a few bytes of body, then stalls",
+    "dripping body": "the server sends the body one byte every 20 ms for 3 s",
+}
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+@pytest.mark.asyncio
+async def test_the_timeout_covers_the_whole_exchange(
+    server: Server, session: aiohttp.ClientSession, request: pytest.FixtureRequest, phase: str
+) -> None:
+    path = {"headers": "/hold/0", "body": "/stall-body/0", "dripping body": "/drip/0"}.get(phase)
+    url = server.url(path) if path else f"http://127.0.0.1:{request.getfixturevalue('unanswered_port')}/never"
+    what, value = await outcome(fetch(session, url, timeout=0.2))
+    assert what == "TimeoutError", (
+        f"fetch(timeout=0.2) when {PHASES[phase]}: {what} {str(value)[:60]!r}, expected "
+        "TimeoutError. The timeout covers the whole exchange: connect, headers and the whole "
+        "body (one deadline, not one per read: a per-read or headers-only timeout lets a slow "
+        "body run on). Read the body inside `asyncio.timeout()` too"
+    )
+    if path:
+        await server.wait_for(
+            f"the timed-out request ({phase}) to be closed at the server: a timeout cancels the "
+            "request, it does not merely stop waiting for it",
+            lambda: server.in_flight == 0,
+        )
+        assert server.abandoned == [path]
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+@pytest.mark.asyncio
+async def test_a_timeout_that_has_already_run_out_gets_no_answer(
+    server: Server, session: aiohttp.ClientSession, timeout: float
+) -> None:
+    what, value = await outcome(fetch(session, server.url("/hello/0"), timeout=timeout))
+    assert what == "TimeoutError", (
+        f"fetch(timeout={timeout}) {what} {value!r}, expected TimeoutError: a timeout of 0 or "
+        "less has already run out, it is not 'no timeout' (aiohttp's ClientTimeout treats 0 as "
+        "none: test `timeout <= 0` yourself, or use asyncio.timeout())"
+    )
 
 
 # -- fetch_all ----------------------------------------------------------------------------------
@@ -378,3 +555,65 @@ async def test_no_urls_no_requests(server: Server, session: aiohttp.ClientSessio
     assert await fetch_all(session, [], limit=3, timeout=5) == []
     assert await fetch_all(session, [server.url("/hello/9")], limit=3, timeout=5) == ["hello 9"]
     assert server.started == ["/hello/9"]
+
+
+@pytest.mark.asyncio
+async def test_a_limit_below_one_is_refused_before_any_request(
+    server: Server, session: aiohttp.ClientSession
+) -> None:
+    for limit in (0, -1):
+        with pytest.raises(ValueError):
+            await fetch_all(session, [server.url("/hello/0")], limit=limit, timeout=5)
+            pytest.fail(f"fetch_all(limit={limit}) must raise ValueError: no request could ever start")
+    assert server.started == [], f"fetch_all with a limit below 1 sent requests: {server.started}"
+    assert await fetch_all(session, [server.url("/hello/0")] * 2, limit=1, timeout=5) == ["hello 0"] * 2, (
+        "limit=1 is the smallest limit there is: one request at a time"
+    )
+
+
+@pytest.mark.asyncio
+async def test_every_error_status_and_misbehaving_peer_is_that_urls_result(
+    server: Server, session: aiohttp.ClientSession
+) -> None:
+    urls = [
+        server.url("/status/404"),
+        server.url("/status/401"),
+        server.url("/hello/2"),
+        server.url("/hang-up/3"),
+        "http://[::1/not-a-url",
+        server.url("/status/302"),
+        server.url("/status/503"),
+    ]
+    results = await fetch_all(session, urls, limit=3, timeout=5)
+    shown = [r if isinstance(r, str) else type(r).__name__ for r in results]
+    statuses = [getattr(r, "status", None) for r in results]
+    assert statuses[0] == 404 and statuses[1] == 401 and statuses[6] == 503, (
+        f"results {shown}: a 404, a 401 and a 503 each hold their ClientResponseError; a 4xx "
+        "is an error as much as a 5xx (raise_for_status() raises for every status >= 400)"
+    )
+    assert results[2] == "hello 2" and results[5] == "body of 302", (
+        f"results {shown}: the other URLs still give their bodies (a 302 without a Location "
+        "is a status below 400: its body is the answer)"
+    )
+    assert isinstance(results[3], aiohttp.ClientError) and isinstance(results[4], aiohttp.ClientError), (
+        f"results {shown}: a server that hangs up mid-body and a malformed URL each give "
+        "their aiohttp.ClientError in their own slot"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_freed_slot_goes_to_the_next_url_at_once(
+    server: Server, session: aiohttp.ClientSession, spawn: Spawn
+) -> None:
+    urls = [server.url("/hold/0")] + [server.url(f"/hello/{i}") for i in range(1, 6)]
+    task = spawn(fetch_all(session, urls, limit=2, timeout=30))
+    await server.wait_for(
+        "the 5 quick requests to go through the second slot, one after another, while the "
+        "first request is held: a slot freed by a finished request is taken at once by the next "
+        "URL. Batches of `limit` (a gather per chunk of URLs) leave slots idle until the "
+        "slowest request of the batch is done",
+        lambda: len(server.finished) == 5, task,
+    )
+    assert server.in_flight == 1 and server.peak == 2
+    server.release.set()
+    assert await task == ["held 0"] + [f"hello {i}" for i in range(1, 6)]
