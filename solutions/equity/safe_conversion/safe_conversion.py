@@ -74,7 +74,7 @@ class CapTable:
         return sum(self.shares.values())
 
     def ownership(self, holder: str) -> Fraction:
-        """`holder`'s fraction of the company after the round, exactly."""
+        """`holder`'s fraction of the company after the round, exactly (0 if not on the table)."""
         return Fraction(self.shares.get(holder, 0), self.total)
 
     @property
@@ -98,12 +98,13 @@ class Dilution(NamedTuple):
 
     @property
     def lost(self) -> Fraction:
-        """The share of the stake that was diluted away: 1 - after/before."""
+        """The share of the stake that was diluted away: 1 - after/before (0 if before is 0)."""
         return 1 - self.after / self.before if self.before else Fraction(0)
 
 
 def safe_ownership(investment: int, post_money_cap: int) -> Fraction:
     """The fraction of the company a post-money SAFE converts into at its cap, before new money.
+    ValueError unless 0 < investment < post_money_cap.
 
     >>> safe_ownership(1_000_000, 10_000_000)
     Fraction(1, 10)
@@ -118,6 +119,7 @@ def safe_ownership(investment: int, post_money_cap: int) -> Fraction:
 def company_capitalization(pre_safe_shares: int, safes: Sequence[Safe]) -> Fraction:
     """The SAFE form's Company Capitalization: every share just before the round, counting the
     shares all the capped SAFEs convert into (but not the round's pool increase). Exact.
+    SAFEs without a cap are left out; capped SAFEs buying 100% or more together: ValueError.
 
     >>> company_capitalization(9_000_000, [Safe("A", 1_000_000, 10_000_000)])
     Fraction(10000000, 1)
@@ -136,6 +138,7 @@ def conversion_price(safe: Safe, safe_price: Fraction | None, round_price: Fract
     """The price per share `safe` converts at: whichever of its Safe Price (cap) and Discount
     Price (round price x discount rate) gives the investor MORE shares, i.e. the lower price.
     With neither a cap nor a discount (an MFN SAFE with no better terms) it is the round price.
+    A capped SAFE needs its Safe Price: `safe_price=None` for one is a ValueError naming it.
 
     >>> conversion_price(Safe("A", 200_000, 4_000_000, Fraction(4, 5)), Fraction(34, 100), Fraction("1.1144"))
     Fraction(17, 50)
@@ -162,7 +165,10 @@ def pool_increase_for(
     company after the round, with the top-up counted in the PRE-money (the option pool shuffle).
 
     `pre_round_shares` is everything before the round, SAFEs converted, the unissued pool
-    included. Rounded up to a whole share (the investors asked for at least the target).
+    included. The post-round total is the valuation's, T = (pre_round_shares + x) x (pre + new)
+    / pre, before the price is rounded: the result is the smallest whole x with
+    unissued_pool + x >= target_pool_post x T (0 if the pool already meets it). ValueError if
+    new / (pre + new) + target_pool_post >= 1: nothing would be left for the holders.
 
     >>> pool_increase_for(8_000_000, 2_000_000, 6_000_000, 0, Fraction(20, 100))  # Venture Hacks
     2000000
@@ -197,13 +203,19 @@ def price_round(
     Every SAFE here needs a post-money cap and must convert at its Safe Price: if its Discount
     Price would be lower, or the round's price is below its Safe Price, its share count would
     depend on the round's price (a circular calculation this kata leaves out): ValueError.
+    Also ValueError: both pool arguments given (even 0 and 0%), two holders with one name
+    (common holders, SAFE holders, the new investor and the three option rows are all rows of
+    one table). A refusal caused by one holder names it in the message.
     """
     if target_pool_post is not None and pool_increase is not None:
         raise ValueError("give the pool top-up as target_pool_post or as pool_increase, not both")
+    # Every name is a row of one table: a founder who also holds a SAFE under the same name would
+    # have one row overwrite the other (and the common shares vanish from the table).
     holders = [*capitalization.common, OPTIONS_OUTSTANDING, PROMISED_OPTIONS, OPTION_POOL]
     holders += [safe.holder for safe in safes] + [new_investor]
-    if len(set(holders)) != len(holders):
-        raise ValueError(f"holder names must be distinct, got {holders}")
+    repeated = sorted({holder for holder in holders if holders.count(holder) > 1})
+    if repeated:
+        raise ValueError(f"each holder needs a name of its own: {repeated} used more than once")
     for safe in safes:
         if safe.post_money_cap is None:
             raise ValueError(f"{safe.holder}'s SAFE has no cap: price_round needs capped SAFEs")
