@@ -24,7 +24,10 @@ def make_session(pool_size: int) -> requests.Session:
     """A Session that keeps at most `pool_size` connections per host, for http:// and https://.
 
     When all `pool_size` connections are busy, another request waits for one to come back; it
-    never opens an extra connection. Connections are reused (keep-alive) between requests.
+    never opens an extra connection. Connections are reused (keep-alive) between requests, and
+    each host has a pool of its own: the pools of at least 10 hosts are kept at once (talking
+    to host B doesn't close host A's connections).
+    pool_size < 1 raises ValueError (such a pool would make every request wait forever).
     """
     # TODO: mount a requests.adapters.HTTPAdapter configured for this pool on both schemes.
     raise NotImplementedError("make_session")
@@ -43,8 +46,9 @@ def fetch(
     - connect_timeout bounds the TCP handshake -> ConnectTimedOut
     - read_timeout bounds each wait for bytes (the status line, or the next piece of body)
       -> ReadTimedOut
-    - deadline bounds the whole call (time.monotonic() from the start): check it after each
-      CHUNK_SIZE piece of body -> DeadlineExceeded
+    - deadline bounds the whole call (time.monotonic() from before sending): check it after
+      each CHUNK_SIZE piece of body -> DeadlineExceeded (a piece that never completes is the
+      read timeout's business)
     The connection must go back to the pool after a full read, and be closed after an error.
     Other errors (connection refused, reset) propagate as requests raises them.
 

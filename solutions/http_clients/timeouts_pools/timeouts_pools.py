@@ -28,13 +28,22 @@ def make_session(pool_size: int) -> requests.Session:
     """A Session that keeps at most `pool_size` connections per host, for http:// and https://.
 
     When all `pool_size` connections are busy, another request waits for one to come back; it
-    never opens an extra connection. Connections are reused (keep-alive) between requests.
+    never opens an extra connection. Connections are reused (keep-alive) between requests, and
+    each host has a pool of its own: the pools of at least 10 hosts are kept at once (talking
+    to host B doesn't close host A's connections).
+    pool_size < 1 raises ValueError (such a pool would make every request wait forever).
     """
+    if pool_size < 1:
+        # urllib3 would build a blocking pool with no connection in it: every request would wait
+        # forever for one to come back.
+        raise ValueError(f"pool_size must be at least 1, got {pool_size}")
     session = requests.Session()
     # pool_maxsize is how many connections urllib3 *keeps* per host. Without pool_block=True it
     # still opens more when they are all busy, and throws the extras away afterwards ("Connection
     # pool is full, discarding connection"): no bound at all on what the server sees.
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)
+    # pool_connections (left at its default, 10) is how many hosts' pools are kept: the least
+    # recently used is closed, so 1 would reconnect every time the session switched hosts.
+    adapter = HTTPAdapter(pool_maxsize=pool_size, pool_block=True)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -53,8 +62,9 @@ def fetch(
     - connect_timeout bounds the TCP handshake -> ConnectTimedOut
     - read_timeout bounds each wait for bytes (the status line, or the next piece of body)
       -> ReadTimedOut
-    - deadline bounds the whole call (time.monotonic() from the start): check it after each
-      CHUNK_SIZE piece of body -> DeadlineExceeded
+    - deadline bounds the whole call (time.monotonic() from before sending): check it after
+      each CHUNK_SIZE piece of body -> DeadlineExceeded (a piece that never completes is the
+      read timeout's business)
     The connection must go back to the pool after a full read, and be closed after an error.
     Other errors (connection refused, reset) propagate as requests raises them.
 
@@ -86,6 +96,6 @@ def fetch(
     except requests.ConnectionError as exc:
         # A read timeout *while iterating the body* reaches us as requests.ConnectionError
         # wrapping urllib3's ReadTimeoutError (requests' iter_content does that wrapping).
-        if exc.args and isinstance(exc.args[0], ReadTimeoutError):
+        if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
             raise ReadTimedOut(f"{url}: body stalled for {read_timeout} s") from exc
         raise
