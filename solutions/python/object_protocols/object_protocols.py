@@ -9,7 +9,8 @@ from typing import Any
 class Typed:
     """A data descriptor: an attribute that only accepts instances of `kind`, and values that
     `check` (if given) accepts. Wrong type: TypeError; rejected value: ValueError; both name the
-    attribute. Reading an attribute never set: AttributeError. Read on the class: the descriptor.
+    attribute; the type is checked first. Reading an attribute never set: AttributeError naming
+    it. Read on the class: the descriptor.
 
     >>> class Product:
     ...     price = Typed(int, check=lambda v: v >= 0)
@@ -93,7 +94,8 @@ class Point:
 
 class Handler:
     """The root of a cooperative chain. Each layer's __init__ takes its own keyword arguments and
-    passes the rest along with super(); whatever reaches Handler is a TypeError. handle() returns
+    passes the rest along with super(); whatever reaches Handler is a TypeError that names each
+    leftover keyword (a typo in App(..., colour=...) must be findable). handle() returns
     the names of the layers that saw the request, in MRO order, ending with "Handler"."""
 
     def __init__(self, **kwargs: Any) -> None:
