@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from .timelimit import HARD_STOP_GRACE
+
 FLIGHT_SUFFIX = ".flight.json"
 # pytest's "internal error": what a session that ended without its summary exits with, when the
 # code that ended it asked for 0 (a script or CI must never read that as success)
@@ -55,8 +57,6 @@ class Recorder:
         self._write()
 
     def running(self, what: str, limit: float | None) -> None:
-        from .timelimit import HARD_STOP_GRACE
-
         self.flight.running = what
         self.flight.hard_stop_at = time.time() + limit + HARD_STOP_GRACE if limit else 0.0
         self._write()
