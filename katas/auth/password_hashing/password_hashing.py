@@ -23,9 +23,10 @@ def derive(method: str, password: bytes, salt: bytes, dklen: int | None = None) 
     | "pbkdf2:HASH:ITERATIONS"  | hashlib.pbkdf2_hmac(HASH, password, salt, ITERATIONS), the   |
     |                           | digest size of HASH (HASH one of PBKDF2_HASHES)              |
 
-    `dklen` overrides the output length. Any other method (unknown name, missing or
-    non-numeric parameters, a hash not in PBKDF2_HASHES) raises InvalidHash. scrypt needs
-    128 * r * (N + p + 2) bytes of memory: pass a large enough `maxmem`.
+    `dklen` overrides the output length. Any other method (unknown name, missing, extra or
+    non-numeric parameters, a hash not in PBKDF2_HASHES, N not a power of two above 1, r, p
+    or the iterations below 1) raises InvalidHash. scrypt needs 128 * r * (N + p + 2) bytes
+    of memory: pass a large enough `maxmem`.
 
     >>> derive("scrypt:16:1:1", b"", b"").hex()[:16]
     '77d6576238657b20'
@@ -53,7 +54,8 @@ def verify_password(stored: str, password: str) -> bool:
 
     Raises InvalidHash if `stored` is not a complete hash in a method this module knows: a
     missing part, an unknown method, or a checksum that is not hex of the method's full output
-    length (a truncated hash must never match). Compare in constant time.
+    length (a truncated hash must never match). Compare in constant time (hmac.compare_digest
+    of the bytes, the hex or the whole rebuilt record).
     """
     # TODO: split into method, salt, checksum; validate; derive again; hmac.compare_digest.
     raise NotImplementedError("verify_password")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
+import secrets
+from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.security import check_password_hash, generate_password_hash
-
-from dojo.testing import spy_on_compare_digest
 
 from . import password_hashing
 from .password_hashing import (
@@ -55,7 +59,11 @@ RFC7914_SCRYPT = [
 def test_scrypt_reproduces_the_rfc_7914_vectors(
     method: str, password: bytes, salt: bytes, expected: str
 ) -> None:
-    got = derive(method, password, salt)
+    try:
+        got = derive(method, password, salt)
+    except ValueError as exc:
+        pytest.fail(f"{method}: hashlib.scrypt refused with {exc!r}. scrypt allocates "
+                    "128 * r * (N + p + 2) bytes (B and V): pass at least that as maxmem")
     assert got == h(expected), (
         f"RFC 7914 §12, {method} P={password!r} S={salt!r}: expected {h(expected).hex()[:32]}..., "
         f"got {got.hex()[:32]}... ({len(got)} bytes; scrypt's output here is 64 bytes). "
@@ -99,20 +107,59 @@ def test_pbkdf2_reproduces_the_rfc_vectors(
 
 
 BAD_METHODS = ["md5", "bcrypt:12", "argon2id:19456:2:1", "pbkdf2:md5:1000", "pbkdf2:sha256",
-               "pbkdf2:sha256:many", "scrypt:16384:8", "scrypt:x:8:1", "plain", ""]
+               "pbkdf2:sha256:many", "scrypt:16384:8", "scrypt:x:8:1", "plain", "",
+               "md5:1024:8:1", "pbkdf2:1024:8:1", "scrypt:16:8:1:1", "pbkdf2:sha256:1000:1",
+               "scrypt", "pbkdf2", "SCRYPT:16:1:1", "pbkdf2:SHA256:1000"]
+BAD_PARAMETERS = ["scrypt:0:8:1", "scrypt:1:8:1", "scrypt:3:8:1", "scrypt:1000:8:1",
+                  "scrypt:-16:8:1", "scrypt:16:0:1", "scrypt:16:8:0", "scrypt:16:-8:1",
+                  "pbkdf2:sha256:0", "pbkdf2:sha256:-5"]
 
 
-@pytest.mark.parametrize("method", BAD_METHODS)
+@pytest.mark.parametrize("method", BAD_METHODS + BAD_PARAMETERS)
 def test_derive_rejects_unknown_or_malformed_methods(method: str) -> None:
     try:
         got = derive(method, b"password", b"salt")
     except InvalidHash:
         return
+    except Exception as exc:
+        pytest.fail(
+            f"derive({method!r}) raised {type(exc).__name__}: {exc}; it must raise InvalidHash. "
+            "Check the parameters yourself (scrypt: N a power of two greater than 1, r and p at "
+            "least 1; pbkdf2: at least 1 iteration): hashlib's own errors do not say which "
+            "stored hash is broken, and a caller catching InvalidHash misses them"
+        )
     pytest.fail(
         f"derive({method!r}) returned {got.hex()[:16]}...; it must raise InvalidHash. Keep an "
-        "allow-list (scrypt, pbkdf2 with sha1/sha256/sha512): a stored hash must never pick its "
-        "own weaker algorithm, and a missing parameter must not fall back to a default"
+        "allow-list (scrypt, pbkdf2 with sha1/sha256/sha512, spelled exactly so): a stored hash "
+        "must never pick its own weaker algorithm, and a missing or extra parameter must not "
+        "fall back to a default"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_derive_is_hashlib_with_the_parameters_the_method_names(data: st.DataObject) -> None:
+    """Every well-formed method, down to the smallest parameters, against hashlib itself."""
+    password, salt = data.draw(st.binary(max_size=12)), data.draw(st.binary(max_size=12))
+    dklen = data.draw(st.none() | st.integers(1, 80))
+    if data.draw(st.booleans()):
+        n, r, p = 2 ** data.draw(st.integers(1, 7)), data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
+        method = f"scrypt:{n}:{r}:{p}"
+        expected = hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, maxmem=2**26,
+                                  dklen=dklen or 64)
+    else:
+        name, iterations = data.draw(st.sampled_from(["sha1", "sha256", "sha512"])), data.draw(
+            st.integers(1, 30))
+        method = f"pbkdf2:{name}:{iterations}"
+        expected = hashlib.pbkdf2_hmac(name, password, salt, iterations, dklen)
+    try:
+        got = derive(method, password, salt, dklen)
+    except ValueError as exc:
+        pytest.fail(f"derive({method!r}, dklen={dklen}) raised {exc!r}; hashlib computes it (scrypt "
+                    "allocates 128 * r * (N + p + 2) bytes: pass at least that as maxmem)")
+    assert got == expected, (
+        f"derive({method!r}, {password!r}, {salt!r}, dklen={dklen}): expected {expected.hex()[:24]}"
+        f"... ({len(expected)} bytes), got {got.hex()[:24]}... ({len(got)} bytes)")
 
 
 # --- the stored hash string ------------------------------------------------------------------
@@ -125,6 +172,8 @@ def test_a_hash_names_its_method_and_carries_a_salt_and_the_full_checksum() -> N
     method, salt, checksum = parts
     assert method == FAST_SCRYPT, "the method with all its parameters comes first"
     assert len(salt) >= 16, f"a salt of {len(salt)} characters is too short (16 or more)"
+    with pytest.raises(InvalidHash):
+        hash_password("correct horse", "md5")
     assert checksum == derive(FAST_SCRYPT, b"correct horse", salt.encode()).hex(), (
         "the checksum is the hex of derive(method, password as UTF-8, salt as UTF-8)"
     )
@@ -132,6 +181,11 @@ def test_a_hash_names_its_method_and_carries_a_salt_and_the_full_checksum() -> N
 
 def test_every_hash_gets_its_own_salt() -> None:
     hashes = [hash_password("same password", "pbkdf2:sha256:1") for _ in range(40)]
+    for stored in hashes:
+        assert stored.count("$") == 2 and len(stored.split("$")[1]) >= 16, (
+            f"{stored!r}: the salt must be 16 or more characters and never hold a '$', which "
+            "separates the parts of the record"
+        )
     salts = {stored.split("$")[1] for stored in hashes}
     assert len(salts) == len(hashes), (
         f"{len(hashes)} hashes of one password used only {len(salts)} distinct salt(s): without a "
@@ -164,7 +218,8 @@ def test_the_default_method_works_within_openssl_memory_limits() -> None:
     except ValueError as exc:
         pytest.fail(
             f"hash_password with {DEFAULT_METHOD} failed: {exc}. scrypt with N=32768, r=8 needs "
-            "just over 32 MiB, OpenSSL's default limit: pass maxmem=128*r*(N+p+2) plus a margin"
+            "just over 32 MiB, OpenSSL's default limit: pass maxmem, at least "
+            "128 * r * (N + p + 2) bytes"
         )
     assert stored.startswith(DEFAULT_METHOD + "$")
     assert verify_password(stored, "hunter2")
@@ -233,15 +288,85 @@ def test_a_broken_or_unknown_hash_raises_invalid_hash(stored: str) -> None:
         pytest.fail(f"verify_password({stored!r}, {guess!r}) returned {got!r}; raise InvalidHash")
 
 
-def test_the_checksum_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    spy = spy_on_compare_digest(monkeypatch, password_hashing)
+class ConstantTimeOracle:
+    """A constant-time comparison whose answer the test decides.
+
+    Stands in for hmac.compare_digest, secrets.compare_digest (and any alias the module under
+    test imported) and cryptography's HMAC.verify. `answer` None: the real verdict; True or
+    False: that verdict, whatever was compared. Code that decides with a constant-time
+    comparison follows the forced answer; code that decides with == (too) does not. Which
+    arguments it compares (raw digests, base64 text, HMACs of both) is its own business.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+        self.answer: bool | None = None
+        self.calls = 0
+        real_compare, real_hmac = hmac.compare_digest, crypto_hmac.HMAC
+        oracle = self
+
+        def compare_digest(a: Any, b: Any) -> bool:
+            oracle.calls += 1
+            verdict = real_compare(a, b)  # still refuses str against bytes, like the real one
+            return verdict if oracle.answer is None else oracle.answer
+
+        class HMAC:  # cryptography's HMAC (a Rust type: it cannot be patched, only replaced)
+            def __init__(self, key: bytes, algorithm: Any, backend: Any = None, *,
+                         ctx: Any = None) -> None:
+                self._ctx = ctx if ctx is not None else real_hmac(key, algorithm)
+
+            @property
+            def algorithm(self) -> Any:
+                return self._ctx.algorithm
+
+            def update(self, data: bytes) -> None:
+                self._ctx.update(data)
+
+            def copy(self) -> HMAC:
+                return HMAC(b"", None, ctx=self._ctx.copy())
+
+            def finalize(self) -> bytes:
+                return self._ctx.finalize()
+
+            def verify(self, signature: bytes) -> None:
+                oracle.calls += 1
+                if oracle.answer is None:
+                    self._ctx.verify(signature)
+                    return
+                self._ctx.finalize()
+                if not oracle.answer:
+                    raise InvalidSignature("the test's constant-time comparison said: different")
+
+        monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+        monkeypatch.setattr(secrets, "compare_digest", compare_digest)
+        monkeypatch.setattr(crypto_hmac, "HMAC", HMAC)
+        for name, value in list(vars(module).items()):  # `from hmac import compare_digest`
+            if value is real_compare:
+                monkeypatch.setattr(module, name, compare_digest)
+            elif value is real_hmac:
+                monkeypatch.setattr(module, name, HMAC)
+
+
+def test_the_checksum_verdict_is_a_constant_time_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
     stored = generate_password_hash("pw", FAST_PBKDF2)
-    checksum = stored.split("$")[2]
-    assert verify_password(stored, "nope") is False
-    forms = {checksum, checksum.encode(), bytes.fromhex(checksum)}
-    assert any(a in forms or b in forms for a, b in spy.calls), (
-        "timing attack: the stored checksum never went through hmac.compare_digest "
-        f"(calls: {spy.calls!r}); == returns at the first differing byte"
+    oracle = ConstantTimeOracle(monkeypatch, password_hashing)
+    oracle.answer = True  # "equal", for a wrong password
+    verdict = verify_password(stored, "nope")
+    assert oracle.calls, (
+        "timing attack: the checksum never went through a constant-time comparison "
+        "(hmac.compare_digest, secrets.compare_digest or cryptography's HMAC.verify); == returns "
+        "at the first differing byte"
+    )
+    assert verdict is True, (
+        f"the constant-time comparison answered 'equal' (the test forced it), yet verify_password "
+        f"returned {verdict!r}: something else decides too (an == beside it?). Compare the "
+        "checksums (raw, hex, or the whole rebuilt record: your choice) in constant time, and "
+        "let that comparison alone decide"
+    )
+    oracle.answer = False  # "different", for the right password
+    verdict = verify_password(stored, "pw")
+    assert verdict is False, (
+        f"the constant-time comparison answered 'different' (the test forced it) for the right "
+        f"password, yet verify_password returned {verdict!r}: the verdict comes from elsewhere"
     )
 
 
@@ -259,6 +384,8 @@ def test_the_checksum_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPat
         ("pbkdf2:sha256:1000", "pbkdf2:sha256:2000", True),
         ("pbkdf2:sha1:1000", "pbkdf2:sha256:1000", True),
         ("pbkdf2:sha256:1000", "scrypt:1024:8:1", True),
+        ("scrypt:1024:8:1", "pbkdf2:sha256:1000", True),
+        ("pbkdf2:sha512:1000", "pbkdf2:sha512:999", True),
     ],
 )
 def test_needs_rehash_when_the_method_or_a_parameter_changed(
@@ -271,6 +398,14 @@ def test_needs_rehash_when_the_method_or_a_parameter_changed(
         f"{expected}: when the parameters are raised, every old hash must be upgraded at the "
         "next login, so compare every parameter, not only the algorithm"
     )
+
+
+def test_needs_rehash_compares_parameters_not_their_spelling() -> None:
+    stored = hash_password("pw", "scrypt:01024:8:1")
+    assert needs_rehash(stored, "scrypt:1024:8:1") is False, (
+        "a hash made with scrypt:01024:8:1 has N=1024 like the policy scrypt:1024:8:1: compare "
+        "the parsed parameters, not the text")
+    assert needs_rehash(stored, "scrypt:1024:8:01") is False
 
 
 def test_a_login_upgrades_an_outdated_hash() -> None:

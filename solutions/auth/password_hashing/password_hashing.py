@@ -15,7 +15,7 @@ DEFAULT_METHOD = "scrypt:32768:8:1"
 PBKDF2_HASHES = ("sha1", "sha256", "sha512")
 
 SALT_CHARS = string.ascii_letters + string.digits
-SALT_LENGTH = 22  # 22 characters from 62 is about 131 bits: no two users share a salt
+SALT_LENGTH = 16  # Werkzeug's: 16 characters from 62, about 95 bits, so no two users share one
 SCRYPT_LENGTH = 64  # bytes of scrypt output, as in RFC 7914's vectors and Werkzeug
 HEX_DIGITS = "0123456789abcdef"
 
@@ -55,9 +55,10 @@ def derive(method: str, password: bytes, salt: bytes, dklen: int | None = None) 
     | "pbkdf2:HASH:ITERATIONS"  | hashlib.pbkdf2_hmac(HASH, password, salt, ITERATIONS), the   |
     |                           | digest size of HASH (HASH one of PBKDF2_HASHES)              |
 
-    `dklen` overrides the output length. Any other method (unknown name, missing or
-    non-numeric parameters, a hash not in PBKDF2_HASHES) raises InvalidHash. scrypt needs
-    128 * r * (N + p + 2) bytes of memory: pass a large enough `maxmem`.
+    `dklen` overrides the output length. Any other method (unknown name, missing, extra or
+    non-numeric parameters, a hash not in PBKDF2_HASHES, N not a power of two above 1, r, p
+    or the iterations below 1) raises InvalidHash. scrypt needs 128 * r * (N + p + 2) bytes
+    of memory: pass a large enough `maxmem`.
 
     >>> derive("scrypt:16:1:1", b"", b"").hex()[:16]
     '77d6576238657b20'
@@ -66,7 +67,8 @@ def derive(method: str, password: bytes, salt: bytes, dklen: int | None = None) 
     if name == "scrypt":
         n, r, p = (int(x) for x in params)
         # OpenSSL refuses more than 32 MiB by default; N=2**15, r=8 already needs 32 MiB + a bit.
-        maxmem = 128 * r * (n + p + 2) + 2**20
+        # Exactly what it allocates: B is 128*r*p bytes, V is 128*r*(N+2).
+        maxmem = 128 * r * (n + p + 2)
         length = dklen or SCRYPT_LENGTH
         return hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=length)
     hash_name, iterations = str(params[0]), int(params[1])
@@ -113,7 +115,8 @@ def verify_password(stored: str, password: str) -> bool:
 
     Raises InvalidHash if `stored` is not a complete hash in a method this module knows: a
     missing part, an unknown method, or a checksum that is not hex of the method's full output
-    length (a truncated hash must never match). Compare in constant time.
+    length (a truncated hash must never match). Compare in constant time (hmac.compare_digest
+    of the bytes, the hex or the whole rebuilt record).
     """
     method, salt, checksum = _split(stored)
     derived = derive(method, password.encode(), salt.encode())
