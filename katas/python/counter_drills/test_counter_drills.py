@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import sys
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -67,9 +73,24 @@ def test_top_k_breaks_ties_alphabetically_not_by_first_appearance() -> None:
 
 
 def test_top_k_edge_cases() -> None:
-    assert top_k_frequent([], 3) == []
-    assert top_k_frequent(["a", "b"], 0) == []
+    assert top_k_frequent([], 3) == [], "no words: no top words"
+    assert top_k_frequent(["a", "b"], 0) == [], "k = 0: none of them"
+    assert top_k_frequent(["b", "a", "b"], -2) == [], "k < 0: none of them"
     assert top_k_frequent(["b", "a", "b"], 10) == [("b", 2), ("a", 1)], "k above the distinct count"
+    assert top_k_frequent(["b", "a", "b"], 1) == [("b", 2)], "k = 1: only the most frequent"
+
+
+def test_k_zero_or_less_answers_without_reading_the_words() -> None:
+    def unreadable() -> Iterator[str]:
+        raise AssertionError(
+            "top_k_frequent(words, k) read `words` for k <= 0: the answer is [] whatever the "
+            "words are, so return it first (the stream may be endless or costly)"
+        )
+        yield "never"  # a generator that fails when first read
+
+    for k in (0, -1):
+        assert top_k_frequent(unreadable(), k) == [], f"k = {k}: no words"
+    assert top_k_frequent(iter(["x", "y", "x"]), 1) == [("x", 2)], "k = 1 reads the words"
 
 
 @PROPERTY
@@ -93,9 +114,14 @@ def test_anagram_groups_compare_letter_counts_not_letter_sets() -> None:
 
 def test_anagram_groups_keep_order_and_duplicates() -> None:
     got = group_anagrams(["eat", "tea", "tan", "ate", "nat", "bat", "eat"])
-    assert got == [["eat", "tea", "ate", "eat"], ["tan", "nat"], ["bat"]]
-    assert group_anagrams([]) == []
-    assert group_anagrams(["", ""]) == [["", ""]]
+    assert got == [["eat", "tea", "ate", "eat"], ["tan", "nat"], ["bat"]], (
+        f"got {got}: groups in order of their first word, words in input order, the repeated "
+        "'eat' kept (a dict from key to list keeps insertion order)"
+    )
+    assert group_anagrams([]) == [], "no words: no groups"
+    assert group_anagrams(["", ""]) == [["", ""]], "two empty words are anagrams of each other"
+    got = group_anagrams(["Tea", "eat"])
+    assert got == [["Tea"], ["eat"]], f"got {got}: 'T' and 't' are different letters"
 
 
 @PROPERTY
@@ -115,7 +141,11 @@ def test_missing_letters_are_only_positive_counts() -> None:
         "keeps zeros and negatives; the `-` operator drops them"
     )
     assert dict(missing_for("abc", "cbaxyz")) == {}, "everything is there: nothing missing"
-    assert isinstance(missing_for("a", ""), Counter)
+    got = missing_for("a", "")
+    assert isinstance(got, Counter) and got == Counter("a"), (
+        f"missing_for('a', '') is {got!r}: a Counter of what is still needed"
+    )
+    assert missing_for("", "abc") == Counter(), "an empty note needs nothing"
 
 
 @PROPERTY
@@ -134,9 +164,9 @@ def test_common_chars_keep_repeats() -> None:
         f"got {got}: 'l' is at least twice in every word, so it appears twice. A set intersection "
         "loses repeats; Counter's `&` keeps the minimum count"
     )
-    assert common_chars([]) == []
-    assert common_chars(["abc", ""]) == []
-    assert common_chars(["cab"]) == ["a", "b", "c"]
+    assert common_chars([]) == [], "no words: no common characters"
+    assert common_chars(["abc", ""]) == [], "nothing is common with an empty word"
+    assert common_chars(["cab"]) == ["a", "b", "c"], "one word: all its characters, sorted"
 
 
 @PROPERTY
@@ -155,4 +185,106 @@ def test_top_k_on_a_large_generator(k: int) -> None:
     want = sorted(f"w{i}" for i in range(600))[:k]
     assert [w for w, _ in got] == want and all(n == 201 for _, n in got), (
         f"expected the {k} alphabetically first of the words seen 201 times, got {got[:3]}..."
+    )
+
+
+# --- work counted at two sizes: the complexity, not the clock ---------------------------------
+
+
+class Counted:
+    """Work done by the code under test: lines run in its module, and hashes and comparisons of
+    the words."""
+
+    lines = 0
+    word_ops = 0
+
+
+class Word(str):
+    """A str that counts hashing and comparisons: a dict lookup costs one or two, a scan of a
+    list (list.count, `in` a list) one per item."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        Counted.word_ops += 1
+        return str.__hash__(self)
+
+    def __eq__(self, other: object) -> bool:
+        Counted.word_ops += 1
+        return str.__eq__(self, other)
+
+    def __lt__(self, other: str) -> bool:
+        Counted.word_ops += 1
+        return str.__lt__(self, other)
+
+
+@contextmanager
+def counting_work(code_file: str) -> Iterator[None]:
+    """Count the lines run in `code_file` (sys.settrace, that file only) and Word operations."""
+
+    def line_counter(frame: FrameType, event: str, arg: object) -> Any:
+        if event == "line":
+            Counted.lines += 1
+        return line_counter
+
+    def on_call(frame: FrameType, event: str, arg: object) -> Any:
+        return line_counter if frame.f_code.co_filename == code_file else None
+
+    Counted.lines = Counted.word_ops = 0
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+def top_k_work(distinct: int) -> int:
+    """Work of top_k_frequent(words, 5) on 4000 words, `distinct` of them different."""
+    rng = random.Random(347)
+    words = [Word(f"w{rng.randrange(distinct)}") for _ in range(4_000)]
+    with counting_work(top_k_frequent.__code__.co_filename):
+        got = top_k_frequent(iter(words), 5)
+    work = Counted.lines + Counted.word_ops
+    plain = [str(w) for w in words]
+    want = sorted(((w, plain.count(w)) for w in set(plain)), key=lambda wc: (-wc[1], wc[0]))[:5]
+    assert got == want, f"top 5 of 4000 words ({distinct} distinct): expected {want}, got {got}"
+    return work
+
+
+def anagram_work(groups: int) -> int:
+    """Work of group_anagrams on 2000 words that fall into `groups` anagram groups."""
+    rng = random.Random(49)
+    # group i: letter i % 20, repeated i // 20 + 1 times, then "xyz": no two groups are anagrams
+    bases = [chr(ord("a") + i % 20) * (i // 20 + 1) + "xyz" for i in range(groups)]
+    words = ["".join(rng.sample(base, len(base))) for base in (rng.choice(bases) for _ in range(2_000))]
+    with counting_work(group_anagrams.__code__.co_filename):
+        got = group_anagrams(iter(words))
+    work = Counted.lines
+    assert len(got) == len({"".join(sorted(w)) for w in words}), f"wrong groups for {groups} groups"
+    return work
+
+
+WORK_CAUSES = {
+    "top_k_frequent": "counting each distinct word again (list.count, or a scan per word) is "
+                      "O(n) per word; count them all in one pass with Counter(words), then rank",
+    "group_anagrams": "comparing each word with every group found so far is O(groups) per word; "
+                      "compute a key per word (sorted letters, or frozenset(Counter(w).items())) "
+                      "and look its group up in a dict",
+}
+
+
+@pytest.mark.parametrize(("work", "name", "what"), [
+    (top_k_work, "top_k_frequent", "distinct words among 4000"),
+    (anagram_work, "group_anagrams", "anagram groups among 2000 words"),
+])
+def test_the_work_grows_with_the_input_not_with_the_variety(
+    work: Callable[[int], int], name: str, what: str
+) -> None:
+    small, large = work(25), work(200)
+    ratio = large / max(small, 1)
+    assert ratio < 3, (
+        f"{name} did {small} units of work (lines run in your module, hashes and comparisons of "
+        f"the words) with 25 {what} and {large} with 200: {ratio:.1f} times as much for the same "
+        f"number of words, where a one-pass answer does about the same. {WORK_CAUSES[name]}"
     )

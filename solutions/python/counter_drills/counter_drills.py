@@ -11,7 +11,8 @@ from operator import and_
 
 def top_k_frequent(words: Iterable[str], k: int) -> list[tuple[str, int]]:
     """The k most frequent words with their counts, most frequent first; equal counts in
-    alphabetical order. Fewer than k distinct words: all of them. k <= 0: [].
+    alphabetical order. Fewer than k distinct words: all of them. k <= 0: [], without reading
+    `words` (the answer doesn't depend on them).
 
     >>> top_k_frequent(["b", "a", "b", "a", "c"], 2)
     [('a', 2), ('b', 2)]
