@@ -248,7 +248,10 @@ def top_k_work(distinct: int) -> int:
     work = Counted.lines + Counted.word_ops
     plain = [str(w) for w in words]
     want = sorted(((w, plain.count(w)) for w in set(plain)), key=lambda wc: (-wc[1], wc[0]))[:5]
-    assert got == want, f"top 5 of 4000 words ({distinct} distinct): expected {want}, got {got}"
+    assert got == want, (
+        f"top 5 of 4000 words ({distinct} distinct): expected {want}, got {got}: count "
+        "descending, equal counts alphabetical (the tie-break belongs in the sort key)"
+    )
     return work
 
 
