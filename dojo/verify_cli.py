@@ -75,9 +75,10 @@ def verify_command(
                 console.print(f"[yellow]survivor[/yellow] {escape(r.kata.slug)}: {escape(mutant.one_line())}",
                               soft_wrap=True)
     for r in reports:
+        why = f"rigor pass pending, {pending[r.kata.slug]}" if r.kata.slug in pending else "warning"
         for warning in r.warnings:
-            console.print(f"[yellow]{r.kata.slug}[/yellow] (rigor pass pending, "
-                          f"{pending[r.kata.slug]}): {warning.splitlines()[0]}", soft_wrap=True)
+            console.print(f"[yellow]{escape(r.kata.slug)}[/yellow] ({escape(why)}): "
+                          f"{escape(warning.splitlines()[0])}", soft_wrap=True)
     problems = [(r.kata.slug, p) for r in reports for p in r.problems]
     if names or topics:  # a narrowed run judges its katas, not the whole catalogue
         catalogue_level = []

@@ -8,6 +8,7 @@ from dojo.alternatives import load_alternatives
 from dojo.catalogue import Kata, load
 from dojo.mutation.mutants import (
     MutantResult,
+    MutationReport,
     Record,
     choose,
     generate,
@@ -198,3 +199,17 @@ def test_a_sample_is_judged_against_the_recorded_full_run(fake_repo: FakeRepo) -
     assert any("killed these mutants" in p and killed_before.one_line() in p for p in sampled.problems())
     path.write_text(path.read_text() + '\n[[survivor]]\nid = "gone @ clamp.py: x"\n')
     assert "gone @ clamp.py: x" in choose(kata)[1].stale
+
+
+def test_a_new_survivor_gets_one_more_run_before_it_fails_the_kata(fake_repo: FakeRepo) -> None:
+    """Recorded as killed, survives the sample: run again; a kill on the retry only warns."""
+    kata = _clamp_repo(fake_repo)
+    everything = generate(kata)
+    write_record(kata, MutationReport(generated=len(everything), equivalent=0,
+                                      results=[MutantResult(m, killed=True) for m in everything]))
+    seed = next(s for s in range(200)
+                if any(m.operator == "lt_to_le" for m in choose(kata, sample=2, seed=s)[0]))
+    report = verify_kata(kata, Checks(repeat=1, mistakes=False, alternatives=False, mutants=True,
+                                      mutant_sample=2, seed=seed))
+    # the record claims every mutant was killed, but `x <= low` survives every run: a regression
+    assert any("killed these mutants" in p and "x <= low" in p for p in report.problems)
