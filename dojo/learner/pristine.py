@@ -1,4 +1,9 @@
-"""The pristine stub of a learner file, as the repository shipped it (from git)."""
+"""The pristine stub of a learner file, as the repository shipped it (from git).
+
+Never simply HEAD: on a branch without an upstream, HEAD may be the learner's own commit of a
+solution. A stub is found by the blob id recorded in stubs.lock; a stub the lock does not name
+comes from the upstream branch, or without one, from the commit that added it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+from .. import stub_lock
 from ..catalogue import KATAS_DIR, Kata
 
 
@@ -52,6 +58,35 @@ def _blobs(root: Path) -> dict[str, str] | None:
     return blobs
 
 
+def _introduced(root: Path) -> dict[str, str]:
+    """Path -> blob id of each file under katas/ as the commit that added it had it."""
+    try:
+        log = _git(root, "log", "--reverse", "--raw", "--no-abbrev", "--format=", "--diff-filter=A",
+                   "HEAD", "--", KATAS_DIR)
+    except NoPristineCopy:
+        return {}
+    added: dict[str, str] = {}
+    for line in log.decode(errors="replace").splitlines():
+        meta, _, path = line.partition("\t")
+        fields = meta.split()
+        if line.startswith(":") and len(fields) >= 4:
+            added.setdefault(path, fields[3])
+    return added
+
+
+@functools.cache
+def _stub_ids(root: Path) -> dict[str, str] | None:
+    """Path -> blob id of each shipped stub: the lock's, else upstream's or the one first added."""
+    blobs = _blobs(root)
+    if blobs is None:
+        return None
+    shipped = dict(blobs)
+    if _ref(root) == "HEAD":  # no upstream: a later commit of a file may be the learner's
+        shipped.update(_introduced(root))
+    shipped.update(stub_lock.read(root))
+    return shipped
+
+
 def _blob_id(content: bytes) -> str:
     """git's object id of a file's content, so a comparison needs no git call per file."""
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
@@ -64,18 +99,36 @@ def _rel(kata: Kata, name: str) -> str:
 def stub(kata: Kata, name: str) -> bytes:
     """The shipped content of learner file `name` of `kata`; NoPristineCopy if git has none."""
     rel = _rel(kata, name)
-    ref = _ref(kata.root)
-    blobs = _blobs(kata.root)
-    if blobs is None:
+    shipped = _stub_ids(kata.root)
+    if shipped is None:
         raise NoPristineCopy(f"{kata.root} is not a git clone, so the shipped stub is unknown")
-    if rel not in blobs:
-        raise NoPristineCopy(f"git has no copy of {rel} at {ref}")
-    return _git(kata.root, "show", f"{ref}:{rel}")
+    if rel not in shipped:
+        raise NoPristineCopy(f"git has no copy of {rel} at {_ref(kata.root)}")
+    try:
+        return _git(kata.root, "cat-file", "blob", shipped[rel])
+    except NoPristineCopy:
+        raise NoPristineCopy(f"git has no object {shipped[rel]}, the stub of {rel} that "
+                             f"{stub_lock.LOCK_NAME} names (a shallow clone? `git fetch --unshallow`)") from None
+
+
+def shipped_file(kata: Kata, rel_in_kata: str) -> bytes:
+    """A file of the kata's folder other than the learner's (tests, README) as git has it."""
+    rel = (kata.kata_dir / rel_in_kata).relative_to(kata.root).as_posix()
+    return _git(kata.root, "show", f"{_ref(kata.root)}:{rel}")
+
+
+def missing_files(kata: Kata) -> list[str]:
+    """Files git has in the kata's folder (tests, README, __init__.py) that are gone from disk."""
+    blobs = _blobs(kata.root)
+    prefix = kata.kata_dir.relative_to(kata.root).as_posix() + "/"
+    learner = {_rel(kata, name) for name in kata.files}
+    return sorted(rel.removeprefix(prefix) for rel in (blobs or {})
+                  if rel.startswith(prefix) and rel not in learner and not (kata.root / rel).exists())
 
 
 def is_untouched(kata: Kata) -> bool | None:
     """True if every learner file equals its stub, False if one differs, None if git can't tell."""
-    blobs = _blobs(kata.root)
+    blobs = _stub_ids(kata.root)
     if blobs is None:
         return None
     for name, path in zip(kata.files, kata.learner_files(), strict=True):
