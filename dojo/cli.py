@@ -251,7 +251,7 @@ def reset(
         raise typer.Exit(1)
     try:
         copies = reset_mod.reset(chosen, state)
-    except pristine.NoPristineCopy as exc:
+    except (pristine.NoPristineCopy, reset_mod.ResetRefused) as exc:
         err_console.print(f"[red]error:[/red] cannot reset {chosen.name}: {escape(str(exc))}",
                           soft_wrap=True)
         raise typer.Exit(1) from None
