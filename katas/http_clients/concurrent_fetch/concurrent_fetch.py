@@ -35,10 +35,13 @@ async def fetch_all(
     - At most `limit` requests in flight in all, and at most `per_host` to any one host_of(url).
       A request waiting for its host's slot must not hold one of the `limit` slots meanwhile.
     - Each result is the body (bytes) for a status < 400, else FetchError(url, status); an
-      aiohttp.ClientError or timeout (`timeout` seconds per request) becomes FetchError(url, None).
+      aiohttp.ClientError or timeout (`timeout` seconds per request, counted from when it is
+      sent, not while it waits for a slot) becomes FetchError(url, None).
     - fail_fast=True: the first FetchError cancels every other request (in flight: the
       connection is closed; not started: never sent) and is raised itself (not an ExceptionGroup).
-    - When fetch_all returns or raises, none of its tasks is left running.
+    - When fetch_all returns, raises or is cancelled, none of its tasks is left running.
+    - limit or per_host below 1 raises ValueError at once (a semaphore with no slot would make
+      every request wait forever).
 
     >>> asyncio.run(fetch_all(["http://127.0.0.1:8080/a"], limit=4, per_host=2))
     [b'...']
