@@ -25,9 +25,12 @@ class OAuthError(Exception):
     """The authorization server (or the callback) reported an error, e.g. "invalid_grant"."""
 
     def __init__(self, error: str, description: str | None = None) -> None:
-        super().__init__(f"{error}: {description}" if description else error)
+        super().__init__(error, description)
         self.error = error
         self.description = description
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.description}" if self.description else self.error
 
 
 class StateMismatch(OAuthError):
@@ -58,14 +61,22 @@ class OAuthClient:
 
     1. authorization_url(scope): the URL to send the user's browser to. Fresh random `state`
        and PKCE verifier for every call, remembered until their callback arrives.
-    2. handle_callback(url): the URL the browser was redirected back to. Checks the state first
-       (StateMismatch, and nothing is sent to the server), surfaces ?error=... as OAuthError,
-       then exchanges the code at the token endpoint (POST form: grant_type=authorization_code,
-       code, redirect_uri, client_id, code_verifier). Error responses raise OAuthError with the
-       server's error code.
+    2. handle_callback(url): the URL the browser was redirected back to. Checks the state first,
+       also for an error callback (StateMismatch for a missing, unknown or used state, and
+       nothing is sent to the server); the state is used up either way. Then ?error=... is
+       raised as OAuthError, a callback with neither code nor error as
+       OAuthError("invalid_response"), and the code is exchanged at the token endpoint (POST
+       form: grant_type=authorization_code, code, redirect_uri, client_id, code_verifier).
     3. access_token(): a token valid for at least REFRESH_MARGIN more seconds, refreshing it
-       (grant_type=refresh_token, refresh_token, client_id) when needed, and keeping the new
-       refresh token if the server rotated it. OAuthError("login_required") with no tokens.
+       (grant_type=refresh_token, refresh_token, client_id) once fewer remain. The server may
+       return a new refresh token (rotation: keep it) or none (keep the one you had).
+       OAuthError("login_required") with no tokens, or expired ones and no refresh token.
+       A token without expires_in never looks stale.
+
+    Token endpoint answers: 200 with an access_token is success; otherwise OAuthError with the
+    JSON's "error" (and "error_description"), or OAuthError("invalid_response") when there is
+    no such string (an HTML error page, a 200 without a token). Every request goes through
+    `http` and gives up after `timeout` seconds (requests.Timeout propagates).
     """
 
     def __init__(
@@ -77,6 +88,7 @@ class OAuthClient:
         redirect_uri: str,
         http: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
+        timeout: float = 10.0,
     ) -> None:
         self.client_id = client_id
         self.authorize_url = authorize_url
@@ -84,6 +96,7 @@ class OAuthClient:
         self.redirect_uri = redirect_uri
         self.http = http or requests.Session()
         self.clock = clock
+        self.timeout = timeout
         self.tokens: Tokens | None = None
         # TODO: remember the pending flows: state -> code_verifier.
 

@@ -6,7 +6,7 @@ import json
 import random
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -43,6 +43,7 @@ class Validator(RequestValidator):  # type: ignore[misc]
         self.codes: dict[str, dict[str, Any]] = {}
         self.access: dict[str, dict[str, Any]] = {}
         self.refresh: dict[str, dict[str, Any]] = {}
+        self.rotate = True
 
     def validate_client_id(self, client_id: str, request: Any, *args: Any, **kw: Any) -> bool:
         return client_id == CLIENT_ID
@@ -114,7 +115,7 @@ class Validator(RequestValidator):  # type: ignore[misc]
 
     def save_bearer_token(self, token: dict[str, Any], request: Any, *args: Any,
                           **kw: Any) -> None:
-        if request.grant_type == "refresh_token":
+        if request.grant_type == "refresh_token" and self.rotate:
             self.refresh.pop(request.refresh_token, None)  # rotation: the old one is dead
         grant = {"user": request.user, "scopes": request.scopes}
         self.access[token["access_token"]] = grant
@@ -134,7 +135,7 @@ class Validator(RequestValidator):  # type: ignore[misc]
         return list(self.refresh[refresh_token]["scopes"])
 
     def rotate_refresh_token(self, request: Any) -> bool:
-        return True
+        return self.rotate
 
     def validate_bearer_token(self, token: str, scopes: list[str], request: Any) -> bool:
         entry = self.access.get(token)
@@ -151,8 +152,16 @@ class AuthServer:
     base: str
     validator: Validator
     approve: bool = True  # the user's answer on the consent page
+    # RFC 6749 §6: a server MAY issue a new refresh token with each refresh (and kill the old
+    # one). Rotating: it does. Not rotating: the refresh response carries no refresh_token at
+    # all, and the old one stays good.
+    rotate: bool = True
+    # A misbehaving token endpoint: given the form, the (status, headers, body) to answer
+    # instead of oauthlib's, or None to let oauthlib answer.
+    token_override: Callable[[dict[str, str]], tuple[int, dict[str, str], str] | None] | None = None
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    token_request_headers: list[dict[str, str]] = field(default_factory=list)
 
     def grants(self, grant_type: str) -> list[dict[str, str]]:
         return [r for r in self.token_requests if r.get("grant_type") == grant_type]
@@ -197,7 +206,14 @@ def _wsgi_app(state: AuthServer, oauth: WebApplicationServer) -> Any:
                 uri, "GET", body, headers, scopes=scopes, credentials={"user": USER})
             return reply(status, out_headers, out_body)
         if path == "/token":
-            state.token_requests.append({k: v[0] for k, v in parse_qs(body).items()})
+            form = {k: v[0] for k, v in parse_qs(body).items()}
+            state.token_requests.append(form)
+            state.token_request_headers.append(headers)
+            answer = state.token_override(form) if state.token_override else None
+            if answer is not None:
+                return reply(*answer)
+            state.validator.rotate = state.rotate
+            oauth.refresh_grant.issue_new_refresh_tokens = state.rotate
             out_headers, out_body, status = oauth.create_token_response(uri, "POST", body, headers)
             return reply(status, out_headers, out_body)
         if path == "/me":
@@ -222,7 +238,7 @@ def auth_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[AuthServer]:
     state = AuthServer("", validator)
     server = make_server("127.0.0.1", 0, _wsgi_app(state, oauth), handler_class=_QuietHandler)
     state.base = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
                               daemon=True, name="oauth-server")
     thread.start()
     try:
@@ -288,6 +304,8 @@ def expect_oauth_error(call: Any, error: str, why: str) -> None:
         call()
     except OAuthError as exc:
         assert exc.error == error, f"{why}: expected OAuthError {error!r}, got {exc.error!r}"
+        assert str(exc).startswith(error), (
+            f"{why}: the OAuthError's message {str(exc)!r} must start with {error!r}")
         return
     except NotImplementedError:
         raise
@@ -386,8 +404,9 @@ def test_a_forged_callback_is_refused_before_any_token_request(
         outcome = "tokens"
         try:
             client.handle_callback(url)
-        except StateMismatch:
+        except StateMismatch as exc:
             outcome = "StateMismatch"
+            assert exc.error == "state_mismatch" and str(exc).startswith("state_mismatch: ")
         except OAuthError as exc:
             outcome = f"OAuthError {exc.error!r}"
         assert not auth_server.token_requests, (
@@ -448,6 +467,68 @@ def test_a_refusal_by_the_user_is_surfaced(
     assert not auth_server.token_requests, "an error callback has no code to exchange"
 
 
+def test_a_forged_error_callback_is_refused_by_its_state(
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer
+) -> None:
+    """An error callback is a callback: only the state says it belongs to a flow of ours."""
+    attacker = OAuthClient(client_id=CLIENT_ID, authorize_url=client.authorize_url,
+                           token_url=client.token_url, redirect_uri=REDIRECT_URI, http=http)
+    someone_elses = parse_qs(urlsplit(attacker.authorization_url("profile")).query)["state"][0]
+    victims_flow = client.authorization_url("profile")
+    for what, query in {
+        "no state": {"error": "access_denied"},
+        "someone else's state": {"error": "access_denied", "state": someone_elses},
+        "an empty state": {"error": "server_error", "state": ""},
+    }.items():
+        outcome = "nothing raised"
+        try:
+            client.handle_callback(f"{REDIRECT_URI}?{urlencode(query)}")
+        except StateMismatch:
+            outcome = "StateMismatch"
+        except OAuthError as exc:
+            outcome = f"OAuthError {exc.error!r}"
+        assert outcome == "StateMismatch", (
+            f"an error callback with {what}: expected StateMismatch, got {outcome}. Check the "
+            "state before looking at ?error=: otherwise anyone can make this client believe the "
+            "user refused (or the server failed)"
+        )
+    try:
+        client.handle_callback(browse(http, victims_flow))
+    except OAuthError as exc:
+        pytest.fail(f"the forged callbacks broke the flow that was really in progress: {exc}")
+    assert len(auth_server.grants("authorization_code")) == 1
+
+
+def test_a_flow_that_ended_in_an_error_is_over(
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer
+) -> None:
+    auth_server.approve = False
+    callback = browse(http, client.authorization_url("profile"))
+    expect_oauth_error(lambda: client.handle_callback(callback), "access_denied",
+                       f"the callback {callback!r}")
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    late = f"{REDIRECT_URI}?{urlencode({'code': 'a-code-from-elsewhere', 'state': state})}"
+    try:
+        client.handle_callback(late)
+    except StateMismatch:
+        pass
+    except OAuthError as exc:
+        pytest.fail(f"a code callback with the state of a flow that already ended in an error "
+                    f"reached the token endpoint ({exc}): an error callback uses up its state too")
+    else:
+        pytest.fail("a code callback with a used-up state was accepted")
+    assert not auth_server.token_requests, "nothing of an ended flow may reach the token endpoint"
+
+
+def test_a_callback_with_neither_code_nor_error_is_an_invalid_response(
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer
+) -> None:
+    state = parse_qs(urlsplit(client.authorization_url("profile")).query)["state"][0]
+    expect_oauth_error(lambda: client.handle_callback(f"{REDIRECT_URI}?state={state}"),
+                       "invalid_response", "a callback with its state and nothing else")
+    assert not auth_server.token_requests
+
+
 def test_a_rejected_code_surfaces_the_servers_error(
     client: OAuthClient, http: requests.Session
 ) -> None:
@@ -455,6 +536,15 @@ def test_a_rejected_code_surfaces_the_servers_error(
     tampered = re.sub(r"code=[^&]+", "code=not-a-real-code", callback)
     expect_oauth_error(lambda: client.handle_callback(tampered), "invalid_grant",
                        "the token endpoint answered 400 {'error': 'invalid_grant'} for a bad code")
+    try:
+        client.handle_callback(callback)
+    except StateMismatch:
+        return
+    except OAuthError as exc:
+        pytest.fail(f"after a failed exchange, the same state was tried again ({exc}): a state is "
+                    "used up by its first callback, whatever came of it")
+    pytest.fail("after a failed exchange, a second callback with the same state got tokens: a "
+                "state is used up by its first callback, whatever came of it (pop it at once)")
 
 
 def test_no_access_token_before_login(client: OAuthClient) -> None:
@@ -471,7 +561,12 @@ def test_the_token_is_refreshed_shortly_before_it_expires(
     clock.now += EXPIRES_IN - REFRESH_MARGIN - 60
     assert client.access_token() == first, "still a minute of margin left: no refresh yet"
     assert not auth_server.grants("refresh_token"), "refreshed a token that was still fresh"
-    clock.now += 60 + 1  # now inside the margin
+    clock.now += 60  # exactly REFRESH_MARGIN seconds left: not yet fewer
+    assert client.access_token() == first and not auth_server.grants("refresh_token"), (
+        f"with exactly {REFRESH_MARGIN} s of validity left the token was refreshed: refresh once "
+        "FEWER than REFRESH_MARGIN seconds remain (clock() > expires_at - REFRESH_MARGIN)"
+    )
+    clock.now += 0.5  # now inside the margin
     second = client.access_token()
     assert auth_server.grants("refresh_token"), (
         f"the token expires in under {REFRESH_MARGIN} s and was not refreshed: compare "
@@ -481,30 +576,137 @@ def test_the_token_is_refreshed_shortly_before_it_expires(
     response = http.get(f"{auth_server.base}/me", timeout=5,
                         headers={"Authorization": f"Bearer {second}"})
     assert response.status_code == 200, "the refreshed token must work at the resource"
+    assert client.access_token() == second, "a fresh token needs no second refresh"
+    assert len(auth_server.grants("refresh_token")) == 1
 
 
-def test_a_rotated_refresh_token_replaces_the_old_one(
-    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
+@pytest.mark.parametrize("rotate", [True, False], ids=["rotating server", "non-rotating server"])
+def test_refresh_after_refresh_keeps_a_working_refresh_token(
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock,
+    rotate: bool,
 ) -> None:
-    log_in(client, http)
+    auth_server.rotate = rotate
+    first_refresh = log_in(client, http).refresh_token
     for round_ in range(3):
         clock.now += EXPIRES_IN
         try:
-            client.access_token()
+            token = client.access_token()
         except OAuthError as exc:
             pytest.fail(
-                f"refresh #{round_ + 1} failed with {exc}: the server rotates refresh tokens "
-                "(each refresh returns a new one and kills the old); store the new one"
-            )
+                f"refresh #{round_ + 1} failed with {exc}: " + (
+                    "the server rotates refresh tokens (each refresh returns a new one and kills "
+                    "the old); store the new one" if rotate else
+                    "this server does not rotate (RFC 6749 §6 makes it optional): its refresh "
+                    "response has no refresh_token, so keep the one you had; replacing the "
+                    "tokens with the response as is loses it"))
+        response = http.get(f"{auth_server.base}/me", timeout=5,
+                            headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, f"the token of refresh #{round_ + 1} does not work"
     used = [r["refresh_token"] for r in auth_server.grants("refresh_token")]
-    assert len(used) == 3 and len(set(used)) == 3
+    assert len(used) == 3
+    if rotate:
+        assert len(set(used)) == 3, f"a rotating server's refresh tokens were reused: {used}"
+    else:
+        assert used == [first_refresh] * 3, (
+            f"a non-rotating server's one refresh token should have been sent each time: {used}")
 
 
+@pytest.mark.parametrize("rotate", [True, False], ids=["rotating server", "non-rotating server"])
 def test_a_revoked_refresh_token_surfaces_invalid_grant(
-    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock,
+    rotate: bool,
 ) -> None:
+    auth_server.rotate = rotate
     log_in(client, http)
+    clock.now += EXPIRES_IN
+    client.access_token()
     auth_server.validator.refresh.clear()  # the user logged out everywhere
     clock.now += EXPIRES_IN
     expect_oauth_error(client.access_token, "invalid_grant",
                        "refreshing with a refresh token the server revoked")
+
+
+# --- a token endpoint that misbehaves -------------------------------------------------------------
+
+JSON = {"Content-Type": "application/json"}
+BAD_ANSWERS = {
+    "200 without an access_token": (200, JSON, "{}", "invalid_response"),
+    "200 with a JSON list": (200, JSON, "[]", "invalid_response"),
+    "200 that is not JSON": (200, {"Content-Type": "text/plain"}, "ok", "invalid_response"),
+    "a proxy's 502 page": (502, {"Content-Type": "text/html"}, "<h1>Bad Gateway</h1>",
+                           "invalid_response"),
+    "500 with an empty body": (500, {}, "", "invalid_response"),
+    "400 without a description": (400, JSON, '{"error": "invalid_request"}', "invalid_request"),
+    "401 invalid_client": (401, JSON, '{"error": "invalid_client", "error_description": "who?"}',
+                           "invalid_client"),
+    "400 whose error is not a string": (400, JSON, '{"error": 42}', "invalid_response"),
+}
+
+
+@pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
+def test_a_token_endpoint_that_misbehaves_is_an_oauth_error(
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer,
+    answer: tuple[int, dict[str, str], str, str],
+) -> None:
+    status, headers, body, error = answer
+    callback = browse(http, client.authorization_url("profile"))
+    auth_server.token_override = lambda form: (status, headers, body)
+    expect_oauth_error(lambda: client.handle_callback(callback), error,
+                       f"the token endpoint answered {status} {body!r}: an error code from its "
+                       "JSON, else OAuthError('invalid_response')")
+    expect_oauth_error(client.access_token, "login_required",
+                       "access_token() after a code exchange that failed")
+
+
+def test_tokens_without_expiry_or_refresh_token(
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
+) -> None:
+    """expires_in and refresh_token are optional in a token response (RFC 6749 §5.1)."""
+    callback = browse(http, client.authorization_url("profile"))
+    auth_server.token_override = lambda form: (
+        200, JSON, json.dumps({"access_token": "forever", "token_type": "Bearer"}))
+    tokens = client.handle_callback(callback)
+    assert (tokens.access_token, tokens.refresh_token, tokens.expires_at) == ("forever", None, None)
+    clock.now += 10 * EXPIRES_IN
+    assert client.access_token() == "forever", "an access token without expires_in never looks stale"
+    assert not auth_server.grants("refresh_token")
+    callback = browse(http, client.authorization_url("profile"))
+    auth_server.token_override = lambda form: (200, JSON, json.dumps(
+        {"access_token": "brief", "token_type": "Bearer", "expires_in": 60}))
+    client.handle_callback(callback)
+    clock.now += 60
+    expect_oauth_error(client.access_token, "login_required",
+                       "an expired access token and no refresh token to renew it")
+    assert not auth_server.grants("refresh_token")
+
+
+def test_a_token_endpoint_that_never_answers_times_out(
+    auth_server: AuthServer, http: requests.Session, clock: FakeClock
+) -> None:
+    released = threading.Event()
+    client = OAuthClient(client_id=CLIENT_ID, authorize_url=f"{auth_server.base}/authorize",
+                         token_url=f"{auth_server.base}/token", redirect_uri=REDIRECT_URI,
+                         http=http, clock=clock, timeout=0.3)
+    callback = browse(http, client.authorization_url("profile"))
+    auth_server.token_override = lambda form: (released.wait(4), None)[1]  # hangs, then oauthlib
+    try:
+        client.handle_callback(callback)
+    except (requests.Timeout, OAuthError):
+        pass
+    else:
+        pytest.fail("the token endpoint held the request for seconds and the client waited: pass "
+                    "timeout=self.timeout to every request, or one stuck server stalls the app")
+    finally:
+        released.set()
+    assert client.tokens is None or not client.tokens.access_token
+
+
+def test_the_clients_http_session_carries_its_requests(
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer
+) -> None:
+    http.headers["X-Kata-Session"] = "the one given"
+    log_in(client, http)
+    assert auth_server.token_request_headers[-1].get("X-Kata-Session") == "the one given", (
+        "the token request did not go through the requests.Session given as `http` (its "
+        "headers, proxies and certificates are the caller's choice)"
+    )

@@ -30,9 +30,12 @@ class OAuthError(Exception):
     """The authorization server (or the callback) reported an error, e.g. "invalid_grant"."""
 
     def __init__(self, error: str, description: str | None = None) -> None:
-        super().__init__(f"{error}: {description}" if description else error)
+        super().__init__(error, description)
         self.error = error
         self.description = description
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.description}" if self.description else self.error
 
 
 class StateMismatch(OAuthError):
@@ -44,8 +47,13 @@ class StateMismatch(OAuthError):
 
 def make_verifier() -> str:
     """A fresh PKCE code_verifier: 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)."""
-    # 32 random bytes (256 bits) give exactly the 43-character minimum; `secrets`, because an
-    # attacker who can predict the verifier can redeem a stolen code.
+    # `secrets`, because an attacker who can predict the verifier can redeem a stolen code.
+    return _random_token()
+
+
+def _random_token() -> str:
+    # 32 random bytes (256 bits) give exactly the verifier's 43-character minimum, and a state
+    # well past the 128 bits RFC 6749 §10.10 asks for.
     return _b64url(secrets.token_bytes(32))
 
 
@@ -67,14 +75,22 @@ class OAuthClient:
 
     1. authorization_url(scope): the URL to send the user's browser to. Fresh random `state`
        and PKCE verifier for every call, remembered until their callback arrives.
-    2. handle_callback(url): the URL the browser was redirected back to. Checks the state first
-       (StateMismatch, and nothing is sent to the server), surfaces ?error=... as OAuthError,
-       then exchanges the code at the token endpoint (POST form: grant_type=authorization_code,
-       code, redirect_uri, client_id, code_verifier). Error responses raise OAuthError with the
-       server's error code.
+    2. handle_callback(url): the URL the browser was redirected back to. Checks the state first,
+       also for an error callback (StateMismatch for a missing, unknown or used state, and
+       nothing is sent to the server); the state is used up either way. Then ?error=... is
+       raised as OAuthError, a callback with neither code nor error as
+       OAuthError("invalid_response"), and the code is exchanged at the token endpoint (POST
+       form: grant_type=authorization_code, code, redirect_uri, client_id, code_verifier).
     3. access_token(): a token valid for at least REFRESH_MARGIN more seconds, refreshing it
-       (grant_type=refresh_token, refresh_token, client_id) when needed, and keeping the new
-       refresh token if the server rotated it. OAuthError("login_required") with no tokens.
+       (grant_type=refresh_token, refresh_token, client_id) once fewer remain. The server may
+       return a new refresh token (rotation: keep it) or none (keep the one you had).
+       OAuthError("login_required") with no tokens, or expired ones and no refresh token.
+       A token without expires_in never looks stale.
+
+    Token endpoint answers: 200 with an access_token is success; otherwise OAuthError with the
+    JSON's "error" (and "error_description"), or OAuthError("invalid_response") when there is
+    no such string (an HTML error page, a 200 without a token). Every request goes through
+    `http` and gives up after `timeout` seconds (requests.Timeout propagates).
     """
 
     def __init__(
@@ -86,6 +102,7 @@ class OAuthClient:
         redirect_uri: str,
         http: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
+        timeout: float = 10.0,
     ) -> None:
         self.client_id = client_id
         self.authorize_url = authorize_url
@@ -93,6 +110,7 @@ class OAuthClient:
         self.redirect_uri = redirect_uri
         self.http = http or requests.Session()
         self.clock = clock
+        self.timeout = timeout
         self.tokens: Tokens | None = None
         # One entry per flow in progress (a user may log in from two tabs); each state is
         # used once: popping it makes a replayed callback fail.
@@ -103,7 +121,7 @@ class OAuthClient:
         &code_challenge&code_challenge_method=S256"""
         # state ties the callback to this browser's flow (CSRF on the redirect endpoint);
         # the verifier stays here, only its hash travels through the browser.
-        state = secrets.token_urlsafe(32)
+        state = _random_token()
         verifier = make_verifier()
         self._pending[state] = verifier
         query = urlencode({
@@ -146,8 +164,9 @@ class OAuthClient:
         if self.tokens is None:
             raise OAuthError("login_required", "no tokens: run the authorization flow first")
         expires_at = self.tokens.expires_at
-        # Refresh a little early, so the token does not expire on its way to the API.
-        if expires_at is not None and self.clock() >= expires_at - REFRESH_MARGIN:
+        # Refresh a little early, so the token does not expire on its way to the API: once
+        # fewer than REFRESH_MARGIN seconds remain (exactly REFRESH_MARGIN left is still fine).
+        if expires_at is not None and self.clock() > expires_at - REFRESH_MARGIN:
             if self.tokens.refresh_token is None:
                 raise OAuthError("login_required", "the access token expired and cannot be refreshed")
             old_refresh = self.tokens.refresh_token
@@ -165,16 +184,23 @@ class OAuthClient:
     def _token_request(self, form: dict[str, str]) -> Tokens:
         """POST `form` to the token endpoint; Tokens, or OAuthError with the server's error."""
         sent_at = self.clock()  # expires_in counts from the response; the request time is safe
-        response = self.http.post(self.token_url, data=form, timeout=10,
+        # A timeout: a token endpoint that accepts the connection and never answers must not
+        # hang the application (requests.Timeout propagates).
+        response = self.http.post(self.token_url, data=form, timeout=self.timeout,
                                   headers={"Accept": "application/json"})
         try:
             body: dict[str, Any] = response.json()
         except ValueError:
             body = {}
+        if not isinstance(body, dict):
+            body = {}
         # RFC 6749 §5.2: errors come as 400 (or 401) with {"error": ..., "error_description"}.
         if response.status_code != 200 or "access_token" not in body:
-            raise OAuthError(str(body.get("error", "invalid_response")),
-                             body.get("error_description") or f"HTTP {response.status_code}")
+            error = body.get("error")
+            if not isinstance(error, str):  # a proxy's HTML page, a 200 without a token...
+                raise OAuthError("invalid_response", f"HTTP {response.status_code} without "
+                                 "an access_token or an error code")
+            raise OAuthError(error, body.get("error_description"))
         expires_in = body.get("expires_in")
         return Tokens(
             access_token=body["access_token"],
