@@ -23,6 +23,7 @@ from .status import fingerprint, first_unfinished
 RUN_FOLDER_PREFIX = "kata-run-"  # the engine's JSON report of one run goes in <tmp>/kata-run-<pid>-*
 # pytest exit codes that mean "the session did not really happen" (interrupted, internal, usage)
 _NO_RESULT = {2, 3, 4}
+USAGE_ERROR = 4
 
 Launcher = Callable[[list[str]], int]  # pytest arguments -> exit code, output to our stdout
 
@@ -131,6 +132,10 @@ def read_report(report: Path, print_: str, exit_code: int) -> RunRecord | None:
         if cut_short is not None:
             return RunRecord(fingerprint=print_, passed=0, failed=0, error=cut_short,
                              ran_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    if not entries and exit_code == USAGE_ERROR:  # not an interruption: a setting to fix
+        return RunRecord(fingerprint=print_, passed=0, failed=0,
+                         error="pytest refused its settings (exit 4): the ERROR line above says which",
+                         ran_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     if not entries and exit_code in _NO_RESULT:
         return None
     collect = [e for e in entries.values() if e.get("phase") == "collect"]
