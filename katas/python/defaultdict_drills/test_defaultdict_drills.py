@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import random
+import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -61,7 +67,11 @@ def test_a_directed_graph_has_every_node_as_a_key_sinks_included() -> None:
 
 def test_an_undirected_graph_has_both_directions() -> None:
     graph = build_graph([("a", "b"), ("b", "c"), ("b", "a")])
-    assert graph == {"a": ["b"], "b": ["a", "c"], "c": ["b"]}
+    assert graph == {"a": ["b"], "b": ["a", "c"], "c": ["b"]}, (
+        f"got {graph}: undirected, each edge goes both ways, and b-a repeats a-b (listed once)"
+    )
+    loop = build_graph([("a", "a")])
+    assert loop == {"a": ["a"]}, f"a self-loop a-a is one neighbour, not two: got {loop}"
 
 
 def test_the_graph_handed_back_does_not_invent_nodes() -> None:
@@ -75,7 +85,8 @@ def test_the_graph_handed_back_does_not_invent_nodes() -> None:
             f"graph['typo'] returned {neighbours!r} and created a node: a defaultdict handed to "
             "callers turns every mistaken lookup into a new empty node. Return dict(...)"
         )
-    assert set(graph) == {"a", "b"}
+    assert set(graph) == {"a", "b"}, f"the graph's nodes became {sorted(graph)} after a lookup"
+    assert type(graph) is dict, f"build_graph returned a {type(graph).__name__}: hand out a plain dict"
 
 
 @PROPERTY
@@ -104,18 +115,34 @@ def test_bfs_counts_fewest_edges_not_first_found() -> None:
 
 def test_bfs_terminates_on_cycles() -> None:
     graph = {"a": ["b"], "b": ["a", "c"], "c": ["c"]}
-    assert bfs_distances(graph, "a") == {"a": 0, "b": 1, "c": 2}
+    got = bfs_distances(graph, "a")
+    assert got == {"a": 0, "b": 1, "c": 2}, (
+        f"got {got} on a graph with cycles: a node seen once is never queued again (mark it "
+        "when you enqueue it)"
+    )
 
 
 def test_bfs_and_paths_do_not_change_a_defaultdict_graph() -> None:
     graph: defaultdict[str, list[str]] = defaultdict(list, {"a": ["b"], "b": []})
-    assert bfs_distances(graph, "nowhere") == {"nowhere": 0}
-    assert shortest_path(graph, "nowhere", "a") is None
-    assert shortest_path(graph, "a", "b") == ["a", "b"]
+    assert bfs_distances(graph, "nowhere") == {"nowhere": 0}, "a start outside the graph reaches itself"
+    assert shortest_path(graph, "nowhere", "a") is None, "nothing is reachable from outside the graph"
+    assert shortest_path(graph, "a", "b") == ["a", "b"], "a -> b is one edge"
     assert set(graph) == {"a", "b"}, (
         f"the graph now has keys {sorted(graph)}: reading graph[node] on a defaultdict inserted "
         "them. Read with graph.get(node, ())"
     )
+
+
+def test_the_path_from_a_node_to_itself_is_that_node() -> None:
+    graph = {"a": ["b"], "b": ["a"]}
+    for start in ("a", "zzz"):
+        got = shortest_path(graph, start, start)
+        assert got == [start], (
+            f"shortest_path(graph, {start!r}, {start!r}) is {got}: start == goal is a path of no "
+            "edges, [start], even for a node the graph doesn't have"
+        )
+    assert shortest_path(graph, "b", "a") == ["b", "a"], "b -> a is one edge"
+    assert shortest_path(graph, "a", "zzz") is None, "a node that isn't in the graph is unreachable"
 
 
 @PROPERTY
@@ -160,14 +187,18 @@ def test_topological_order_takes_the_smallest_ready_node_first() -> None:
     )
 
 
-def test_a_cycle_is_an_error_not_a_partial_order() -> None:
-    graph = {"a": ["b"], "b": ["c"], "c": ["a"], "start": ["a"]}
+@pytest.mark.parametrize("graph", [
+    {"a": ["b"], "b": ["c"], "c": ["a"], "start": ["a"]},
+    {"a": ["a"], "b": []},  # a node that points at itself is a cycle too
+])
+def test_a_cycle_is_an_error_not_a_partial_order(graph: dict[str, list[str]]) -> None:
+    assert topological_order({"x": ["y"]}) == ["x", "y"], "x -> y: x first"
     try:
         got = topological_order(graph)
     except ValueError:
         return
     pytest.fail(
-        f"returned {got} for a graph with the cycle a->b->c->a: nodes on a cycle never reach "
+        f"returned {got} for {graph}, which has a cycle: nodes on a cycle never reach "
         "in-degree 0, so compare the output's length with the number of nodes"
     )
 
@@ -195,11 +226,13 @@ def test_group_by_keeps_order_and_returns_a_plain_dict() -> None:
     words = ["apple", "banana", "avocado", "blueberry", "cherry", "apricot"]
     got = group_by(words, lambda w: w[0])
     assert got == {"a": ["apple", "avocado", "apricot"], "b": ["banana", "blueberry"],
-                   "c": ["cherry"]}
+                   "c": ["cherry"]}, f"got {got}: each item under key(item), in input order"
     assert list(got) == ["a", "b", "c"], "groups in order of first appearance"
-    with pytest.raises(KeyError):
-        got["z"]  # a defaultdict handed to callers would answer [] and grow a group
-    assert group_by([], len) == {}
+    assert type(got) is dict, (
+        f"group_by returned a {type(got).__name__}: a defaultdict handed to callers would answer "
+        "[] for got['z'] and grow a group; return dict(groups)"
+    )
+    assert group_by([], len) == {}, "no items, no groups"
 
 
 @PROPERTY
@@ -213,7 +246,12 @@ def test_group_by_matches_the_oracle(numbers: list[int]) -> None:
 def test_nested_counts_are_plain_dicts_at_both_levels() -> None:
     pairs = [("mon", "/"), ("mon", "/a"), ("tue", "/"), ("mon", "/"), ("tue", "/b")]
     got = nested_counts(iter(pairs))
-    assert got == {"mon": {"/": 2, "/a": 1}, "tue": {"/": 1, "/b": 1}}
+    assert got == {"mon": {"/": 2, "/a": 1}, "tue": {"/": 1, "/b": 1}}, (
+        f"got {got}: for each day, how often each path came up that day"
+    )
+    assert list(got) == ["mon", "tue"] and list(got["mon"]) == ["/", "/a"], (
+        "both levels in order of first appearance"
+    )
     for outer in got.values():
         try:
             hits = outer["/never"]
@@ -223,8 +261,10 @@ def test_nested_counts_are_plain_dicts_at_both_levels() -> None:
             f"an inner dict answered {hits!r} for a path it never saw: a Counter or defaultdict "
             "answers 0 for anything, so convert the inner level too: {k: dict(c) for ...}"
         )
-    with pytest.raises(KeyError):
-        got["sun"]
+    assert type(got) is dict, (
+        f"nested_counts returned a {type(got).__name__}: got['sun'] must be a KeyError, not a new "
+        "empty day; return plain dicts at both levels"
+    )
 
 
 @PROPERTY
@@ -233,3 +273,88 @@ def test_nested_counts_match_the_oracle(pairs: list[tuple[str, str]]) -> None:
     want = {o: {i: pairs.count((o, i)) for i in dict.fromkeys(i for oo, i in pairs if oo == o)}
             for o in dict.fromkeys(o for o, _ in pairs)}
     assert nested_counts(pairs) == want, f"nested_counts({pairs}): expected {want}"
+
+
+# --- work counted at two sizes: O(V + E), not O(V * E) -----------------------------------------
+
+
+class Counted:
+    """Work done by the code under test: lines run in its module, and node hashes/comparisons."""
+
+    lines = 0
+    node_ops = 0
+
+
+class Node(str):
+    """A node name that counts hashing and comparisons: a dict or set lookup costs one or two,
+    `in` a list one per item, a heap a few per push or pop."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        Counted.node_ops += 1
+        return str.__hash__(self)
+
+    def __eq__(self, other: object) -> bool:
+        Counted.node_ops += 1
+        return str.__eq__(self, other)
+
+    def __lt__(self, other: str) -> bool:
+        Counted.node_ops += 1
+        return str.__lt__(self, other)
+
+
+@contextmanager
+def counting_work(code_file: str) -> Iterator[None]:
+    """Count the lines run in `code_file` (sys.settrace, that file only) and Node operations."""
+
+    def line_counter(frame: FrameType, event: str, arg: object) -> Any:
+        if event == "line":
+            Counted.lines += 1
+        return line_counter
+
+    def on_call(frame: FrameType, event: str, arg: object) -> Any:
+        return line_counter if frame.f_code.co_filename == code_file else None
+
+    Counted.lines = Counted.node_ops = 0
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+def layered_dag(n: int) -> dict[str, list[str]]:
+    """n nodes, each pointing at up to 3 later ones: acyclic, about 3n edges, one component."""
+    rng = random.Random(1944)
+    nodes = [Node(f"n{i:05d}") for i in range(n)]
+    return {node: sorted({nodes[min(i + rng.randrange(1, 20), n - 1)] for _ in range(3)} - {node})
+            for i, node in enumerate(nodes)}
+
+
+def work_of(function: Callable[..., Any], n: int) -> int:
+    graph = layered_dag(n)
+    first, last = sorted(graph)[0], sorted(graph)[-1]
+    args = {bfs_distances: (graph, first), shortest_path: (graph, first, last),
+            topological_order: (graph,)}[function]
+    with counting_work(function.__code__.co_filename):
+        got = function(*args)
+    work = Counted.lines + Counted.node_ops
+    assert got is not None and len(got) > 1, f"{function.__name__} on a {n}-node chain gave {got!r}"
+    return work
+
+
+@pytest.mark.parametrize("function", [bfs_distances, shortest_path, topological_order],
+                         ids=lambda f: f.__name__)
+def test_the_work_is_linear_in_the_size_of_the_graph(function: Callable[..., Any]) -> None:
+    small, large = work_of(function, 150), work_of(function, 1_200)
+    ratio = large / max(small, 1)
+    assert ratio < 20, (
+        f"{function.__name__} did {small} units of work (lines run in your module, hashes and "
+        f"comparisons of node names) on a graph of 150 nodes and {large} on one of 1200: "
+        f"{ratio:.0f} times as much for 8 times the graph, where O(V + E) does about 8 times (and "
+        "a heap of ready nodes about 10). Something is O(V) per node: a list of seen nodes "
+        "(`in` a list scans it; use a set or dict), or a scan of every node or edge to find "
+        "the next one (keep in-degrees and a heap of the ready nodes)"
+    )
