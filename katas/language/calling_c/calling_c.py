@@ -70,7 +70,8 @@ class Geometry:
     def sort_points(self, points: Sequence[Point], key: Callable[[Point], float]) -> list[Point]:
         """The points sorted by `key`, stably, by geo_sort calling back into Python.
 
-        An exception raised by `key` comes out of sort_points.
+        An exception raised by `key` (any BaseException) comes out of sort_points; the comparator
+        returns 0 for equal keys, and lets nothing escape for ctypes to report.
         """
         # TODO: a CFUNCTYPE comparator around key, alive for the whole call.
         raise NotImplementedError("Geometry.sort_points")

@@ -7,6 +7,7 @@ import errno
 import gc
 import math
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,37 @@ int main(void)
 }
 """
 
+# libgeometry with another geo_sort: the same contract (stable, by cmp, only during the call), a
+# bottom-up merge sort that asks whether the RIGHT point goes before the LEFT one, as many stable
+# merges do. geometry.c's insertion sort only asks cmp(left, right) > 0.
+MERGE_SORT_LIBRARY = r"""
+#define geo_sort geo_insertion_sort
+#include "geometry.c"
+#undef geo_sort
+
+void geo_sort(struct polygon *poly, int (*cmp)(const struct point *a, const struct point *b))
+{
+    size_t n = poly->n;
+    struct point *tmp = n > 1 ? malloc(n * sizeof *tmp) : NULL;
+    if (tmp == NULL)
+        return;
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = cmp(&poly->pts[j], &poly->pts[i]) < 0 ? poly->pts[j++] : poly->pts[i++];
+            while (i < mid)
+                tmp[k++] = poly->pts[i++];
+            while (j < hi)
+                tmp[k++] = poly->pts[j++];
+        }
+        memcpy(poly->pts, tmp, n * sizeof *tmp);
+    }
+    free(tmp);
+}
+"""
+
 Tagged = tuple[int, float, float]
 
 
@@ -50,6 +82,16 @@ def libgeometry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """geometry.c compiled into a shared library, once per session."""
     out = tmp_path_factory.mktemp("libgeometry") / "libgeometry.so"
     _gcc("-shared", "-fPIC", "-O2", "-o", out, HERE / "geometry.c", "-lm")
+    return out
+
+
+@pytest.fixture(scope="session")
+def libgeometry_merge_sort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """geometry.c with the merge-sort geo_sort above, as another shared library."""
+    build = tmp_path_factory.mktemp("libgeometry_merge")
+    (build / "merge.c").write_text(MERGE_SORT_LIBRARY)
+    out = build / "libgeometry.so"
+    _gcc("-shared", "-fPIC", "-O2", "-I", HERE, "-o", out, build / "merge.c", "-lm")
     return out
 
 
@@ -104,6 +146,58 @@ def test_point_has_the_layout_gcc_gives_struct_point(c_layout: dict) -> None:
 
 def test_polygon_has_the_layout_gcc_gives_struct_polygon(c_layout: dict) -> None:
     _check_struct(Polygon, "polygon", ["n", "pts"], c_layout)
+
+
+def test_polygon_fields_hold_a_size_t_and_a_pointer_to_points() -> None:
+    names = [field[0] for field in Polygon._fields_]
+    assert names == ["n", "pts"], f"Polygon._fields_ names are {names}: struct polygon has n, then pts"
+    biggest = 2**64 - 1 if ctypes.sizeof(ctypes.c_size_t) == 8 else 2**32 - 1
+    assert Polygon(biggest, None).n == biggest, (
+        f"Polygon.n must hold every size_t, {biggest} included: size_t is unsigned (c_size_t), "
+        "a signed type of the same size reads it as -1"
+    )
+    array = (Point * 2)(Point(1, 1.0, 2.0), Point(2, 3.0, 4.0))
+    pts = Polygon(2, array).pts
+    assert hasattr(pts, "contents") and _as_tuple(pts[1]) == (2, 3.0, 4.0), (
+        f"Polygon(2, array).pts is {pts!r}: struct point * is POINTER(Point), so pts[1] reads the second "
+        "Point of the array (c_void_p would keep a bare address)"
+    )
+
+
+# Every function of geometry.h and its number of parameters.
+PROTOTYPES = {
+    "geo_make_point": 3, "geo_distance": 2, "geo_translate": 3, "geo_centroid": 1, "geo_describe": 3,
+    "geo_label": 1, "geo_free": 1, "geo_live_allocations": 0, "geo_sort": 2, "geo_checked_sqrt": 1,
+}
+VOID = ["geo_translate", "geo_free", "geo_sort"]
+
+
+def test_every_function_has_its_prototype_declared(libgeometry: Path) -> None:
+    """README: Geometry.lib is the CDLL, with argtypes and restype declared for every function."""
+    lib = load(libgeometry).lib
+    assert isinstance(lib, ctypes.CDLL), f"Geometry.lib must be the ctypes.CDLL, got {lib!r}"
+    for name, arity in PROTOTYPES.items():
+        argtypes = getattr(lib, name).argtypes
+        assert argtypes is not None and len(argtypes) == arity, (
+            f"{name}.argtypes is {argtypes!r}; geometry.h gives it {arity} parameter(s): without argtypes "
+            "ctypes guesses each argument's C type from the Python value, and a double cannot be guessed"
+        )
+    for name in VOID:
+        assert getattr(lib, name).restype is None, (
+            f"{name} returns void: restype = None (the default, c_int, hands back whatever is in rax)"
+        )
+    for name in ["geo_distance", "geo_checked_sqrt"]:
+        assert getattr(lib, name).restype is ctypes.c_double, f"{name} returns double: restype = c_double"
+    for name in ["geo_make_point", "geo_centroid"]:
+        assert getattr(lib, name).restype is Point, f"{name} returns struct point by value: restype = Point"
+    count = lib.geo_live_allocations.restype
+    assert count is not None and ctypes.sizeof(count) == ctypes.sizeof(ctypes.c_long) and count(-1).value == -1, (
+        f"geo_live_allocations returns long: restype = c_long (got {count!r})"
+    )
+    label = lib.geo_label.restype
+    assert label is not None and ctypes.sizeof(label) == ctypes.sizeof(ctypes.c_void_p), (
+        f"geo_label returns char *: a pointer restype (c_void_p, so the pointer survives for geo_free), got {label!r}"
+    )
 
 
 def test_make_point_returns_a_struct_by_value_with_a_signed_tag(libgeometry: Path) -> None:
@@ -177,9 +271,24 @@ def test_describe_returns_the_whole_text_of_any_length(libgeometry: Path, point:
     want = f"point #{tag} at ({x:.3f}, {y:.3f})"  # Python's .3f rounds exactly as glibc's printf
     got = load(libgeometry).describe(Point(*point))
     assert got == want, (
-        f"describe{point} must be {want!r} ({len(want)} chars), got {got!r}: a fixed buffer truncates long "
-        "numbers; make a first call with (NULL, 0) to learn the size, then a second one to fill"
+        f"describe{point} must be {want!r} ({len(want)} chars), got {got!r}: {_describe_cause(got, want)}"
     )
+
+
+def _describe_cause(got: object, want: str) -> str:
+    """Why describe's text differs, read from its shape."""
+    if got == want[:-1]:
+        return (
+            "exactly the last character is missing: geo_describe, like snprintf, writes at most `size` "
+            "bytes INCLUDING the terminating NUL, so the buffer (and the size you pass) must be the "
+            "returned length + 1"
+        )
+    if isinstance(got, str) and want.startswith(got):
+        return (
+            f"cut after {len(got)} characters: a fixed buffer truncates long numbers; call geo_describe "
+            "once with (NULL, 0) to learn the length, then with a buffer of length + 1"
+        )
+    return "not the text C formatted: pass the Point by pointer and decode the buffer up to its NUL"
 
 
 def _label_oracle(tag: int, x: float, y: float) -> str:
@@ -211,14 +320,32 @@ def test_label_frees_every_string_with_geo_free(libgeometry: Path, live_allocati
     )
 
 
-def _check_sorted(got: list[Point], points: list[Tagged], key_name: str) -> None:
+def _check_sorted(got: list[Point], points: list[Tagged], key_name: str, library: str = "geometry.c") -> None:
     want = sorted(points, key=lambda p: p[1])
     got_tuples = [_as_tuple(p) for p in got]
     assert got_tuples == want, (
-        f"sort_points({points}, key={key_name}) must equal sorted(points, key={key_name}) = {want}, got "
-        f"{got_tuples}: the comparator returns an int whose sign says the order (-1, 0, 1), "
-        "and int(ka - kb) calls keys less than 1 apart equal"
+        f"sort_points({points}, key={key_name}) with {library}'s geo_sort must equal sorted(points, "
+        f"key={key_name}) = {want}, got {got_tuples}: {_sort_cause(got_tuples, want)}"
     )
+
+
+def _sort_cause(got: list[Tagged], want: list[Tagged]) -> str:
+    """Why the order differs: ties moved (no 0 for equal keys), close keys unordered, or neither."""
+    keys = [p[1] for p in got]
+    if sorted(got) == sorted(want) and keys == [p[1] for p in want]:
+        return (
+            "the keys are in order, but points with EQUAL keys changed places: for equal keys the "
+            "comparator must return 0 (geometry.h: 0 keeps the order). One that never returns 0 "
+            "(`-1 if ka < kb else 1`, `1 if ka > kb else -1`, `(ka > kb) - (ka <= kb)`) tells C that one "
+            "of two equal points must go first, and a stable sort obeys"
+        )
+    inverted = [keys[i] - keys[j] for i in range(len(keys)) for j in range(i + 1, len(keys)) if keys[i] > keys[j]]
+    if inverted and max(inverted) < 1:
+        return (
+            "only keys less than 1 apart are out of order: int(ka - kb) truncates their difference to 0 "
+            "(\"equal\"); return the sign, (ka > kb) - (ka < kb)"
+        )
+    return "the comparator returns an int whose sign says the order (negative, 0, positive)"
 
 
 keys = st.one_of(st.integers(-3, 3).map(float), st.floats(-10, 10, allow_nan=False))
@@ -230,6 +357,22 @@ def test_sort_points_matches_sorted(libgeometry: Path, points: list[Tagged]) -> 
     got = load(libgeometry).sort_points([Point(*p) for p in points], key=lambda p: p.x)
     assert isinstance(got, list), f"sort_points must return a list of Point, got {got!r}"
     _check_sorted(got, points, "x")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(-128, 127), keys, finite), max_size=25))
+@example([(1, 0.0, 0.0), (2, 0.0, 0.0)])
+def test_sort_points_is_stable_with_another_stable_sort(libgeometry_merge_sort: Path, points: list[Tagged]) -> None:
+    """A library whose sort asks cmp(right, left) < 0: a comparator that is not 0 for ties shows."""
+    got = load(libgeometry_merge_sort).sort_points([Point(*p) for p in points], key=lambda p: p.x)
+    _check_sorted(got, points, "x", library="a merge sort")
+
+
+def test_sort_points_keeps_equal_keys_in_order(libgeometry: Path, libgeometry_merge_sort: Path) -> None:
+    points = [(1, 1.0, 0.0), (2, 0.0, 0.0), (3, 1.0, 0.0), (4, 0.0, 0.0), (5, 1.0, 0.0)]
+    for library, name in [(libgeometry, "geometry.c"), (libgeometry_merge_sort, "a merge sort")]:
+        got = load(library).sort_points([Point(*p) for p in points], key=lambda p: p.x)
+        _check_sorted(got, points, "x", library=name)
 
 
 def test_sort_points_orders_keys_closer_than_one(libgeometry: Path) -> None:
@@ -268,6 +411,51 @@ def test_an_exception_in_key_comes_out_of_sort_points(libgeometry: Path) -> None
             "remember it, and re-raise it after geo_sort returns",
             pytrace=False,
         )
+
+
+def test_sort_points_leaves_nothing_for_ctypes_to_report(libgeometry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What escapes a callback (an exception, a result that is not an int) ctypes reports and drops."""
+    reported: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    geo = load(libgeometry)
+
+    def key(point: Point) -> float:
+        if point.tag == 2:
+            raise LookupError("no key for tag 2")
+        return point.x
+
+    with pytest.raises(LookupError):
+        geo.sort_points([Point(1, 1.0, 0.0), Point(2, 0.0, 0.0), Point(3, 2.0, 0.0), Point(4, -1.0, 0.0)], key=key)
+    geo.sort_points([Point(i, float(i % 3), 0.0) for i in range(6)], key=lambda p: p.x)
+    shown = [f"{type(r.exc_value).__name__}: {r.exc_value} ({r.err_msg})" for r in reported]  # type: ignore[attr-defined]
+    assert not reported, (
+        f"ctypes reported {shown} from the comparator: something escaped the callback. Catch what key "
+        "raises (and re-raise it after geo_sort), and return an int on every path, the one after a "
+        "failure included (None is not a C int: ctypes prints an error and passes 0)"
+    )
+
+
+class Interrupted(BaseException):
+    """Like KeyboardInterrupt or SystemExit: a BaseException that is not an Exception."""
+
+
+def test_a_base_exception_in_key_comes_out_of_sort_points_too(libgeometry: Path) -> None:
+    def key(point: Point) -> float:
+        if point.tag == 2:
+            raise Interrupted("Ctrl-C while sorting")
+        return point.x
+
+    points = [Point(1, 1.0, 0.0), Point(2, 0.0, 0.0), Point(3, 2.0, 0.0)]
+    try:
+        got = load(libgeometry).sort_points(points, key=key)
+    except Interrupted:
+        return
+    pytest.fail(
+        f"sort_points returned {[_as_tuple(p) for p in got]} although key raised a BaseException (as "
+        "KeyboardInterrupt and SystemExit are): ctypes swallows it in the callback like any other; "
+        "catch BaseException, not Exception, and re-raise it after geo_sort returns",
+        pytrace=False,
+    )
 
 
 def test_checked_sqrt_returns_the_square_root(libgeometry: Path) -> None:

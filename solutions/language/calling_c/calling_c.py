@@ -115,21 +115,25 @@ class Geometry:
     def sort_points(self, points: Sequence[Point], key: Callable[[Point], float]) -> list[Point]:
         """The points sorted by `key`, stably, by geo_sort calling back into Python.
 
-        An exception raised by `key` comes out of sort_points.
+        An exception raised by `key` (any BaseException) comes out of sort_points; the comparator
+        returns 0 for equal keys, and lets nothing escape for ctypes to report.
         """
-        errors: list[BaseException] = []
+        failure: BaseException | None = None
 
         def compare(a: ctypes._Pointer[Point], b: ctypes._Pointer[Point]) -> int:
             # An exception cannot unwind through C frames: ctypes would print it and return 0.
-            # Remember it, tell C "equal", and raise it once C has returned.
-            if errors:
-                return 0
-            try:
-                ka, kb = key(a.contents), key(b.contents)
-            except BaseException as exc:
-                errors.append(exc)
-                return 0
-            return (ka > kb) - (ka < kb)  # the sign only: int(ka - kb) would call 0.5 "equal"
+            # Remember the first one (any BaseException: Ctrl-C too), stop calling key, and raise
+            # it once C has returned.
+            nonlocal failure
+            if failure is None:
+                try:
+                    ka, kb = key(a.contents), key(b.contents)
+                    # The sign only: int(ka - kb) would call 0.5 "equal", and 0 for equal keys is
+                    # what keeps a stable sort stable (geometry.h: 0 keeps the order).
+                    return (ka > kb) - (ka < kb)
+                except BaseException as exc:
+                    failure = exc
+            return 0  # C needs an int; the order no longer matters, sort_points will raise
 
         # `callback` is a local that lives until this method returns, so the thunk C calls stays
         # alive for the whole of geo_sort (a C library that kept the pointer for later would need
@@ -138,8 +142,8 @@ class Geometry:
         array = (Point * len(points))(*points)
         polygon = Polygon(len(points), array)
         self.lib.geo_sort(ctypes.byref(polygon), callback)
-        if errors:
-            raise errors[0]
+        if failure is not None:
+            raise failure
         return [Point(p.tag, p.x, p.y) for p in array]  # copies, independent of the array
 
     def checked_sqrt(self, x: float) -> float:
