@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalogue import Kata
-from ..learner import pristine
+from ..learner import pristine, scratch
 from ..learner.state import state_dir
 
 SCRATCH_DIR = "drill"
+SCRATCH_PREFIX = "scratch-"  # scratch-<pid>-<kata>-XXXX: a later drill removes what a killed one left
 ATTEMPTS_DIR = "attempts"
 
 
@@ -26,11 +28,13 @@ class Workspace:
     @classmethod
     def create(cls, kata: Kata) -> Workspace:
         """Copy the shipped stubs (from git, so the learner's own work never leaks in) into a new
-        folder .kata/drill/<kata>-XXXX; NoPristineCopy if git cannot tell what they were."""
+        folder .kata/drill/scratch-<pid>-<kata>-XXXX; NoPristineCopy if git cannot tell what they
+        were. Scratch folders of drills whose process is gone (SIGKILL, SIGHUP) are removed first."""
         stubs = {name: pristine.stub(kata, name) for name in kata.files}  # all or nothing
         base = state_dir(kata.root) / SCRATCH_DIR
         base.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{kata.name}-", dir=base))
+        scratch.sweep(SCRATCH_PREFIX, base)
+        folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{kata.name}-", dir=base))
         for name, content in stubs.items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(content)

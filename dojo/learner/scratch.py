@@ -31,10 +31,11 @@ def _left_behind(folder: Path, prefix: str, info: os.stat_result) -> bool:
     return pid_text.isdigit() and int(pid_text) != os.getpid() and not _owner_alive(int(pid_text))
 
 
-def sweep(prefix: str) -> list[Path]:
-    """Remove `<tmp>/<prefix><pid>-*` folders of ours whose process is gone; the ones removed."""
+def sweep(prefix: str, base: Path | None = None) -> list[Path]:
+    """Remove `<base>/<prefix><pid>-*` folders of ours whose process is gone (base: the temp
+    folder); the ones removed."""
     removed = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+    for folder in (base or Path(tempfile.gettempdir())).glob(f"{prefix}*"):
         with contextlib.suppress(OSError):
             info = folder.lstat()
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():

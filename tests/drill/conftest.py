@@ -136,7 +136,7 @@ class Harness:
     def tools(self) -> Tools:
         def events(folder: Path) -> contextlib.AbstractContextManager[Script]:
             self.workspaces.append(folder)
-            kata_name = folder.name.rsplit("-", 1)[0]
+            kata_name = folder.name.rsplit("-", 1)[0].split("-", 2)[-1]  # scratch-<pid>-<kata>-XXXX
             topic = TOPIC_OF[kata_name]
             cat = catalogue_mod.load(folder.parents[2] / "katas.toml")
             self.current = Workspace(cat.get(f"{topic}/{kata_name}"), folder)

@@ -99,7 +99,8 @@ def drills():
 
 
 def _scratch_file(repo: Path, name: str) -> Path:
-    (folder,) = [p for p in (repo / ".kata" / "drill").iterdir() if p.name.startswith(f"{name}-")]
+    (folder,) = [p for p in (repo / ".kata" / "drill").iterdir()
+                 if p.name.startswith("scratch-") and f"-{name}-" in p.name]
     return folder / f"{name}.py"
 
 
