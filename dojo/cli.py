@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -10,7 +11,7 @@ from rich.markup import escape
 
 from . import catalogue as catalogue_mod
 from .drill import command as drill_cmd
-from .learner import alternatives_view, gallery, interrupts, listing, pristine
+from .learner import alternatives_view, gallery, interrupts, listing, pristine, unwritable
 from .learner import diff as diff_mod
 from .learner import doctor as doctor_mod
 from .learner import hint as hint_mod
@@ -400,4 +401,11 @@ def alternatives_(
 
 def main() -> None:
     interrupts.install()  # an IDE's stop button or a closed terminal: cleaned up as on Ctrl-C
-    app()
+    try:
+        app()
+    except OSError as exc:  # .kata/ unwritable: one line saying what to fix, not a traceback
+        problem = unwritable.explain(exc)
+        if problem is None:
+            raise
+        err_console.print(f"[red]error:[/red] {escape(problem)}", soft_wrap=True)
+        sys.exit(1)
