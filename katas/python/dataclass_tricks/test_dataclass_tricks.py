@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import FrozenInstanceError, replace
 
 import pytest
@@ -32,6 +33,18 @@ def key(task: Task) -> tuple[int, datetime.date, str]:
 
 
 DAY = datetime.date(2024, 5, 1)
+
+
+def refused(error: type[Exception] | tuple[type[Exception], ...], action: Callable[[], object],
+            because: str) -> None:
+    """`action()` must raise `error`; else fail, saying `because`."""
+    try:
+        action()
+    except error:
+        return
+    except Exception as exc:  # any other exception is the wrong answer
+        pytest.fail(f"raised {exc!r} instead: {because}")
+    pytest.fail(f"accepted: {because}")
 
 
 # --- Money: a frozen, hashable, slotted value object ---------------------------------------
@@ -100,33 +113,37 @@ def test_any_int_is_an_amount(amount: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("amount", "currency", "error"),
+    ("amount", "currency", "error", "why"),
     [
-        (1.5, "EUR", TypeError),  # money in floats: 0.1 + 0.2 != 0.3
-        (100.0, "EUR", TypeError),  # a whole float is still a float
-        (True, "EUR", TypeError),  # bool is a subclass of int, and still not an amount
-        ("100", "EUR", TypeError),
-        (None, "EUR", TypeError),
-        (100, "EURO", ValueError),
-        (100, "EU", ValueError),
-        (100, "E1R", ValueError),
-        (100, "", ValueError),
-        (100, "ÉUR", ValueError),  # a letter, but not an ASCII one
-        (100, "ßUR", ValueError),  # not ASCII either, and "ß".upper() is "SS": 4 letters
-        (100, "E R", ValueError),
+        (1.5, "EUR", TypeError, "money in floats: 0.1 + 0.2 != 0.3"),
+        (100.0, "EUR", TypeError, "a whole float is still a float"),
+        (True, "EUR", TypeError, "bool is a subclass of int, and still not an amount: "
+                                 "check isinstance(amount, bool) too"),
+        ("100", "EUR", TypeError, "a string of digits is not an int"),
+        (None, "EUR", TypeError, "None is not an int"),
+        (100, "EURO", ValueError, "4 letters"),
+        (100, "EU", ValueError, "2 letters"),
+        (100, "E1R", ValueError, "a digit is not a letter"),
+        (100, "", ValueError, "no letters at all"),
+        (100, "ÉUR", ValueError, "É is a letter, but not an ASCII one: str.isalpha() alone "
+                                 "accepts it, add str.isascii()"),
+        (100, "ßUR", ValueError, "ß is not ASCII either, and 'ß'.upper() is 'SS': 4 letters"),
+        (100, "E R", ValueError, "a space is not a letter"),
     ],
 )
-def test_money_rejects_bad_values_in_post_init(amount: object, currency: str, error: type) -> None:
+def test_money_rejects_bad_values_in_post_init(
+    amount: object, currency: str, error: type[Exception], why: str
+) -> None:
     Money(1, "EUR")  # a good value is accepted
-    with pytest.raises(error):
-        Money(amount, currency)  # type: ignore[arg-type]
+    refused(error, lambda: Money(amount, currency),  # type: ignore[arg-type]
+            f"Money({amount!r}, {currency!r}) must raise {error.__name__} in __post_init__: {why}")
 
 
 def test_a_currency_that_is_not_a_string_is_refused() -> None:
-    assert Money(1, "usd").currency == "USD"
+    assert Money(1, "usd").currency == "USD", "'usd' is stored upper-cased"
     for currency in (None, 978, b"EUR"):
-        with pytest.raises((TypeError, ValueError)):
-            Money(1, currency)  # type: ignore[arg-type]
+        refused((TypeError, ValueError), lambda c=currency: Money(1, c),  # type: ignore[misc]
+                f"Money(1, {currency!r}): a currency must be a string of 3 ASCII letters")
 
 
 def test_add_returns_a_new_value_and_replace_validates_again() -> None:
@@ -138,14 +155,14 @@ def test_add_returns_a_new_value_and_replace_validates_again() -> None:
         "a new Money (dataclasses.replace(self, amount=...))"
     )
     assert a.add(Money(-250, "EUR")) == Money(0, "EUR"), "adding a refund gives zero"
-    with pytest.raises(ValueError):
-        a.add(Money(1, "USD"))  # euros and dollars don't add up
+    refused(ValueError, lambda: a.add(Money(1, "USD")),
+            "euros and dollars don't add up: add() raises ValueError when the currencies differ")
     assert a == Money(250, "EUR"), "a refused add() changes nothing"
     # replace() goes through __init__, hence through __post_init__: no way to smuggle bad values
-    with pytest.raises(ValueError):
-        replace(a, currency="dollars")
-    with pytest.raises(TypeError):
-        replace(a, amount=2.5)
+    refused(ValueError, lambda: replace(a, currency="dollars"),
+            "replace() calls __init__, so __post_init__ must refuse the bad currency again")
+    refused(TypeError, lambda: replace(a, amount=2.5),
+            "replace() calls __init__, so __post_init__ must refuse the float amount again")
     assert replace(a, currency="usd") == Money(250, "USD"), (
         "replace() runs __post_init__ again: the new currency is upper-cased too"
     )
@@ -207,10 +224,10 @@ def test_each_task_gets_its_own_tags_list() -> None:
 
 def test_a_mutable_task_is_not_hashable() -> None:
     task = Task(3, DAY, "refactor")
-    with pytest.raises(TypeError):
-        hash(task)  # eq=True without frozen: __hash__ is None, as it should be
-    with pytest.raises(TypeError):
-        {task}  # noqa: B018
+    because = ("a Task is mutable, so it must not be hashable: eq=True without frozen sets "
+               "__hash__ to None; don't add unsafe_hash=True or frozen=True")
+    refused(TypeError, lambda: hash(task), because)
+    refused(TypeError, lambda: {task}, because)
 
 
 @pytest.mark.parametrize("priority", [0, 4])
@@ -222,8 +239,8 @@ def test_priorities_0_to_4_are_accepted(priority: int) -> None:
 @pytest.mark.parametrize("priority", [5, -1, 100])
 def test_task_rejects_an_unknown_priority(priority: int) -> None:
     Task(2, DAY, "fine")  # a good priority is accepted
-    with pytest.raises(ValueError):
-        Task(priority, DAY, "out of range")
+    refused(ValueError, lambda: Task(priority, DAY, "out of range"),
+            f"priority {priority} is not one of 0..4: __post_init__ raises ValueError")
 
 
 # --- Config: keyword-only and frozen ------------------------------------------------------
@@ -248,8 +265,8 @@ def test_config_requires_host_and_has_defaults() -> None:
         f"Config(host='db') is {config!r}: port defaults to 8080 and debug to False"
     )
     assert Config(host="db", debug=True).debug is True, "debug=True is kept"
-    with pytest.raises(TypeError):
-        Config()  # type: ignore[call-arg]
+    refused(TypeError, lambda: Config(),  # type: ignore[call-arg]
+            "host has no default: Config() without it is a TypeError")
 
 
 @pytest.mark.parametrize("port", [1, 65535])
@@ -261,10 +278,10 @@ def test_the_first_and_last_ports_are_valid(port: int) -> None:
 @pytest.mark.parametrize("port", [0, 65536, -1])
 def test_a_port_outside_1_to_65535_is_refused(port: int) -> None:
     config = Config(host="db")
-    with pytest.raises(ValueError):
-        Config(host="db", port=port)
-    with pytest.raises(ValueError):
-        config.with_port(port)
+    refused(ValueError, lambda: Config(host="db", port=port),
+            f"port {port} is outside 1..65535: __post_init__ raises ValueError")
+    refused(ValueError, lambda: config.with_port(port),
+            f"with_port({port}) must validate like a new Config: replace() runs __post_init__")
     assert config.port == 8080, "a refused with_port() leaves the original alone"
 
 
