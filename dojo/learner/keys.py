@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
+
+
+def _can_send_keys(fd: int) -> bool:
+    """A pipe, socket or file can carry keys; a character device that is no terminal
+    (stdin from /dev/null: a service, an IDE's run button, `< /dev/null`) never will."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISCHR(mode)
 
 
 class KeyReader:
@@ -32,6 +43,9 @@ class KeyReader:
         except (AttributeError, OSError, ValueError):
             return self  # no real stdin (a test runner's fake): no keys
         self.is_terminal = os.isatty(self.fd)
+        if not self.is_terminal and not _can_send_keys(self.fd):
+            self.fd = None  # /dev/null and the like: no key will ever come, so none is offered
+            return self
         if self.is_terminal:
             import termios
             import tty
