@@ -164,3 +164,48 @@ def test_a_clock_step_does_not_hide_a_dead_sessions_server(
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_dead_sessions_folder_with_our_pid_is_swept_not_adopted(tmp_path: Path) -> None:
+    """A session that got the pid of a dead one must not take on its folder: its old owner line
+    would make this living session look dead to the next one, which would kill our servers."""
+    state = Path(tempfile.mkdtemp(prefix="kata-state-", dir=SHARED_TMP))
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    cleanup.configure(state)
+    try:
+        stale = state / f"session-{os.getpid()}"
+        stale.mkdir()
+        (stale / "owner").write_text(f"{os.uname().nodename}:{os.getpid()}:{cleanup.STABLE_MARK}1.0")
+        record = pidfiles.describe(orphan.pid, tmp_path)
+        assert record is not None
+        pidfiles.write(stale / f"pid-{orphan.pid}.json", record)
+        removed = cleanup.sweep_processes()
+        assert any(f"process {orphan.pid}" in line for line in removed), removed
+        assert orphan.wait(10) is not None
+        fresh = cleanup.session_dir()
+        assert (fresh / "owner").read_text() == cleanup.owner_id()
+        assert not list(fresh.glob("pid-*.json"))
+    finally:
+        cleanup.remove_session_dir()
+        cleanup.configure(cleanup.default_state_dir())
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_a_stale_folder_with_our_pid_is_not_adopted_when_a_server_starts(tmp_path: Path) -> None:
+    state = Path(tempfile.mkdtemp(prefix="kata-state-", dir=SHARED_TMP))
+    cleanup.configure(state)
+    try:
+        stale = state / f"session-{os.getpid()}"
+        stale.mkdir()
+        (stale / "owner").write_text(f"{os.uname().nodename}:{os.getpid()}:{cleanup.STABLE_MARK}1.0")
+        (stale / "pid-1.json").write_text("{}")
+        fresh = cleanup.session_dir()
+        assert (fresh / "owner").read_text() == cleanup.owner_id()
+        assert not (fresh / "pid-1.json").exists()
+    finally:
+        cleanup.remove_session_dir()
+        cleanup.configure(cleanup.default_state_dir())
+        shutil.rmtree(state, ignore_errors=True)
