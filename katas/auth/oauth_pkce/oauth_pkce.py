@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import requests
 
-REFRESH_MARGIN = 30.0  # refresh when fewer than this many seconds of validity remain
+REFRESH_MARGIN = 30.0  # refresh once this many seconds of validity, or fewer, remain
 
 
 @dataclass
@@ -68,7 +68,8 @@ class OAuthClient:
        OAuthError("invalid_response"), and the code is exchanged at the token endpoint (POST
        form: grant_type=authorization_code, code, redirect_uri, client_id, code_verifier).
     3. access_token(): a token valid for at least REFRESH_MARGIN more seconds, refreshing it
-       (grant_type=refresh_token, refresh_token, client_id) once fewer remain. The server may
+       (grant_type=refresh_token, refresh_token, client_id) once that many or fewer remain
+       (clock() >= expires_at - REFRESH_MARGIN). The server may
        return a new refresh token (rotation: keep it) or none (keep the one you had).
        OAuthError("login_required") with no tokens, or expired ones and no refresh token.
        A token without expires_in never looks stale.

@@ -561,16 +561,16 @@ def test_the_token_is_refreshed_shortly_before_it_expires(
     clock.now += EXPIRES_IN - REFRESH_MARGIN - 60
     assert client.access_token() == first, "still a minute of margin left: no refresh yet"
     assert not auth_server.grants("refresh_token"), "refreshed a token that was still fresh"
-    clock.now += 60  # exactly REFRESH_MARGIN seconds left: not yet fewer
+    clock.now += 59.5  # REFRESH_MARGIN + 0.5 s left: still fresh
     assert client.access_token() == first and not auth_server.grants("refresh_token"), (
-        f"with exactly {REFRESH_MARGIN} s of validity left the token was refreshed: refresh once "
-        "FEWER than REFRESH_MARGIN seconds remain (clock() > expires_at - REFRESH_MARGIN)"
+        f"with {REFRESH_MARGIN + 0.5} s of validity left the token was refreshed: refresh once "
+        "REFRESH_MARGIN seconds or fewer remain (clock() >= expires_at - REFRESH_MARGIN)"
     )
-    clock.now += 0.5  # now inside the margin
+    clock.now += 0.5  # exactly REFRESH_MARGIN left: refresh now
     second = client.access_token()
     assert auth_server.grants("refresh_token"), (
-        f"the token expires in under {REFRESH_MARGIN} s and was not refreshed: compare "
-        "clock() with expires_at - REFRESH_MARGIN"
+        f"the token expires in {REFRESH_MARGIN} s and was not refreshed: refresh once "
+        "clock() >= expires_at - REFRESH_MARGIN"
     )
     assert second != first
     response = http.get(f"{auth_server.base}/me", timeout=5,

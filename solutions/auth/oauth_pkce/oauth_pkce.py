@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-REFRESH_MARGIN = 30.0  # refresh when fewer than this many seconds of validity remain
+REFRESH_MARGIN = 30.0  # refresh once this many seconds of validity, or fewer, remain
 
 
 @dataclass
@@ -82,7 +82,8 @@ class OAuthClient:
        OAuthError("invalid_response"), and the code is exchanged at the token endpoint (POST
        form: grant_type=authorization_code, code, redirect_uri, client_id, code_verifier).
     3. access_token(): a token valid for at least REFRESH_MARGIN more seconds, refreshing it
-       (grant_type=refresh_token, refresh_token, client_id) once fewer remain. The server may
+       (grant_type=refresh_token, refresh_token, client_id) once that many or fewer remain
+       (clock() >= expires_at - REFRESH_MARGIN). The server may
        return a new refresh token (rotation: keep it) or none (keep the one you had).
        OAuthError("login_required") with no tokens, or expired ones and no refresh token.
        A token without expires_in never looks stale.
@@ -165,8 +166,8 @@ class OAuthClient:
             raise OAuthError("login_required", "no tokens: run the authorization flow first")
         expires_at = self.tokens.expires_at
         # Refresh a little early, so the token does not expire on its way to the API: once
-        # fewer than REFRESH_MARGIN seconds remain (exactly REFRESH_MARGIN left is still fine).
-        if expires_at is not None and self.clock() > expires_at - REFRESH_MARGIN:
+        # REFRESH_MARGIN seconds or fewer remain.
+        if expires_at is not None and self.clock() >= expires_at - REFRESH_MARGIN:
             if self.tokens.refresh_token is None:
                 raise OAuthError("login_required", "the access token expired and cannot be refreshed")
             old_refresh = self.tokens.refresh_token

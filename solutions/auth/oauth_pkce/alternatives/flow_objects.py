@@ -3,7 +3,7 @@
 # Alternative design: each flow in progress is a small object kept by its state; the token
 # response is parsed into a separate _Grant and merged into the current Tokens with
 # dataclasses.replace (a missing refresh_token keeps the old one); the refresh decision reads
-# "remaining < REFRESH_MARGIN"; the verifier is 128 characters drawn one by one from the whole
+# "remaining <= REFRESH_MARGIN"; the verifier is 128 characters drawn one by one from the whole
 # unreserved alphabet, and the state is hex.
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class OAuthClient:
         tokens = self.tokens
         if tokens is None:
             raise OAuthError("login_required", "log in first")
-        if tokens.expires_at is None or tokens.expires_at - self.clock() >= REFRESH_MARGIN:
+        if tokens.expires_at is None or tokens.expires_at - self.clock() > REFRESH_MARGIN:
             return tokens.access_token
         if not tokens.refresh_token:
             raise OAuthError("login_required", "expired, and nothing to refresh it with")
