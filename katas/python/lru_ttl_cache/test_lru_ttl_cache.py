@@ -38,6 +38,17 @@ class Clock:
         return self.now
 
 
+def refused(error: type[Exception], action: Callable[[], object], because: str) -> None:
+    """`action()` must raise `error`; else fail, saying `because`."""
+    try:
+        action()
+    except error:
+        return
+    except Exception as exc:  # any other exception is the wrong answer
+        pytest.fail(f"raised {exc!r} instead: {because}")
+    pytest.fail(f"accepted: {because}")
+
+
 def evicting_lru(capacity: int) -> tuple[LRUCache[str, int], list[tuple[str, int]]]:
     evicted: list[tuple[str, int]] = []
     cache = LRUCache[str, int](capacity, on_evict=lambda k, v: evicted.append((k, v)))
@@ -111,10 +122,9 @@ def test_get_returns_the_default_on_a_miss_and_capacity_must_be_positive() -> No
     assert cache.get("nope") is None
     assert cache.get("nope", -1) == -1
     assert len(cache) == 0
-    with pytest.raises(ValueError):
-        LRUCache[str, int](0)
-    with pytest.raises(ValueError):
-        LRUCache[str, int](-3)
+    for capacity in (0, -3):
+        refused(ValueError, lambda c=capacity: LRUCache[str, int](c),  # type: ignore[misc]
+                f"LRUCache({capacity}): a capacity below 1 is a ValueError")
 
 
 def test_capacity_one_without_on_evict_keeps_the_newest() -> None:
@@ -333,8 +343,10 @@ def test_expired_entries_make_room_before_a_live_one_is_evicted() -> None:
 def test_capacity_and_ttl_must_be_positive() -> None:
     clock = Clock()
     for capacity, ttl in [(0, 1.0), (-1, 1.0), (1, 0.0), (1, -0.5), (0, 0.0)]:
-        with pytest.raises(ValueError):
-            TTLCache[str, int](capacity=capacity, ttl=ttl, clock=clock)
+        refused(ValueError,
+                lambda c=capacity, t=ttl: TTLCache[str, int](capacity=c, ttl=t, clock=clock),  # type: ignore[misc]
+                f"TTLCache(capacity={capacity}, ttl={ttl}): a capacity below 1 or a ttl of 0 or "
+                "less is a ValueError")
     cache = TTLCache[str, int](capacity=1, ttl=0.001, clock=clock)  # the smallest legal sizes
     cache.put("a", 1)
     assert cache.get("a") == 1, "capacity 1 and a tiny positive ttl are legal and hold one entry"

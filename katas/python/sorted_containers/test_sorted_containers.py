@@ -34,6 +34,17 @@ def runs(points: set[int]) -> list[tuple[int, int]]:
     return out
 
 
+def refused(error: type[Exception], action: Callable[[], object], because: str) -> None:
+    """`action()` must raise `error`; else fail, saying `because`."""
+    try:
+        action()
+    except error:
+        return
+    except Exception as exc:  # any other exception is the wrong answer
+        pytest.fail(f"raised {exc!r} instead: {because}")
+    pytest.fail(f"accepted: {because}")
+
+
 # --- counting work, for the complexity tests -----------------------------------------------------
 
 
@@ -145,8 +156,8 @@ def test_even_window_median_is_the_true_mean() -> None:
 
 @pytest.mark.parametrize("k", [0, -1])
 def test_window_size_must_be_positive(k: int) -> None:
-    with pytest.raises(ValueError):
-        sliding_median([1, 2, 3], k)
+    refused(ValueError, lambda: sliding_median([1, 2, 3], k),
+            f"sliding_median(nums, {k}): a window needs at least one number, k < 1 is a ValueError")
     assert sliding_median([1, 2, 3], 1) == [1.0, 2.0, 3.0], "k = 1, the smallest legal window"
 
 
@@ -237,10 +248,9 @@ def test_removed_and_unknown_players() -> None:
         f"after removing bob: ann ranks {board.rank('ann')}, len {len(board)}; a removed player "
         "must leave both the scores and the ranking"
     )
-    with pytest.raises(KeyError):
-        board.rank("bob")
-    with pytest.raises(KeyError):
-        board.remove("zed")
+    refused(KeyError, lambda: board.rank("bob"),
+            "rank() of a removed player is a KeyError: remove() takes it out of the scores too")
+    refused(KeyError, lambda: board.remove("zed"), "remove() of a player never seen is a KeyError")
     board.submit("bob", 1)
     assert (board.rank("ann"), board.rank("bob")) == (1, 2), "a removed player can come back"
 
@@ -385,11 +395,11 @@ def test_cancel_frees_the_slot_and_bad_input_is_refused() -> None:
     cal.cancel(1)
     assert cal.bookings() == [], f"bookings() is {cal.bookings()} after cancelling the only one"
     assert cal.book(2, 4), "[2, 4) fits once [1, 5) is cancelled"
-    with pytest.raises(KeyError):
-        cal.cancel(3)  # inside [2, 4), but no booking starts at 3
+    refused(KeyError, lambda: cal.cancel(3),
+            "cancel(3): 3 lies inside [2, 4), but no booking starts at 3, so it is a KeyError")
     for start, end in [(7, 7), (9, 8)]:
-        with pytest.raises(ValueError):
-            cal.book(start, end)
+        refused(ValueError, lambda s=start, e=end: cal.book(s, e),  # type: ignore[misc]
+                f"book({start}, {end}): a booking needs start < end, else a ValueError")
     assert cal.bookings() == [(2, 4)], "a refused cancel or booking changes nothing"
 
 
