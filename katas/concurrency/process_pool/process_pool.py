@@ -40,7 +40,8 @@ def _worker_main(conn: Connection) -> None:
     A suggested protocol: the pool sends `(tag, fn, chunk)` or None for "stop"; the worker replies
     `(tag, True, results)` or `(tag, False, exception)`.
     """
-    # TODO: loop: recv() a task (None or EOFError: return), run it, send the results or the error.
+    # TODO: loop: recv() a task (None or EOFError: return), run it, send the results or the error
+    # (any BaseException from fn; and if the reply cannot be pickled, send the pickling error).
     raise NotImplementedError("_worker_main")
 
 
@@ -58,8 +59,8 @@ class ProcessPool:
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        # TODO: start `workers` processes (CTX.Process(target=_worker_main, ...)), each with a way
-        # to receive chunks and send results back.
+        # TODO: start `workers` daemonic processes (CTX.Process(target=_worker_main, daemon=True)),
+        # each with a way to receive chunks and send results back.
         raise NotImplementedError("ProcessPool.__init__")
 
     @property
@@ -71,9 +72,11 @@ class ProcessPool:
     def map(self, fn: Callable[[T], R], items: Iterable[T], chunksize: int = 1) -> list[R]:
         """Return `[fn(item) for item in items]`, computed in the workers, one chunk per message.
 
-        Raises the first exception a call of `fn` raised, as soon as it arrives (the pool stays
-        usable), and WorkerCrashed if a worker dies. `fn` must be picklable (a module-level
-        function, not a lambda).
+        Raises the first exception a call of `fn` raised (BaseException included), as soon as it
+        arrives, and pickling's own error for a function, item or result that cannot be pickled;
+        either way the workers live on and the pool stays usable. Raises WorkerCrashed if a worker
+        died (busy or idle); the pool is then broken and every later call raises it too.
+        ValueError if `chunksize < 1`.
         """
         # TODO: split into chunks, hand a chunk to each idle worker, collect the replies in input
         # order, give the next chunk to whoever replied. Wait without polling, also for a worker
@@ -81,9 +84,10 @@ class ProcessPool:
         raise NotImplementedError("ProcessPool.map")
 
     def close(self) -> None:
-        """Stop every worker and wait for it to exit; calling it again does nothing.
+        """Stop every worker, wait for it to exit and close the pipes; calling it again does nothing.
 
         Workers still running a chunk nobody will read (their map() raised) are terminated.
+        Afterwards map() raises ValueError.
         """
         # TODO: ask idle workers to stop, terminate busy ones, join() them all.
         raise NotImplementedError("ProcessPool.close")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import itertools
 import os
+import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -105,6 +108,32 @@ def zero_finishes_last(x: int) -> int:
     return x * x
 
 
+def raise_base_exception(x: str) -> str:
+    """SystemExit and KeyboardInterrupt are BaseExceptions, not Exceptions."""
+    if x == "exit":
+        raise SystemExit(3)
+    if x == "interrupt":
+        raise KeyboardInterrupt
+    return x
+
+
+def return_a_lock(x: int) -> Any:
+    """Its result cannot be pickled, so it cannot travel back as it is."""
+    return threading.Lock()
+
+
+def return_a_lambda(x: int) -> Any:
+    """Its result cannot be pickled either: functions pickle by name, and a lambda has none."""
+    return lambda: x
+
+
+def close_files_and_exit(x: int) -> int:
+    """The worker closes every file it has (its pipe first), and dies a moment later."""
+    os.closerange(3, 1 << 16)
+    time.sleep(0.2)  # not a timing assertion: the EOF simply comes well before the exit code
+    os._exit(5)
+
+
 def exit_on_two(x: int) -> int:
     if x == 2:
         os._exit(7)  # the worker process dies on the spot, as after a segfault or an OOM kill
@@ -197,7 +226,7 @@ def test_map_returns_results_in_input_order_for_any_chunksize() -> None:
     with ProcessPool(3) as pool:
         for n in (0, 1, 7, 20):
             for chunksize in (1, 3, 8, 25):
-                got = pool.map(square, range(n), chunksize=chunksize)
+                got = pool.map(square, iter(range(n)), chunksize=chunksize)  # any iterable
                 assert got == [x * x for x in range(n)], (
                     f"map(square, range({n}), chunksize={chunksize}) returned {got}: results "
                     "must come back in input order, whichever worker finished first"
@@ -218,7 +247,8 @@ def test_results_keep_input_order_when_the_first_item_finishes_last(
 def test_work_runs_in_worker_processes_not_in_the_caller(rendezvous: Any) -> None:
     with ProcessPool(2) as pool:
         workers = set(pool.pids)
-        traces = pool.map(traced, [(0, True), (1, True)], chunksize=1)
+        traces = pool.map(traced, [(0, True), (1, True)])  # the default chunksize is 1
+    check_met(traces, "the pool with the default chunksize (1)")
     pids = {t.pid for t in traces}
     assert os.getpid() not in pids, "map() ran the function in the calling process, not a worker"
     assert pids <= workers, f"items ran in pids {pids}, but the pool's workers are {workers}"
@@ -311,7 +341,7 @@ def test_a_crashed_worker_raises_workercrashed_instead_of_hanging() -> None:
         try:
             call.result(timeout=5)
         except WorkerCrashed as exc:
-            assert "7" in str(exc), f"say which worker died and its exit code (7): {exc}"
+            assert re.search(r"\b7\b", str(exc)), f"say which worker died and its exit code (7): {exc}"
         except AssertionError:
             raise AssertionError(
                 "map() was still waiting 5 s after a worker process died (exit code 7): its result "
@@ -337,6 +367,23 @@ def test_no_worker_outlives_the_pool() -> None:
     )
 
 
+def test_close_closes_the_pipes_and_the_pool_refuses_more_work() -> None:
+    def sockets() -> int:  # a duplex Pipe is a socketpair; one-way pipes are not counted here
+        return len(psutil.Process().net_connections("unix"))
+
+    before = sockets()
+    pool = ProcessPool(3)
+    assert pool.map(square, [1, 2, 3]) == [1, 4, 9]
+    pool.close()
+    assert sockets() == before, (
+        f"{sockets() - before} unix sockets of the pool are still open after close(): close the "
+        "pool's end of every pipe, or each pool leaks file descriptors"
+    )
+    pool.close()  # a second close() does nothing
+    with pytest.raises(ValueError):
+        pool.map(square, [1])  # the README: map() on a closed pool raises ValueError
+
+
 def test_close_does_not_wait_for_abandoned_work(release: Callable[[], None]) -> None:
     """After a map() failed fast, a worker may still run its chunk: close() stops it anyway."""
     pool = ProcessPool(2)
@@ -359,19 +406,185 @@ def test_close_does_not_wait_for_abandoned_work(release: Callable[[], None]) -> 
     assert not left, f"workers still exist after close(): {left}; terminate and join them"
 
 
+def oracle_error(fn: Callable[[Any], Any], items: list[Any]) -> type[BaseException]:
+    """The exception type ProcessPoolExecutor.map raises for this work (the behaviour to match)."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=CTX) as executor:
+        try:
+            list(executor.map(fn, items))
+        except BaseException as exc:
+            return type(exc)
+    raise AssertionError(f"the oracle did not raise for {fn}")
+
+
+def test_pool_size_and_chunk_size_are_checked_like_processpoolexecutor() -> None:
+    with ProcessPool(1) as pool:
+        assert len(pool.pids) == 1, f"ProcessPool(1) should start one worker, pids are {pool.pids}"
+        assert pool.map(square, range(5), chunksize=2) == [0, 1, 4, 9, 16], "one worker does all the chunks"
+        with pytest.raises(ValueError):  # ProcessPoolExecutor.map(chunksize=0) raises ValueError too
+            pool.map(square, range(3), chunksize=0)
+        assert pool.map(square, [3]) == [9], "a refused chunksize must leave the pool usable"
+    with pytest.raises(ValueError):  # ProcessPoolExecutor(0) raises ValueError too
+        ProcessPool(0)
+
+
+@pytest.mark.parametrize("item", ["exit", "interrupt"])
+def test_a_base_exception_in_fn_is_raised_by_map_and_the_worker_survives(item: str) -> None:
+    expected = oracle_error(raise_base_exception, [item])
+    with ProcessPool(2) as pool:
+        pids = sorted(pool.pids)
+        try:
+            got = Background(pool.map, raise_base_exception, ["ok", item, "ok"], name="map").result(timeout=5)
+        except expected:
+            pass
+        except BaseException as exc:
+            raise AssertionError(
+                f"fn raised {expected.__name__} (a BaseException, not an Exception) and map() raised "
+                f"{exc!r}: a worker must catch BaseException around fn, send it back and live on, as "
+                "ProcessPoolExecutor does, not die of it"
+            ) from None
+        else:
+            pytest.fail(f"map() returned {got!r}: the {expected.__name__} raised by fn was swallowed")
+        assert pool.map(square, [1, 2, 3, 4]) == [1, 4, 9, 16], "the pool must stay usable"
+        assert sorted(pool.pids) == pids, "the pool's workers changed"
+        alive = {pid: status for pid, status in live_children().items() if pid in pids}
+        assert sorted(alive) == pids and psutil.STATUS_ZOMBIE not in alive.values(), (
+            f"workers {pids} after fn raised {expected.__name__}; still alive: {alive}. The worker "
+            "loop must catch BaseException from fn, not let it end the process"
+        )
+
+
+@pytest.mark.parametrize(
+    ("what", "fn", "items"),
+    [
+        ("a lambda as the function", lambda x: x, [1, 2]),
+        ("a lock as an item", square, [1, threading.Lock()]),
+        ("a lock as the result", return_a_lock, [1]),
+        ("a lambda as the result", return_a_lambda, [1, 2]),
+    ],
+)
+def test_what_cannot_be_pickled_is_raised_by_map_and_the_pool_survives(
+    what: str, fn: Callable[[Any], Any], items: list[Any]
+) -> None:
+    expected = oracle_error(fn, items)
+    with ProcessPool(2) as pool:
+        pids = sorted(pool.pids)
+        try:
+            got = Background(pool.map, fn, items, name="map").result(timeout=5)
+        except expected:
+            pass
+        except AssertionError:
+            raise AssertionError(
+                f"map() was still waiting 5 s after {what} could not be pickled: the error must "
+                "travel back (a worker sends the pickling error when its result cannot be sent)"
+            ) from None
+        except BaseException as exc:
+            raise AssertionError(
+                f"{what} cannot be pickled: map() raised {exc!r}, ProcessPoolExecutor raises "
+                f"{expected.__name__}. Raise pickling's own error (in the caller, or sent back by "
+                "the worker in place of the result); a worker must not die of it"
+            ) from None
+        else:
+            pytest.fail(f"map() returned {got!r} although {what} cannot be pickled")
+        assert pool.map(square, [1, 2, 3, 4]) == [1, 4, 9, 16], f"the pool must stay usable after {what}"
+        assert sorted(pool.pids) == pids, "the pool's workers changed"
+
+
+def test_a_worker_whose_pipe_closes_before_it_exits_is_a_crash_too() -> None:
+    """Reading its pipe can hit EOF before the sentinel reports the exit: that is the same crash."""
+    pool = ProcessPool(1)
+    try:
+        try:
+            got = Background(pool.map, close_files_and_exit, [1], name="map").result(timeout=5)
+        except WorkerCrashed as exc:
+            assert re.search(r"\b5\b", str(exc)), (
+                f"say which worker died and its exit code (5): {exc}. Its pipe reported EOF before "
+                "the process had exited: join() it (with a timeout) before reading the exit code"
+            )
+        except AssertionError:
+            raise AssertionError("map() was still waiting 5 s after its only worker closed its pipe and died") from None
+        except Exception as exc:
+            raise AssertionError(
+                f"map() raised {exc!r}: the worker's pipe reported EOF (it closed as the worker "
+                "died) and that must be a WorkerCrashed, like a ready sentinel"
+            ) from None
+        else:
+            pytest.fail(f"map() returned {got!r} although its worker died")
+    finally:
+        pool.close()
+
+
+def test_a_worker_killed_while_idle_breaks_the_pool() -> None:
+    """The OOM killer does not wait for a chunk: the next map() reports the dead worker."""
+    pool = ProcessPool(2)
+    try:
+        assert pool.map(square, [1, 2]) == [1, 4]
+        victim = pool.pids[1]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 5  # wait until it has exited: a zombie, not yet reaped
+        while live_children().get(victim) not in (psutil.STATUS_ZOMBIE, None) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for attempt in ("the next", "a later"):
+            try:
+                got = Background(pool.map, square, range(4), name="map").result(timeout=5)
+            except WorkerCrashed:
+                pass
+            except AssertionError:
+                raise AssertionError(f"{attempt} map() was still waiting 5 s for a worker that was killed") from None
+            except Exception as exc:
+                raise AssertionError(
+                    f"{attempt} map() raised {exc!r} after worker {victim} was killed while idle: writing "
+                    "to a dead worker's pipe fails, and that too is a WorkerCrashed"
+                ) from None
+            else:
+                pytest.fail(
+                    f"{attempt} map() returned {got} after worker {victim} was killed: the pool is "
+                    "broken (ProcessPoolExecutor raises BrokenProcessPool from then on)"
+                )
+    finally:
+        pool.close()
+    left = {pid: status for pid, status in live_children().items() if pid in pool.pids}
+    assert not left, f"workers still exist after close() of a broken pool: {left}"
+
+
+def _leave_a_pool_open(result: Any) -> None:
+    """In a child process: use a pool, never close it, and return (the process then exits)."""
+    pool = ProcessPool(2)
+    result.put(pool.map(square, [1, 2]))
+
+
+def test_a_pool_nobody_closed_does_not_keep_the_program_from_exiting() -> None:
+    result = CTX.SimpleQueue()
+    program = CTX.Process(target=_leave_a_pool_open, args=(result,))
+    program.start()
+    program.join(10)
+    hung = program.is_alive()
+    if hung:
+        program.kill()
+        program.join()
+    assert not hung, (
+        "a program that left a pool open did not exit in 10 s: at exit Python join()s every "
+        "non-daemonic child, and the idle workers wait forever. Start the workers as daemons"
+    )
+    assert program.exitcode == 0 and result.get() == [1, 4], f"the program failed, exit code {program.exitcode}"
+
+
 # --- threads: the GIL made visible ------------------------------------------------------------------
 
 
 def test_thread_map_returns_results_in_order_and_raises_errors() -> None:
-    assert thread_map(square, range(10), workers=3, chunksize=4) == [x * x for x in range(10)]
+    assert thread_map(square, iter(range(10)), workers=3, chunksize=4) == [x * x for x in range(10)]
     with pytest.raises(ValueError, match="item 3"):
         thread_map(fail_on_three, range(6), workers=2)
+    with pytest.raises(ValueError):  # as ThreadPoolExecutor.map(chunksize=0) does
+        thread_map(square, range(3), workers=2, chunksize=0)
 
 
 def test_threads_overlap_in_time_but_the_gil_lets_only_one_run_python(rendezvous: Any) -> None:
     """Same work on threads: concurrent (intervals overlap), but together they use one CPU at most."""
     traces = thread_map(traced, [(0, True), (1, False), (2, True), (3, False)], workers=2, chunksize=2)
     check_met(traces, "thread_map")
+    # The default chunksize is 1: items 0 and 1 are two chunks, run at once by two threads.
+    check_met(thread_map(traced, [(0, True), (1, True)], workers=2), "thread_map with the default chunksize (1)")
     assert {t.pid for t in traces} == {os.getpid()}, "thread_map must run in this process's threads"
     assert len({t.thread for t in traces}) == 2, "expected the two chunks on two threads"
     assert overlapping_pairs(traces, "thread"), "the two threads' items should overlap in time"

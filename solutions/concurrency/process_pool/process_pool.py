@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import multiprocessing.connection
 from collections import deque
@@ -55,12 +56,12 @@ def _worker_main(conn: Connection) -> None:
         tag, fn, chunk = task
         try:
             reply: tuple[Any, bool, Any] = (tag, True, [fn(item) for item in chunk])
-        except Exception as exc:  # travels back to the caller, who re-raises it
+        except BaseException as exc:  # even SystemExit: it travels back, the worker carries on
             reply = (tag, False, exc)
         try:
             conn.send(reply)
-        except Exception as exc:  # the result or the exception itself could not be pickled
-            conn.send((tag, False, RuntimeError(f"could not send the result back: {exc!r}")))
+        except Exception as exc:  # the result (or the error) could not be pickled: say so instead
+            conn.send((tag, False, exc))
 
 
 @dataclass
@@ -84,7 +85,7 @@ class ProcessPool:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._workers: list[_Worker] = []
-        self._calls = 0
+        self._call_ids = itertools.count()
         self._closed = False
         self._broken: str | None = None
         # One duplex pipe per worker rather than a shared queue: the pool decides who gets the
@@ -104,8 +105,11 @@ class ProcessPool:
     def map(self, fn: Callable[[T], R], items: Iterable[T], chunksize: int = 1) -> list[R]:
         """Return `[fn(item) for item in items]`, computed in the workers, one chunk per message.
 
-        Raises the first exception a call of `fn` raised, as soon as it arrives, and
-        WorkerCrashed if a worker dies. `fn` must be picklable (a module-level function).
+        Raises the first exception a call of `fn` raised (BaseException included), as soon as it
+        arrives, and pickling's own error for a function, item or result that cannot be pickled;
+        either way the workers live on and the pool stays usable. Raises WorkerCrashed if a worker
+        died (busy or idle); the pool is then broken and every later call raises it too.
+        ValueError if `chunksize < 1`.
         """
         if self._closed:
             raise ValueError("map() on a closed pool")
@@ -114,8 +118,7 @@ class ProcessPool:
         chunks = chunked(list(items), chunksize)
         # A fresh id per call: results of chunks from an earlier call that raised early are still
         # on their way, and must not be mistaken for this call's chunks with the same index.
-        self._calls += 1
-        call = self._calls
+        call = next(self._call_ids)
         results: list[list[R] | None] = [None] * len(chunks)
         pending = deque(enumerate(chunks))
         remaining = len(chunks)
@@ -147,19 +150,22 @@ class ProcessPool:
     def _feed(self, worker: _Worker, call: int, fn: Callable[..., Any], pending: deque[tuple[int, list[Any]]]) -> None:
         if worker.busy is None and pending:
             index, chunk = pending.popleft()
-            worker.conn.send(((call, index), fn, chunk))
+            # Pickling happens before anything is written: an unpicklable function or item raises
+            # here, in the caller, and leaves the pipe clean and the pool usable. A worker that
+            # died while idle (OOM killer) can't be written to: the wait in map() reports it.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                worker.conn.send(((call, index), fn, chunk))
             worker.busy = (call, index)
 
     def _crashed(self, worker: _Worker) -> None:
-        worker.process.join(1)
+        worker.process.join(5)  # its pipe can report EOF a moment before the process has exited
         self._broken = (
-            f"worker pid {worker.process.pid} died with exit code {worker.process.exitcode} "
-            "while running a chunk; the pool is broken"
+            f"worker pid {worker.process.pid} died with exit code {worker.process.exitcode}; the pool is broken"
         )
         raise WorkerCrashed(self._broken)
 
     def close(self) -> None:
-        """Stop every worker and wait for it to exit; calling it again does nothing."""
+        """Stop every worker, wait for it to exit and close the pipes; calling it again does nothing."""
         if self._closed:
             return
         self._closed = True
@@ -169,13 +175,11 @@ class ProcessPool:
                     worker.conn.send(None)  # idle: ask it to leave
             else:
                 # Still running a chunk nobody will read (its map() raised): don't wait for it.
-                worker.process.terminate()
+                # SIGKILL rather than SIGTERM: the work might ignore or handle SIGTERM.
+                worker.process.kill()
         for worker in self._workers:
             # join() also reaps the child; without it an exited worker stays a zombie.
-            worker.process.join(5)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
+            worker.process.join()
             worker.conn.close()
 
     def __enter__(self) -> ProcessPool:
