@@ -213,3 +213,11 @@ def test_a_new_survivor_gets_one_more_run_before_it_fails_the_kata(fake_repo: Fa
                                       mutant_sample=2, seed=seed))
     # the record claims every mutant was killed, but `x <= low` survives every run: a regression
     assert any("killed these mutants" in p and "x <= low" in p for p in report.problems)
+
+
+def test_a_sample_skips_a_kata_before_its_rigor_pass(fake_repo: FakeRepo) -> None:
+    kata = _clamp_repo(fake_repo)
+    report = verify_kata(kata, Checks(repeat=1, mistakes=False, alternatives=False, mutants=True,
+                                      mutant_sample=8, pending=frozenset({kata.slug})))
+    assert report.mutation is None and report.problems == []
+    assert any("not sampled" in w for w in report.warnings)
