@@ -11,8 +11,9 @@ COUNT = 0
 
 
 def make_counter(start: int = 0, step: int = 1) -> Callable[[], int]:
-    """A function returning start, start + step, start + 2*step, ... on successive calls.
-    Each counter has its own state, kept in a closure (no globals, no class).
+    """A function returning start, start + step, start + 2*step, ... on successive calls
+    (step may be 0 or negative). Each counter has its own state, kept in its closure (not a
+    global, an attribute of the function, a default argument or a class).
 
     >>> tick = make_counter(10, 5)
     >>> tick(), tick(), tick()
@@ -23,8 +24,9 @@ def make_counter(start: int = 0, step: int = 1) -> Callable[[], int]:
 
 
 def make_averager() -> Callable[[float], float]:
-    """A function that takes a number and returns the mean of all numbers it was given so far,
-    keeping only a count and a total (O(1) memory), in a closure.
+    """A function that takes a number and returns the mean of all numbers it was given so far
+    (true division). Each averager is independent and keeps only a count and a total (O(1)
+    memory, never the values), in a closure.
 
     >>> avg = make_averager()
     >>> avg(10), avg(11), avg(12)
@@ -35,7 +37,8 @@ def make_averager() -> Callable[[float], float]:
 
 
 def make_multipliers(n: int) -> list[Callable[[int], int]]:
-    """n functions; the i-th multiplies its argument by i.
+    """A list of n functions (n >= 0); the i-th multiplies its argument by i, whenever and in
+    whatever order they are called.
 
     >>> [f(10) for f in make_multipliers(3)]
     [0, 10, 20]
@@ -45,7 +48,8 @@ def make_multipliers(n: int) -> list[Callable[[int], int]]:
 
 
 def record(event: str) -> int:
-    """Append `event` to the module's EVENTS list, add 1 to the module's COUNT, return COUNT."""
+    """Append `event` to the module's current EVENTS list in place (a caller holding that list
+    sees it), add 1 to the module's COUNT, return the new COUNT."""
     # TODO
     raise NotImplementedError("record")
 
@@ -59,7 +63,8 @@ def reset() -> None:
 
 class Board:
     """A SIZE x SIZE grid. CELLS lists every (row, col), row by row, computed once in the class
-    body from SIZE. A subclass may change SIZE; neighbours() must follow the subclass's SIZE.
+    body from SIZE (a subclass that changes SIZE inherits the same CELLS). A subclass may change
+    SIZE; neighbours() must follow the subclass's SIZE.
 
     >>> Board.CELLS[:4]
     [(0, 0), (0, 1), (0, 2), (1, 0)]
@@ -72,6 +77,7 @@ class Board:
     CELLS: ClassVar[list[tuple[int, int]]] = []
 
     def neighbours(self, row: int, col: int) -> list[tuple[int, int]]:
-        """The up to 4 orthogonal neighbours of (row, col) that lie on the board, sorted."""
+        """The up to 4 orthogonal neighbours of (row, col), a cell on the board, that lie on the
+        board, sorted."""
         # TODO: which SIZE does a method see?
         raise NotImplementedError("Board.neighbours")

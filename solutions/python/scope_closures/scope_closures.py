@@ -12,8 +12,9 @@ COUNT = 0
 
 
 def make_counter(start: int = 0, step: int = 1) -> Callable[[], int]:
-    """A function returning start, start + step, start + 2*step, ... on successive calls.
-    Each counter has its own state, kept in a closure (no globals, no class).
+    """A function returning start, start + step, start + 2*step, ... on successive calls
+    (step may be 0 or negative). Each counter has its own state, kept in its closure (not a
+    global, an attribute of the function, a default argument or a class).
 
     >>> tick = make_counter(10, 5)
     >>> tick(), tick(), tick()
@@ -34,8 +35,9 @@ def make_counter(start: int = 0, step: int = 1) -> Callable[[], int]:
 
 
 def make_averager() -> Callable[[float], float]:
-    """A function that takes a number and returns the mean of all numbers it was given so far,
-    keeping only a count and a total (O(1) memory), in a closure.
+    """A function that takes a number and returns the mean of all numbers it was given so far
+    (true division). Each averager is independent and keeps only a count and a total (O(1)
+    memory, never the values), in a closure.
 
     >>> avg = make_averager()
     >>> avg(10), avg(11), avg(12)
@@ -54,11 +56,13 @@ def make_averager() -> Callable[[float], float]:
 
 
 def make_multipliers(n: int) -> list[Callable[[int], int]]:
-    """n functions; the i-th multiplies its argument by i.
+    """A list of n functions (n >= 0); the i-th multiplies its argument by i, whenever and in
+    whatever order they are called.
 
     >>> [f(10) for f in make_multipliers(3)]
     [0, 10, 20]
     """
+
     # A closure stores the *variable*, not its value: `lambda x: i * x` reads i when called, after
     # the loop ended, so every function would use n - 1. A factory call gives each function its
     # own variable (a default argument `i=i` or functools.partial work too, but show in the
@@ -70,7 +74,8 @@ def make_multipliers(n: int) -> list[Callable[[int], int]]:
 
 
 def record(event: str) -> int:
-    """Append `event` to the module's EVENTS list, add 1 to the module's COUNT, return COUNT."""
+    """Append `event` to the module's current EVENTS list in place (a caller holding that list
+    sees it), add 1 to the module's COUNT, return the new COUNT."""
     global COUNT  # rebinding a module name needs `global`; EVENTS.append only mutates, it doesn't
     EVENTS.append(event)
     COUNT += 1
@@ -88,7 +93,8 @@ def reset() -> None:
 
 class Board:
     """A SIZE x SIZE grid. CELLS lists every (row, col), row by row, computed once in the class
-    body from SIZE. A subclass may change SIZE; neighbours() must follow the subclass's SIZE.
+    body from SIZE (a subclass that changes SIZE inherits the same CELLS). A subclass may change
+    SIZE; neighbours() must follow the subclass's SIZE.
 
     >>> Board.CELLS[:4]
     [(0, 0), (0, 1), (0, 2), (1, 0)]
@@ -103,12 +109,10 @@ class Board:
     CELLS: ClassVar[list[tuple[int, int]]] = list(itertools.product(range(SIZE), repeat=2))
 
     def neighbours(self, row: int, col: int) -> list[tuple[int, int]]:
-        """The up to 4 orthogonal neighbours of (row, col) that lie on the board, sorted."""
+        """The up to 4 orthogonal neighbours of (row, col), a cell on the board, that lie on the
+        board, sorted."""
         # Methods don't see class-body names either (LEGB has no C): go through the instance,
         # which also finds a subclass's SIZE, unlike a hard-coded Board.SIZE.
         size = self.SIZE
         steps = ((-1, 0), (0, -1), (0, 1), (1, 0))
-        return sorted(
-            (row + dr, col + dc) for dr, dc in steps
-            if 0 <= row + dr < size and 0 <= col + dc < size
-        )
+        return sorted((row + dr, col + dc) for dr, dc in steps if 0 <= row + dr < size and 0 <= col + dc < size)
