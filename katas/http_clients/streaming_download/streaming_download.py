@@ -7,8 +7,9 @@ from pathlib import Path
 
 import requests
 
-# Read and write the body in pieces of this many bytes: memory stays at one piece, whatever the size.
-CHUNK_SIZE = 64 * 1024
+# Read and write the body in pieces of this many bytes (64 KiB): memory stays at one piece,
+# whatever the size.
+CHUNK_SIZE = 65536
 # While downloading, the bytes live in `<dest>.part`; only a verified file is renamed to `dest`.
 PART_SUFFIX = ".part"
 
@@ -48,19 +49,25 @@ def download(
 ) -> Download:
     """GET `url` into the file `dest`, resuming after broken connections; verify its SHA-256.
 
-    - Stream the body (`stream=True`) and write it to part_path(dest) `chunk_size` bytes at a
-      time, updating a hashlib.sha256 as you go. Never hold more than a chunk of the body in
-      memory: no `.content`, no `.read()`, no reading the file back whole.
-    - The first answer must be 200, else raise DownloadFailed.
-    - If the connection breaks mid-body (requests raises requests.ConnectionError or
-      requests.exceptions.ChunkedEncodingError while you iterate), send the GET again with
-      `Range: bytes=<bytes you have>-` (RFC 9110 §14.2: zero-based, so that's the next byte's
-      position) and carry on from there:
+    - `max_attempts` below 1: raise ValueError before sending anything.
+    - Every request: `stream=True` and `timeout=timeout` (requests applies it to the connect,
+      to the wait for the headers and to every read of the body).
+    - Stream the body and write it to part_path(dest) `chunk_size` bytes at a time, updating a
+      hashlib.sha256 as you go. Never hold more than a chunk of the body in memory: no
+      `.content`, no `.read()`, no reading the file back whole. `dest` doesn't exist meanwhile.
+    - The first answer must be 200, else raise DownloadFailed at once (no second request).
+    - If the attempt breaks (requests raises requests.ConnectionError: reset, refused, a read
+      timeout mid-body; requests.exceptions.ChunkedEncodingError: closed before Content-Length
+      bytes or before a chunked body's last chunk; requests.Timeout: no answer in time), send
+      the GET again with `Range: bytes=<bytes you have>-` (RFC 9110 §14.2: zero-based, so
+      that's the next byte's position; with no bytes yet, a plain GET) and carry on:
         206 whose Content-Range starts at <bytes you have>   append, keep hashing
         200                                                  the server ignored Range and sends the
-                                                             whole body: start over from byte 0
-        anything else (another 206, 416, 5xx...)             raise DownloadFailed
-    - At most `max_attempts` requests in all; when they are used up, raise DownloadFailed.
+                                                             whole body: empty the part file and
+                                                             start over from byte 0
+        anything else (another 206, 416, 5xx...)             raise DownloadFailed at once
+    - At most `max_attempts` requests in all, the first included; when they are used up, raise
+      DownloadFailed (not requests' exception).
     - When all bytes are in, compare the hex digest with `sha256`: on a mismatch delete the part
       file and raise ChecksumMismatch; on a match rename the part file to `dest` and return.
       `dest` must never hold an unverified file.

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-# What requests raises when the connection breaks while we iterate the body: a reset arrives as
+# What requests raises when the connection breaks: a reset mid-body arrives as
 # ChunkedEncodingError (urllib3's ProtocolError), and so does a close before Content-Length bytes
-# (IncompleteRead); a stall past the read timeout as ConnectionError. ChunkedEncodingError is
-# not a ConnectionError, so both must be named.
-BROKEN = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+# (IncompleteRead) or before a chunked body's last chunk; a stall mid-body past the read timeout
+# as ConnectionError; a refused or reset connection before the answer as ConnectionError; a
+# server that says nothing for `timeout` seconds before its headers as ReadTimeout.
+# ChunkedEncodingError and ReadTimeout are not ConnectionErrors, so all three must be named.
+BROKEN = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout)
 
-# Read and write the body in pieces of this many bytes: memory stays at one piece, whatever the size.
-CHUNK_SIZE = 64 * 1024
+# Read and write the body in pieces of this many bytes (64 KiB): memory stays at one piece,
+# whatever the size.
+CHUNK_SIZE = 65536
 # While downloading, the bytes live in `<dest>.part`; only a verified file is renamed to `dest`.
 PART_SUFFIX = ".part"
 
@@ -55,19 +59,25 @@ def download(
 ) -> Download:
     """GET `url` into the file `dest`, resuming after broken connections; verify its SHA-256.
 
-    - Stream the body (`stream=True`) and write it to part_path(dest) `chunk_size` bytes at a
-      time, updating a hashlib.sha256 as you go. Never hold more than a chunk of the body in
-      memory: no `.content`, no `.read()`, no reading the file back whole.
-    - The first answer must be 200, else raise DownloadFailed.
-    - If the connection breaks mid-body (requests raises requests.ConnectionError or
-      requests.exceptions.ChunkedEncodingError while you iterate), send the GET again with
-      `Range: bytes=<bytes you have>-` (RFC 9110 §14.2: zero-based, so that's the next byte's
-      position) and carry on from there:
+    - `max_attempts` below 1: raise ValueError before sending anything.
+    - Every request: `stream=True` and `timeout=timeout` (requests applies it to the connect,
+      to the wait for the headers and to every read of the body).
+    - Stream the body and write it to part_path(dest) `chunk_size` bytes at a time, updating a
+      hashlib.sha256 as you go. Never hold more than a chunk of the body in memory: no
+      `.content`, no `.read()`, no reading the file back whole. `dest` doesn't exist meanwhile.
+    - The first answer must be 200, else raise DownloadFailed at once (no second request).
+    - If the attempt breaks (requests raises requests.ConnectionError: reset, refused, a read
+      timeout mid-body; requests.exceptions.ChunkedEncodingError: closed before Content-Length
+      bytes or before a chunked body's last chunk; requests.Timeout: no answer in time), send
+      the GET again with `Range: bytes=<bytes you have>-` (RFC 9110 §14.2: zero-based, so
+      that's the next byte's position; with no bytes yet, a plain GET) and carry on:
         206 whose Content-Range starts at <bytes you have>   append, keep hashing
         200                                                  the server ignored Range and sends the
-                                                             whole body: start over from byte 0
-        anything else (another 206, 416, 5xx...)             raise DownloadFailed
-    - At most `max_attempts` requests in all; when they are used up, raise DownloadFailed.
+                                                             whole body: empty the part file and
+                                                             start over from byte 0
+        anything else (another 206, 416, 5xx...)             raise DownloadFailed at once
+    - At most `max_attempts` requests in all, the first included; when they are used up, raise
+      DownloadFailed (not requests' exception).
     - When all bytes are in, compare the hex digest with `sha256`: on a mismatch delete the part
       file and raise ChecksumMismatch; on a match rename the part file to `dest` and return.
       `dest` must never hold an unverified file.
@@ -75,6 +85,8 @@ def download(
     >>> download(session, "http://127.0.0.1:8080/big.iso", Path("big.iso"), sha256="9f86d0...")
     Download(path=PosixPath('big.iso'), size=209715200, sha256='9f86d0...', attempts=2)
     """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     part = part_path(dest)
     digest = hashlib.sha256()
     have = 0  # bytes in the part file, all of them fed to `digest`
@@ -126,7 +138,10 @@ def _check_resumed(response: requests.Response, have: int, url: str) -> None:
         raise DownloadFailed(f"{url}: HTTP {response.status_code} to Range: bytes={have}-")
     content_range = response.headers.get("Content-Range", "")
     # "bytes 1000-1999/2000": the first position must be ours, or the bytes don't line up.
-    unit, _, spec = content_range.partition(" ")
-    first = spec.split("-", 1)[0]
-    if unit != "bytes" or not first.isdigit() or int(first) != have:
+    match = _CONTENT_RANGE.fullmatch(content_range.strip())
+    if match is None or int(match.group(1)) != have:
         raise DownloadFailed(f"{url}: asked for bytes={have}-, got Content-Range {content_range!r}")
+
+
+# RFC 9110 §14.4: Content-Range = "bytes" SP first-pos "-" last-pos "/" ( complete-length / "*" )
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)", re.IGNORECASE)
