@@ -63,7 +63,8 @@ def challenge(
     """The WWW-Authenticate value of an error response (RFC 6750 §3).
 
     `Bearer realm="<realm>"`, then `error="..."`, `error_description="..."` and `scope="..."`
-    for those given, each as a quoted-string, separated by ", ".
+    for those given, each as a quoted-string (`"` and `\\` escaped with a backslash), separated
+    by ", ".
 
     >>> challenge("example")
     'Bearer realm="example"'
@@ -79,7 +80,8 @@ class TokenStore:
 
     A token is "<selector>.<verifier>", both from `secrets.token_urlsafe` (SELECTOR_BYTES and
     VERIFIER_BYTES). The row holds the selector and sha256(verifier.encode("ascii")).digest(),
-    never the verifier: see schema.sql. Every time (issue, expiry, revocation) comes from `clock`.
+    never the verifier: see schema.sql. Every time (issue, expiry, revocation) comes from `clock`,
+    and must survive any time zone of this process (TZ) or of the database session.
     `conn` is a psycopg 3 connection in autocommit mode.
     """
 
@@ -90,8 +92,9 @@ class TokenStore:
     def issue(self, subject: str, scopes: Iterable[str], ttl: float = 3600.0) -> str:
         """A new token for `subject` with `scopes`, valid for `ttl` seconds from clock().
 
-        Raises ValueError for a scope that is not a scope-token (RFC 6749 §3.3: one or more
-        printable ASCII characters other than space, '"' and '\\').
+        `scopes` is any iterable (a generator can be read only once; it may be empty). Raises
+        ValueError for a scope that is not a scope-token (RFC 6749 §3.3: one or more printable
+        ASCII characters other than space, '"' and '\\').
         """
         # TODO: check the scopes, draw selector and verifier from `secrets`, INSERT the selector
         #       and the verifier's SHA-256 (see schema.sql), return "<selector>.<verifier>".
@@ -99,14 +102,21 @@ class TokenStore:
 
     def verify(self, token: str) -> TokenInfo:
         """What `token` grants, or InvalidToken if it is malformed, unknown, wrong, revoked or
-        expired (expired from the instant clock() reaches expires_at)."""
+        expired (expired from the instant clock() reaches expires_at).
+
+        Malformed: not "<selector>.<verifier>" with both halves non-empty, as one b64token; it is
+        InvalidToken like the rest, never a crash. The verifier's hash is compared in constant
+        time and that comparison decides; until it matches, a revoked or expired row must be
+        refused exactly like an unknown token (nothing about the row may show).
+        """
         # TODO: split on ".", find the row by selector, compare the hashes in constant time,
         #       then check revocation and expiry against self.clock().
         raise NotImplementedError("TokenStore.verify")
 
     def revoke(self, token: str) -> bool:
-        """Revoke `token`; True if this call revoked it, False if it is unknown, wrong or was
-        already revoked. A wrong verifier must not revoke the selector's token."""
+        """Revoke `token`; True if this call revoked it, False if it is unknown, wrong, malformed
+        or was already revoked. A wrong verifier must not revoke the selector's token; an expired
+        one can be revoked; revoked_at is clock(). Of two concurrent revokes, one says True."""
         # TODO: check the token as verify does (expiry aside), then mark the row revoked.
         raise NotImplementedError("TokenStore.revoke")
 
@@ -120,11 +130,12 @@ class ResourceServer:
     |------------------------------------------------------|-----------------------------------------|
     | valid token with the path's scope                    | 200 JSON {"subject", "scopes": sorted}  |
     | no Authorization header (or another scheme)          | 401, WWW-Authenticate: Bearer realm=".."|
-    | malformed Bearer header, or `access_token` in the    | 400, error="invalid_request"            |
-    |   query string (never accepted: URLs end up in logs) |                                         |
+    | malformed Bearer header, or an `access_token`        | 400, error="invalid_request"            |
+    |   parameter in the query string, even empty (never   |                                         |
+    |   accepted: URLs end up in logs)                     |                                         |
     | unknown, wrong, expired or revoked token             | 401, error="invalid_token"              |
-    | valid token without the path's scope                 | 403, error="insufficient_scope",        |
-    |                                                      |   scope="<the path's scope>"            |
+    | valid token without the path's scope (scopes are     | 403, error="insufficient_scope",        |
+    |   compared whole and case-sensitively)               |   scope="<the path's scope>"            |
 
     Every error response carries WWW-Authenticate built by challenge(realm, ...).
     """

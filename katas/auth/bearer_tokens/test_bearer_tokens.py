@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import WWWAuthenticate
 
-from dojo.testing import CompareSpy, spy_on_compare_digest
+from dojo.constant_time import ConstantTimeOracle
+from dojo.testing import Background, wait_until
 
 from . import bearer_tokens
 from .bearer_tokens import (
@@ -87,15 +90,25 @@ def row_of(conn: psycopg.Connection[Any], selector: str) -> dict[str, Any]:
 
 
 def insert_token(
-    conn: psycopg.Connection[Any], selector: str, verifier: str, subject: str, scope: str,
+    conn: psycopg.Connection[Any],
+    selector: str,
+    verifier: str,
+    subject: str,
+    scope: str,
     expires_at: float,
 ) -> str:
     """Writes a row the way schema.sql documents it, as another service sharing the table would."""
     conn.execute(
         "INSERT INTO access_tokens (selector, verifier_hash, subject, scope, issued_at, expires_at)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
-        [selector, hashlib.sha256(verifier.encode("ascii")).digest(), subject, scope,
-         datetime.fromtimestamp(START, tz=UTC), datetime.fromtimestamp(expires_at, tz=UTC)],
+        [
+            selector,
+            hashlib.sha256(verifier.encode("ascii")).digest(),
+            subject,
+            scope,
+            datetime.fromtimestamp(START, tz=UTC),
+            datetime.fromtimestamp(expires_at, tz=UTC),
+        ],
     )
     return f"{selector}.{verifier}"
 
@@ -148,13 +161,12 @@ def test_parse_gives_none_without_bearer_credentials() -> None:
     assert parse_authorization(None) is None, "no Authorization header: None"
     got = parse_authorization("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
     assert got is None, (
-        f"another scheme is not a malformed Bearer header, it is no Bearer credentials: expected "
-        f"None, got {got!r}"
+        f"another scheme is not a malformed Bearer header, it is no Bearer credentials: expected None, got {got!r}"
     )
 
 
 @settings(max_examples=200, deadline=None)
-@given(token=st.text(alphabet="aZ09-._~+/= ,\"\u00e9\t", min_size=0, max_size=12))
+@given(token=st.text(alphabet='aZ09-._~+/= ,"\u00e9\t', min_size=0, max_size=12))
 def test_parse_agrees_with_the_published_grammar(token: str) -> None:
     """For any credentials, the token comes back exactly when the RFC's regex matches."""
     header = f"Bearer {token}"
@@ -185,7 +197,7 @@ def parse_challenge(value: str) -> dict[str, str]:
     assert value.startswith("Bearer "), (
         f"WWW-Authenticate must start with the scheme 'Bearer ' (RFC 6750 §3), got {value!r}"
     )
-    rest, position, params = value[len("Bearer "):].lstrip(" "), 0, {}
+    rest, position, params = value[len("Bearer ") :].lstrip(" "), 0, {}
     while True:
         match = _PARAM.match(rest, position)
         assert match, (
@@ -218,12 +230,24 @@ def test_the_challenge_without_an_error_is_just_the_realm() -> None:
 
 def test_the_challenge_carries_the_error_attributes_as_quoted_strings() -> None:
     got = parse_challenge(challenge(REALM, "invalid_token", "The access token expired"))
-    assert got == {
-        "realm": REALM, "error": "invalid_token", "error_description": "The access token expired"
-    }, f"the RFC 6750 §3 example, parsed: {got!r}"
+    assert got == {"realm": REALM, "error": "invalid_token", "error_description": "The access token expired"}, (
+        f"the RFC 6750 §3 example, parsed: {got!r}"
+    )
     got = parse_challenge(challenge(REALM, "insufficient_scope", scope="profile:read"))
     assert got == {"realm": REALM, "error": "insufficient_scope", "scope": "profile:read"}, (
         f"insufficient_scope names the scope the resource needs (RFC 6750 §3): {got!r}"
+    )
+
+
+def test_the_challenge_escapes_quotes_and_backslashes_of_the_realm() -> None:
+    realm = 'the "staff" realm \\ west'
+    value = challenge(realm, "invalid_token")
+    peer = WWWAuthenticate.from_header(value)
+    got = peer and dict(peer.parameters)
+    assert got == {"realm": realm, "error": "invalid_token"}, (
+        f"challenge({realm!r}, 'invalid_token') gave {value!r}, which werkzeug reads as {got!r}: "
+        'the realm is a quoted-string (RFC 9110 §5.6.4): escape " and \\ with a backslash, or '
+        "the header ends the realm early and a client reads attributes nobody sent"
     )
 
 
@@ -259,8 +283,7 @@ def test_tokens_are_not_predictable_from_the_random_module(store: TokenStore) ->
             f"{first[0]!r} a second time (the primary key refused it): {advice}"
         )
     assert first[0] != second[0] and first[1] != second[1], (
-        f"predictable tokens: after random.seed(6750) twice, issue() drew {first} and {second}; "
-        + advice
+        f"predictable tokens: after random.seed(6750) twice, issue() drew {first} and {second}; " + advice
     )
 
 
@@ -275,15 +298,11 @@ def _forms(secret: str) -> dict[str, str]:
     return forms
 
 
-def test_only_a_hash_of_the_verifier_is_stored(
-    store: TokenStore, postgres_conn: psycopg.Connection[Any]
-) -> None:
+def test_only_a_hash_of_the_verifier_is_stored(store: TokenStore, postgres_conn: psycopg.Connection[Any]) -> None:
     token = store.issue("alice", ["profile:read", "messages:write"])
     selector, verifier = split(token)
     row = row_of(postgres_conn, selector)
-    dump = postgres_conn.execute(
-        "SELECT string_agg(t::text, ' ') FROM access_tokens t"
-    ).fetchone()[0]  # type: ignore[index]
+    dump = postgres_conn.execute("SELECT string_agg(t::text, ' ') FROM access_tokens t").fetchone()[0]  # type: ignore[index]
     for what, form in _forms(verifier).items():
         assert form not in dump, (
             f"the database holds the verifier {what}: {dump!r}. Store only a hash, so a leaked "
@@ -302,12 +321,93 @@ def test_issue_records_subject_scopes_and_times_from_the_clock(
 ) -> None:
     token = store.issue("alice", ["profile:read", "messages:write"], ttl=600)
     row = row_of(postgres_conn, split(token)[0])
-    got = (row["subject"], set(row["scope"].split(" ")), row["issued_at"].timestamp(),
-           row["expires_at"].timestamp(), row["revoked_at"])
+    got = (
+        row["subject"],
+        set(row["scope"].split(" ")),
+        row["issued_at"].timestamp(),
+        row["expires_at"].timestamp(),
+        row["revoked_at"],
+    )
     expected = ("alice", {"profile:read", "messages:write"}, START, START + 600, None)
     assert got == expected, (
         f"(subject, scopes, issued_at, expires_at, revoked_at) should be {expected}, got {got}: "
         "the times come from the injected clock (clock() and clock() + ttl), not time.time() or now()"
+    )
+
+
+@pytest.fixture
+def foreign_zones(postgres_conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """This machine in Newfoundland (UTC-3:30), the database session in Nepal (UTC+5:45)."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "America/St_Johns"
+    time.tzset()
+    postgres_conn.execute("SET TIME ZONE 'Asia/Kathmandu'")
+    try:
+        assert time.timezone != 0, "TZ=America/St_Johns did not take effect"
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+@pytest.mark.usefixtures("foreign_zones")
+def test_times_survive_non_utc_zones_on_both_sides(
+    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
+) -> None:
+    advice = (
+        "a naive datetime means local time: Python's (TZ) when you build it, the database "
+        "session's (SET TIME ZONE) when Postgres reads it, and they differ here. Pass aware "
+        "datetimes (datetime.fromtimestamp(t, tz=UTC)) and read expires_at.timestamp(), never "
+        "time.mktime() of a timetuple"
+    )
+    token = store.issue("alice", ["profile:read"], ttl=600)
+    row = row_of(postgres_conn, split(token)[0])
+    got = (row["issued_at"].timestamp(), row["expires_at"].timestamp())
+    assert got == (START, START + 600), (
+        f"(issued_at, expires_at) stored as {got}, expected {(START, START + 600)}: {advice}"
+    )
+    other = insert_token(postgres_conn, "sel-zone", "w" * 43, "bob", "profile:read", START + 60)
+    for candidate, expires_at in ((token, START + 600), (other, START + 60)):
+        clock.now = expires_at - 1
+        try:
+            info = store.verify(candidate)
+        except InvalidToken:
+            pytest.fail(f"refused a token one second before its expires_at: {advice}")
+        assert info.expires_at == expires_at, (
+            f"TokenInfo.expires_at is {info.expires_at}, expected {expires_at}: {advice}"
+        )
+        clock.now = expires_at
+        with pytest.raises(InvalidToken):
+            store.verify(candidate)
+    clock.now = START + 30
+    assert store.revoke(other) is True
+    revoked_at = row_of(postgres_conn, "sel-zone")["revoked_at"].timestamp()
+    assert revoked_at == START + 30, f"revoked_at stored as {revoked_at}, not {START + 30}: {advice}"
+
+
+def test_issue_takes_any_iterable_of_scopes_even_none_and_any_subject(
+    store: TokenStore, postgres_conn: psycopg.Connection[Any]
+) -> None:
+    token = store.issue("alice", (scope for scope in ["profile:read", "messages:write"]))
+    got = store.verify(token).scopes
+    assert got == {"profile:read", "messages:write"}, (
+        f"issue() with a generator of scopes granted {set(got)}: `scopes` is any Iterable, and a "
+        "generator can be read only once; make a list (or set) of it before checking and storing"
+    )
+    token = store.issue("alice", ["profile:read", "profile:read"])
+    got = store.verify(token).scopes
+    assert got == {"profile:read"}, f"a repeated scope granted {set(got)}"
+    token = store.issue("alice", [])
+    got = store.verify(token).scopes
+    assert got == frozenset(), f"a token issued with no scopes grants {set(got)}, expected none"
+    subject = '\u00d1and\u00fa \u65e5\u672c \U0001f600 O\'Brien "quoted"'
+    got_subject = store.verify(store.issue(subject, ["profile:read"])).subject
+    assert got_subject == subject, (
+        f"the subject {subject!r} came back as {got_subject!r}: it is text, stored as given "
+        "(a query parameter, never pasted into the SQL)"
     )
 
 
@@ -331,13 +431,13 @@ def test_verify_returns_what_the_token_grants(store: TokenStore) -> None:
     token = store.issue("alice", ["profile:read", "messages:write"], ttl=600)
     got = store.verify(token)
     assert (got.subject, got.scopes, got.expires_at) == (
-        "alice", frozenset({"profile:read", "messages:write"}), START + 600
+        "alice",
+        frozenset({"profile:read", "messages:write"}),
+        START + 600,
     ), f"verify gave {got!r}"
 
 
-def test_a_row_written_by_another_service_verifies(
-    store: TokenStore, postgres_conn: psycopg.Connection[Any]
-) -> None:
+def test_a_row_written_by_another_service_verifies(store: TokenStore, postgres_conn: psycopg.Connection[Any]) -> None:
     """The storage format is a contract: another service issuing into this table must interoperate."""
     token = insert_token(postgres_conn, "sel-123", "v" * 43, "bob", "profile:read", START + 60)
     try:
@@ -363,52 +463,126 @@ def test_verify_refuses_wrong_unknown_and_malformed_tokens(store: TokenStore) ->
         "only the selector": f"{selector}.",
         "only the verifier": f".{verifier}",
         "the empty string": "",
+        "a non-ASCII verifier": f"{selector}.{verifier[:-1]}\u00e9",
+        "a NUL byte in the selector": f"{selector}\x00.{verifier}",
+        "a second dot": f"{selector}.{verifier}.{verifier}",
     }
     for what, candidate in cases.items():
         try:
             got = store.verify(candidate)
         except InvalidToken:
             continue
+        except Exception as exc:
+            pytest.fail(
+                f"{what}: verify({candidate!r}) raised {type(exc).__name__}: {exc}; a malformed "
+                "token is InvalidToken (the server answers 401 invalid_token), not a crash: check "
+                "its shape before it reaches the hash or the database"
+            )
         pytest.fail(f"{what}: verify({candidate!r}) returned {got!r}; it must raise InvalidToken")
+    for what, candidate in cases.items():
+        try:
+            revoked = store.revoke(candidate)
+        except Exception as exc:
+            pytest.fail(
+                f"{what}: revoke({candidate!r}) raised {type(exc).__name__}: {exc}; "
+                "an unknown, wrong or malformed token revokes nothing: return False"
+            )
+        assert revoked is False, f"{what}: revoke({candidate!r}) returned {revoked!r}, not False"
+    assert store.verify(token).subject == "alice", "a refused revoke must leave the token alive"
+
+
+def test_rows_with_an_empty_half_open_with_no_token(store: TokenStore, postgres_conn: psycopg.Connection[Any]) -> None:
+    """Rows with an empty verifier or selector (another service's bug) must not be skeleton keys."""
+    insert_token(postgres_conn, "sel-empty", "", "mallory", "profile:read", START + 60)
+    insert_token(postgres_conn, "", "v" * 43, "mallory", "profile:read", START + 60)
+    for candidate in ("sel-empty", "sel-empty.", "." + "v" * 43):
+        try:
+            got = store.verify(candidate)
+        except InvalidToken:
+            continue
+        pytest.fail(
+            f"verify({candidate!r}) returned {got!r}: a token is '<selector>.<verifier>' with both "
+            "halves non-empty; without a dot or without a verifier it is malformed (or the hash of "
+            "an empty verifier becomes a password nobody has to know)"
+        )
 
 
 @pytest.fixture
-def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
-    spy = spy_on_compare_digest(monkeypatch, bearer_tokens)
-    return spy
+def oracle(monkeypatch: pytest.MonkeyPatch) -> ConstantTimeOracle:
+    """hmac/secrets.compare_digest and cryptography's HMAC.verify, answering what the test says."""
+    return ConstantTimeOracle(monkeypatch, bearer_tokens)
 
 
-def _as_bytes(value: Any) -> bytes | None:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, str):
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            return None
-    return None
-
-
-def test_the_stored_hash_is_compared_with_compare_digest(
-    store: TokenStore, postgres_conn: psycopg.Connection[Any], compare_spy: CompareSpy
-) -> None:
+def test_the_verifier_verdict_is_a_constant_time_comparison(store: TokenStore, oracle: ConstantTimeOracle) -> None:
     token = store.issue("alice", ["profile:read"])
     selector, verifier = split(token)
-    stored = bytes(row_of(postgres_conn, selector)["verifier_hash"])
-    compare_spy.calls.clear()
-    with pytest.raises(InvalidToken):
-        store.verify(f"{selector}.{'A' * len(verifier)}")
-    seen = [c for c in compare_spy.calls if stored in (_as_bytes(c[0]), _as_bytes(c[1]))]
-    assert seen, (
-        "timing attack: the stored verifier_hash never went through hmac.compare_digest (calls: "
-        f"{compare_spy.calls!r}). == (in Python or in SQL's WHERE) stops at the first differing "
-        "byte; fetch the row by selector and compare the hashes with hmac.compare_digest"
+    oracle.answer = True  # "equal", for a wrong verifier
+    try:
+        got = store.verify(f"{selector}.{'A' * len(verifier)}")
+    except InvalidToken:
+        got = None
+    assert oracle.calls, (
+        "timing attack: the verifier's hash never went through a constant-time comparison "
+        "(hmac.compare_digest, secrets.compare_digest or cryptography's HMAC.verify). == (in "
+        "Python, or verifier_hash = %s in SQL's WHERE) stops at the first differing byte; fetch "
+        "the row by selector and compare the hashes in constant time"
+    )
+    assert got is not None and got.subject == "alice", (
+        f"the constant-time comparison answered 'equal' (the test forced it), yet verify gave "
+        f"{got!r}: something else decides too (an == beside it, or the hash in the WHERE "
+        "clause?); let the constant-time comparison of the hashes alone decide"
+    )
+    oracle.answer = False  # "different", for the genuine token
+    try:
+        got = store.verify(token)
+    except InvalidToken:
+        return
+    pytest.fail(
+        f"the constant-time comparison answered 'different' (the test forced it) for the genuine "
+        f"token, yet verify returned {got!r}: the verdict comes from somewhere else (an ==?)"
     )
 
 
-def test_a_token_expires_at_expires_at_on_the_injected_clock(
-    store: TokenStore, clock: FakeClock
+def test_revoke_follows_the_constant_time_verdict(store: TokenStore, oracle: ConstantTimeOracle) -> None:
+    token = store.issue("alice", ["profile:read"])
+    selector, verifier = split(token)
+    oracle.answer = False  # "different", for the genuine token
+    assert store.revoke(token) is False, (
+        "the constant-time comparison answered 'different' (the test forced it), yet revoke "
+        "revoked: revoke must check the verifier's hash like verify, with a constant-time compare"
+    )
+    oracle.answer = None
+    store.verify(token)  # still alive
+    oracle.answer = True  # "equal", for a wrong verifier
+    assert store.revoke(f"{selector}.{'A' * len(verifier)}") is True, (
+        "the constant-time comparison answered 'equal' (the test forced it), yet revoke said "
+        "False: something other than the constant-time comparison decides (an ==?)"
+    )
+
+
+def test_an_unknown_selector_never_verifies_even_when_the_comparison_says_equal(
+    store: TokenStore, oracle: ConstantTimeOracle
 ) -> None:
+    store.issue("alice", ["profile:read"])
+    oracle.answer = True  # as if the verifier matched whatever it was compared against
+    for candidate in ("unknown.abc", "unknown.", "nodot", ""):
+        try:
+            got = store.verify(candidate)
+        except InvalidToken:
+            continue
+        pytest.fail(
+            f"verify({candidate!r}) returned {got!r} because a comparison said 'equal' (the test "
+            "forced it): a token whose selector finds no row is invalid, whatever a dummy "
+            "comparison (for equal timing) answers"
+        )
+    for candidate in ("unknown.abc", "nodot", ""):
+        assert store.revoke(candidate) is False, (
+            f"revoke({candidate!r}) returned True because a comparison said 'equal' (the test "
+            "forced it): there is no row to revoke"
+        )
+
+
+def test_a_token_expires_at_expires_at_on_the_injected_clock(store: TokenStore, clock: FakeClock) -> None:
     token = store.issue("alice", ["profile:read"], ttl=600)
     clock.now = START + 599
     store.verify(token)  # one second left: still valid
@@ -423,6 +597,49 @@ def test_a_token_expires_at_expires_at_on_the_injected_clock(
             f"{now:.0f} and got {got!r}. Expired means clock() >= expires_at; compare with the "
             "injected clock (not time.time() or SQL now(), which are years earlier here)"
         )
+
+
+def test_every_verify_reads_the_row_as_it_is_now(
+    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
+) -> None:
+    """Another service shares the table: its "log out everywhere" must take effect at once."""
+    tokens = [store.issue("alice", ["profile:read"]) for _ in range(2)]
+    bobs = store.issue("bob", ["profile:read"])
+    for token in (*tokens, bobs):
+        store.verify(token)
+    postgres_conn.execute(
+        "UPDATE access_tokens SET revoked_at = %s WHERE subject = 'alice'",
+        [datetime.fromtimestamp(START, tz=UTC)],
+    )
+    for token in tokens:
+        try:
+            got = store.verify(token)
+        except InvalidToken:
+            continue
+        pytest.fail(
+            f"a token revoked in the table (UPDATE ... WHERE subject = 'alice', as schema.sql "
+            f"foresees) still verified: {got!r}. Revocation lives in the row; read it on every "
+            "verify, never from a cache of tokens already seen"
+        )
+    assert store.verify(bobs).subject == "bob", "revoking alice's tokens must leave bob's alone"
+
+
+def test_ttl_zero_is_dead_at_once_and_fractions_of_a_second_count(store: TokenStore, clock: FakeClock) -> None:
+    dead = store.issue("alice", ["profile:read"], ttl=0)
+    with pytest.raises(InvalidToken):
+        store.verify(dead)  # clock() == expires_at: already expired
+    half = store.issue("alice", ["profile:read"], ttl=0.5)
+    clock.now = START + 0.25
+    try:
+        store.verify(half)
+    except InvalidToken:
+        pytest.fail(
+            "a token with ttl=0.5 was refused 0.25 s after issue: compare the clock's float "
+            "seconds with expires_at, without rounding either to whole seconds"
+        )
+    clock.now = START + 0.5
+    with pytest.raises(InvalidToken):
+        store.verify(half)
 
 
 def test_a_revoked_token_is_refused_and_revoking_twice_says_so(
@@ -443,15 +660,60 @@ def test_the_wrong_verifier_cannot_revoke_a_token(store: TokenStore) -> None:
     selector, verifier = split(token)
     forged = f"{selector}.{'A' * len(verifier)}"
     advice = "the selector is not the secret; check the verifier's hash before revoking"
-    assert store.revoke(forged) is False, (
-        f"revoke({forged!r}) with a wrong verifier returned True: {advice}"
-    )
+    assert store.revoke(forged) is False, f"revoke({forged!r}) with a wrong verifier returned True: {advice}"
     try:
         store.verify(token)
     except InvalidToken:
-        pytest.fail(
-            f"a revoke with the right selector but a wrong verifier revoked the token: {advice}"
-        )
+        pytest.fail(f"a revoke with the right selector but a wrong verifier revoked the token: {advice}")
+
+
+def test_revoking_an_expired_token_works_and_revoked_at_comes_from_the_clock(
+    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
+) -> None:
+    token = store.issue("alice", ["profile:read"], ttl=60)
+    clock.now = START + 3600
+    assert store.revoke(token) is True, (
+        "revoke() of an expired but unrevoked token must return True: it checks the token as "
+        "verify does, expiry aside (revoking a dead token is harmless, and a logout must not fail)"
+    )
+    revoked_at = row_of(postgres_conn, split(token)[0])["revoked_at"]
+    assert revoked_at is not None and revoked_at.timestamp() == START + 3600, (
+        f"revoked_at is {revoked_at!r}: it must be the injected clock() at the revoke "
+        f"({START + 3600:.0f}), not time.time() or SQL now()"
+    )
+
+
+def test_two_concurrent_revokes_of_one_token_say_true_once(
+    store: TokenStore, postgres_conn: psycopg.Connection[Any], postgres_dsn: str, clock: FakeClock
+) -> None:
+    """Both revokes pass their checks while a third session holds the row; only one revokes it."""
+    token = store.issue("alice", ["profile:read"])
+    connections = [psycopg.connect(postgres_dsn, autocommit=True) for _ in range(2)]
+    try:
+        pids = [conn.info.backend_pid for conn in connections]
+        with postgres_conn.transaction():
+            postgres_conn.execute("SELECT 1 FROM access_tokens WHERE selector = %s FOR UPDATE", [split(token)[0]])
+            runners = [
+                Background(TokenStore(conn, clock).revoke, token, name=f"revoke {n}")
+                for n, conn in enumerate(connections)
+            ]
+
+            def both_wait_for_the_row() -> bool:
+                waiting = postgres_conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) AND wait_event_type = 'Lock'", [pids]
+                ).fetchone()
+                return (waiting is not None and waiting[0] == 2) or all(r.done for r in runners)
+
+            wait_until(both_wait_for_the_row, timeout=10, what="both revokes to reach the row the test holds locked")
+        results = [runner.result(10) for runner in runners]
+    finally:
+        for conn in connections:
+            conn.close()
+    assert sorted(results) == [False, True], (
+        f"two concurrent revokes of one live token returned {results}: exactly one call revoked "
+        "it. Check-then-update races; let the UPDATE decide (... AND revoked_at IS NULL, then "
+        "rowcount) or lock the row (SELECT ... FOR UPDATE) before checking it"
+    )
 
 
 # --- the resource server, served on 127.0.0.1 and called with requests ------------------------------
@@ -467,9 +729,7 @@ def base_url(store: TokenStore) -> Iterator[str]:
     """The learner's ResourceServer served by wsgiref on 127.0.0.1, stopped after the test."""
     app = ResourceServer(store, REALM, ROUTES)
     server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="wsgi"
-    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="wsgi")
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -493,12 +753,11 @@ def bearer(token: str) -> dict[str, str]:
 def expect_error(response: requests.Response, status: int, error: str | None, why: str) -> dict[str, str]:
     """The status, and a WWW-Authenticate that follows RFC 6750 §3 with this realm and error."""
     assert response.status_code == status, (
-        f"{why}: expected {status} (RFC 6750 §3.1), got {response.status_code} "
-        f"{response.text[:200]!r}"
+        f"{why}: expected {status} (RFC 6750 §3.1), got {response.status_code} {response.text[:200]!r}"
     )
     value = response.headers.get("WWW-Authenticate")
     assert value is not None, (
-        f"{why}: a {status} must carry WWW-Authenticate: Bearer realm=\"{REALM}\""
+        f'{why}: a {status} must carry WWW-Authenticate: Bearer realm="{REALM}"'
         f"{f', error={error!r}' if error else ''} (RFC 6750 §3); without it the client cannot "
         "tell which scheme and realm to use, or what went wrong"
     )
@@ -506,12 +765,12 @@ def expect_error(response: requests.Response, status: int, error: str | None, wh
     assert params.get("realm") == REALM, f"{why}: realm should be {REALM!r} in {value!r}"
     if error is None:
         assert set(params) == {"realm"}, (
-            f"{why}: a request without credentials gets just Bearer realm=\"{REALM}\"; RFC 6750 "
+            f'{why}: a request without credentials gets just Bearer realm="{REALM}"; RFC 6750 '
             f"§3.1: the server SHOULD NOT include an error code or other error information, "
             f"got {value!r}"
         )
     else:
-        assert params.get("error") == error, f"{why}: expected error=\"{error}\" in {value!r}"
+        assert params.get("error") == error, f'{why}: expected error="{error}" in {value!r}'
     return params
 
 
@@ -522,8 +781,7 @@ def test_a_valid_token_with_the_scope_gets_the_resource(
     response = http.get(f"{base_url}/profile", headers=bearer(token), timeout=5)
     assert response.status_code == 200, f"got {response.status_code} {response.text[:200]!r}"
     assert response.json() == {"subject": "alice", "scopes": ["profile:read"]}
-    response = http.get(f"{base_url}/profile", headers={"Authorization": f"bEaReR   {token}"},
-                        timeout=5)
+    response = http.get(f"{base_url}/profile", headers={"Authorization": f"bEaReR   {token}"}, timeout=5)
     assert response.status_code == 200, (
         f"'bEaReR   <token>' got {response.status_code}: the scheme is case-insensitive and may "
         "be followed by several spaces"
@@ -532,18 +790,18 @@ def test_a_valid_token_with_the_scope_gets_the_resource(
 
 def test_no_credentials_get_the_bare_challenge(base_url: str, http: requests.Session) -> None:
     expect_error(http.get(f"{base_url}/profile", timeout=5), 401, None, "no Authorization header")
-    basic = {"Authorization": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="}
-    response = http.get(f"{base_url}/profile", headers=basic, timeout=5)
-    assert response.status_code == 401, (
-        f"Basic credentials at a Bearer resource: expected the 401 Bearer challenge, got "
-        f"{response.status_code}"
-    )
-    parse_challenge(response.headers.get("WWW-Authenticate", "(none)"))
+    for header in ("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "Token abc"):
+        response = http.get(f"{base_url}/profile", headers={"Authorization": header}, timeout=5)
+        expect_error(
+            response,
+            401,
+            None,
+            f"Authorization: {header} at a Bearer resource (another scheme is no Bearer "
+            "credentials at all, not a bad token)",
+        )
 
 
-def test_a_malformed_bearer_header_is_a_400_invalid_request(
-    base_url: str, http: requests.Session
-) -> None:
+def test_a_malformed_bearer_header_is_a_400_invalid_request(base_url: str, http: requests.Session) -> None:
     for header in ["Bearer", "Bearer a b", "Bearer abc=def", "Bearer tok,en"]:
         response = http.get(f"{base_url}/profile", headers={"Authorization": header}, timeout=5)
         expect_error(response, 400, "invalid_request", f"Authorization: {header}")
@@ -575,27 +833,98 @@ def test_a_token_without_the_scope_is_a_403_insufficient_scope(
     token = store.issue("alice", ["profile:read", "messages:write-drafts"])
     response = http.get(f"{base_url}/messages", headers=bearer(token), timeout=5)
     params = expect_error(
-        response, 403, "insufficient_scope",
+        response,
+        403,
+        "insufficient_scope",
         "a token with scopes 'profile:read messages:write-drafts' at /messages (needs "
         "messages:write; a scope is a whole space-separated token, not a substring)",
     )
     assert params.get("scope") == "messages:write", (
-        f"insufficient_scope should name the scope the resource needs: scope=\"messages:write\", "
-        f"got {params!r}"
+        f'insufficient_scope should name the scope the resource needs: scope="messages:write", got {params!r}'
     )
 
 
-def test_a_token_in_the_query_string_is_refused(
-    base_url: str, http: requests.Session, store: TokenStore
-) -> None:
+def test_a_token_in_the_query_string_is_refused(base_url: str, http: requests.Session, store: TokenStore) -> None:
     token = store.issue("alice", ["profile:read"])
     response = http.get(f"{base_url}/profile", params={"access_token": token}, timeout=5)
     expect_error(
-        response, 400, "invalid_request",
+        response,
+        400,
+        "invalid_request",
         "a valid token in the query string (?access_token=): this server never accepts tokens in "
         "URIs, which end up in access logs, browser history and Referer headers",
     )
-    response = http.get(f"{base_url}/profile", params={"access_token": token},
-                        headers=bearer(token), timeout=5)
-    expect_error(response, 400, "invalid_request",
-                 "a token in the query string and the header (more than one method)")
+    response = http.get(f"{base_url}/profile", params={"access_token": token}, headers=bearer(token), timeout=5)
+    expect_error(response, 400, "invalid_request", "a token in the query string and the header (more than one method)")
+
+
+def test_a_path_without_a_required_scope_is_a_404(base_url: str, http: requests.Session, store: TokenStore) -> None:
+    token = store.issue("alice", ["profile:read", "messages:write"])
+    for path in ("/nowhere", "/"):
+        response = http.get(f"{base_url}{path}", headers=bearer(token), timeout=5)
+        assert response.status_code == 404, (
+            f"GET {path} with a valid token got {response.status_code}: required_scopes names "
+            "every resource, any other path is 404 Not Found"
+        )
+
+
+def test_only_an_access_token_parameter_in_the_query_is_refused(
+    base_url: str, http: requests.Session, store: TokenStore
+) -> None:
+    token = store.issue("alice", ["profile:read"])
+    response = http.get(f"{base_url}/profile?note=access_token&my_access_token=1", headers=bearer(token), timeout=5)
+    assert response.status_code == 200, (
+        f"?note=access_token&my_access_token=1 with a valid header got {response.status_code}: "
+        "only a parameter named exactly access_token is a token in the URI, not a substring of "
+        "the query string"
+    )
+    for query in ("access_token=", "x=1&access_token=", "access%5Ftoken=abc"):
+        response = http.get(f"{base_url}/profile?{query}", headers=bearer(token), timeout=5)
+        expect_error(
+            response,
+            400,
+            "invalid_request",
+            f"?{query}: the query string has an access_token parameter (empty, or with its name "
+            "percent-encoded, it is still one: parse the query, keep blank values)",
+        )
+
+
+def test_scopes_are_case_sensitive_whole_words_without_hierarchy(
+    base_url: str, http: requests.Session, store: TokenStore
+) -> None:
+    for scopes in (["messages"], ["MESSAGES:WRITE"], ["messages:write:drafts"], ["messages:"]):
+        token = store.issue("alice", scopes)
+        response = http.get(f"{base_url}/messages", headers=bearer(token), timeout=5)
+        expect_error(
+            response,
+            403,
+            "insufficient_scope",
+            f"a token with the scopes {scopes} at /messages, which needs messages:write (RFC 6749 "
+            "§3.3: scopes are case-sensitive strings, compared whole; no prefix or hierarchy)",
+        )
+
+
+def test_a_wrong_verifier_learns_nothing_about_the_row(
+    base_url: str, http: requests.Session, store: TokenStore, clock: FakeClock
+) -> None:
+    """Authenticity first: until the verifier matches, a live, expired or revoked row looks unknown."""
+    live = store.issue("alice", ["profile:read"], ttl=600)
+    expired = store.issue("alice", ["profile:read"], ttl=60)
+    revoked = store.issue("alice", ["profile:read"], ttl=600)
+    assert store.revoke(revoked) is True
+    clock.now = START + 300
+
+    def answer(token: str) -> tuple[int, str | None, str]:
+        response = http.get(f"{base_url}/profile", headers=bearer(token), timeout=5)
+        return response.status_code, response.headers.get("WWW-Authenticate"), response.text
+
+    unknown = answer("unknownselector." + "A" * 43)
+    assert unknown[0] == 401, f"an unknown token got {unknown}"
+    for state, token in (("live", live), ("expired", expired), ("revoked", revoked)):
+        selector, verifier = split(token)
+        got = answer(f"{selector}.{'A' * len(verifier)}")
+        assert got == unknown, (
+            f"a wrong verifier for a {state} token got {got}, an unknown token {unknown}: whoever "
+            f"guesses selectors learns which exist and which are {state}. Check the verifier "
+            "first; only a token that proved itself may hear that it expired or was revoked"
+        )

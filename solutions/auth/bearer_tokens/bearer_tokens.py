@@ -25,6 +25,9 @@ VERIFIER_BYTES = 32  # secrets.token_urlsafe(32): 43 characters, 256 bits of sec
 # RFC 6750 §2.1, after the scheme and its first space: *SP b64token (nothing else, not even a
 # trailing space).
 _CREDENTIALS = re.compile(r" *([A-Za-z0-9\-._~+/]+=*)")
+# Our tokens: "<selector>.<verifier>", one b64token with two non-empty halves. Anything else (no
+# dot, an empty half, a NUL, a space, non-ASCII) is malformed before it reaches the database.
+_TOKEN = re.compile(r"([A-Za-z0-9\-_~+/]+)\.([A-Za-z0-9\-._~+/]+=*)")
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
@@ -85,7 +88,8 @@ def challenge(
     """The WWW-Authenticate value of an error response (RFC 6750 §3).
 
     `Bearer realm="<realm>"`, then `error="..."`, `error_description="..."` and `scope="..."`
-    for those given, each as a quoted-string, separated by ", ".
+    for those given, each as a quoted-string (`"` and `\\` escaped with a backslash), separated
+    by ", ".
 
     >>> challenge("example")
     'Bearer realm="example"'
@@ -119,7 +123,8 @@ class TokenStore:
 
     A token is "<selector>.<verifier>", both from `secrets.token_urlsafe` (SELECTOR_BYTES and
     VERIFIER_BYTES). The row holds the selector and sha256(verifier.encode("ascii")).digest(),
-    never the verifier: see schema.sql. Every time (issue, expiry, revocation) comes from `clock`.
+    never the verifier: see schema.sql. Every time (issue, expiry, revocation) comes from `clock`,
+    and must survive any time zone of this process (TZ) or of the database session.
     `conn` is a psycopg 3 connection in autocommit mode.
     """
 
@@ -130,8 +135,9 @@ class TokenStore:
     def issue(self, subject: str, scopes: Iterable[str], ttl: float = 3600.0) -> str:
         """A new token for `subject` with `scopes`, valid for `ttl` seconds from clock().
 
-        Raises ValueError for a scope that is not a scope-token (RFC 6749 §3.3: one or more
-        printable ASCII characters other than space, '"' and '\\').
+        `scopes` is any iterable (a generator can be read only once; it may be empty). Raises
+        ValueError for a scope that is not a scope-token (RFC 6749 §3.3: one or more printable
+        ASCII characters other than space, '"' and '\\').
         """
         scopes = sorted(set(scopes))
         for scope in scopes:
@@ -149,19 +155,18 @@ class TokenStore:
             "INSERT INTO access_tokens"
             " (selector, verifier_hash, subject, scope, issued_at, expires_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)",
-            [selector, _hash(verifier), subject, " ".join(scopes),
-             _timestamp(now), _timestamp(now + ttl)],
+            [selector, _hash(verifier), subject, " ".join(scopes), _timestamp(now), _timestamp(now + ttl)],
         )
         return f"{selector}.{verifier}"
 
     def _row(self, token: str) -> tuple[Any, ...] | None:
         """The token's row if the verifier matches the stored hash, else None."""
-        selector, dot, verifier = token.partition(".")
-        if not dot or not selector or not verifier:
+        match = _TOKEN.fullmatch(token)
+        if match is None:
             return None
+        selector, verifier = match.groups()
         row: tuple[Any, ...] | None = self.conn.execute(
-            "SELECT verifier_hash, subject, scope, expires_at, revoked_at"
-            " FROM access_tokens WHERE selector = %s",
+            "SELECT verifier_hash, subject, scope, expires_at, revoked_at FROM access_tokens WHERE selector = %s",
             [selector],
         ).fetchone()
         if row is None:
@@ -174,7 +179,13 @@ class TokenStore:
 
     def verify(self, token: str) -> TokenInfo:
         """What `token` grants, or InvalidToken if it is malformed, unknown, wrong, revoked or
-        expired (expired from the instant clock() reaches expires_at)."""
+        expired (expired from the instant clock() reaches expires_at).
+
+        Malformed: not "<selector>.<verifier>" with both halves non-empty, as one b64token; it is
+        InvalidToken like the rest, never a crash. The verifier's hash is compared in constant
+        time and that comparison decides; until it matches, a revoked or expired row must be
+        refused exactly like an unknown token (nothing about the row may show).
+        """
         row = self._row(token)
         if row is None:
             raise InvalidToken("The access token is invalid")
@@ -188,8 +199,9 @@ class TokenStore:
         return TokenInfo(subject, frozenset(scope.split()), expires_at.timestamp())
 
     def revoke(self, token: str) -> bool:
-        """Revoke `token`; True if this call revoked it, False if it is unknown, wrong or was
-        already revoked. A wrong verifier must not revoke the selector's token."""
+        """Revoke `token`; True if this call revoked it, False if it is unknown, wrong, malformed
+        or was already revoked. A wrong verifier must not revoke the selector's token; an expired
+        one can be revoked; revoked_at is clock(). Of two concurrent revokes, one says True."""
         # Only the whole token revokes: knowing a selector must not let anyone log a user out.
         if self._row(token) is None:
             return False
@@ -211,11 +223,12 @@ class ResourceServer:
     |------------------------------------------------------|-----------------------------------------|
     | valid token with the path's scope                    | 200 JSON {"subject", "scopes": sorted}  |
     | no Authorization header (or another scheme)          | 401, WWW-Authenticate: Bearer realm=".."|
-    | malformed Bearer header, or `access_token` in the    | 400, error="invalid_request"            |
-    |   query string (never accepted: URLs end up in logs) |                                         |
+    | malformed Bearer header, or an `access_token`        | 400, error="invalid_request"            |
+    |   parameter in the query string, even empty (never   |                                         |
+    |   accepted: URLs end up in logs)                     |                                         |
     | unknown, wrong, expired or revoked token             | 401, error="invalid_token"              |
-    | valid token without the path's scope                 | 403, error="insufficient_scope",        |
-    |                                                      |   scope="<the path's scope>"            |
+    | valid token without the path's scope (scopes are     | 403, error="insufficient_scope",        |
+    |   compared whole and case-sensitively)               |   scope="<the path's scope>"            |
 
     Every error response carries WWW-Authenticate built by challenge(realm, ...).
     """
@@ -233,13 +246,18 @@ class ResourceServer:
         # with a valid token: URLs land in access logs, browser history and Referer headers.
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if "access_token" in query:
-            return self._error(start_response, "400 Bad Request", "invalid_request",
-                               "Send the access token in the Authorization header, not the URI")
+            return self._error(
+                start_response,
+                "400 Bad Request",
+                "invalid_request",
+                "Send the access token in the Authorization header, not the URI",
+            )
         try:
             token = parse_authorization(environ.get("HTTP_AUTHORIZATION"))
         except MalformedRequest:
-            return self._error(start_response, "400 Bad Request", "invalid_request",
-                               "The Authorization header is not Bearer b64token")
+            return self._error(
+                start_response, "400 Bad Request", "invalid_request", "The Authorization header is not Bearer b64token"
+            )
         if token is None:
             # §3.1: no credentials at all gets the bare challenge, no error code.
             return self._error(start_response, "401 Unauthorized")
@@ -249,10 +267,14 @@ class ResourceServer:
             return self._error(start_response, "401 Unauthorized", "invalid_token", str(exc))
         # Scopes are whole tokens: set membership, never a substring test on the scope string.
         if required not in info.scopes:
-            return self._error(start_response, "403 Forbidden", "insufficient_scope",
-                               f"This resource needs the scope {required}", scope=required)
-        return self._respond(start_response, "200 OK",
-                             {"subject": info.subject, "scopes": sorted(info.scopes)})
+            return self._error(
+                start_response,
+                "403 Forbidden",
+                "insufficient_scope",
+                f"This resource needs the scope {required}",
+                scope=required,
+            )
+        return self._respond(start_response, "200 OK", {"subject": info.subject, "scopes": sorted(info.scopes)})
 
     def _error(
         self,
@@ -275,10 +297,13 @@ class ResourceServer:
         headers: list[tuple[str, str]] | None = None,
     ) -> Iterable[bytes]:
         body = json.dumps(payload).encode()
-        start_response(status, [
-            *(headers or []),
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-        ])
+        start_response(
+            status,
+            [
+                *(headers or []),
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
         return [body]
