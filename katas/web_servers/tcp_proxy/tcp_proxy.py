@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 # How much one read takes from a socket.
-CHUNK = 64 * 1024
+CHUNK = 65536  # 64 KiB
 
 
 class TCPProxy:
@@ -44,23 +44,24 @@ class TCPProxy:
 
     @property
     def address(self) -> tuple[str, int]:
-        """The (host, port) the proxy listens on, once started."""
+        """The (host, port) the proxy listens on, once started (RuntimeError before start())."""
         # TODO: from the listening socket (port 0 means the OS chose one).
         raise NotImplementedError("TCPProxy.address")
 
     async def close(self) -> None:
         """Stop accepting, close every live connection (both sides), leave no task running."""
-        # TODO: close the server, then end every connection and wait until they are all gone.
+        # TODO: close the server, then end every connection (one still connecting to a backend
+        # too) and wait until they are all gone. Harmless before start() and a second time.
         raise NotImplementedError("TCPProxy.close")
 
     async def _connect_backend(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """Open a connection to the next backend in turn, skipping any that refuse; None if all do."""
-        # TODO: round robin; a refused connect (OSError) or a timeout means try the next one.
+        # TODO: round robin, each backend at most once for this connection, starting from its turn;
+        # a refused connect (OSError) or no answer within connect_timeout (asyncio.wait_for) means
+        # try the next one. Move the turn past the backend used, so the live ones alternate.
         raise NotImplementedError("TCPProxy._connect_backend")
 
-    async def _serve_client(
-        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
-    ) -> None:
+    async def _serve_client(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         """Relay one client connection to one backend until both directions are done."""
         # TODO: pick a backend (none: close the client), relay both directions at the same
         # time, and make sure both sockets are closed however this ends (done, error, close()).
@@ -69,5 +70,6 @@ class TCPProxy:
     @staticmethod
     async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Copy reader -> writer until EOF, then pass the EOF on (half-close), not a close."""
-        # TODO: read, write, wait for the writer's buffer to drain; at EOF, write_eof().
+        # TODO: read, write, wait for the writer's buffer to drain (both directions use this, so a
+        # slow reader on either side slows the other); at EOF, write_eof().
         raise NotImplementedError("TCPProxy._pump")

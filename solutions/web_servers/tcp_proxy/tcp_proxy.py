@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 # How much one read takes from a socket. The relay never holds more than about this plus the
 # writer's high-water mark per direction, however fast the sender and however slow the reader.
-CHUNK = 64 * 1024
+CHUNK = 65536  # 64 KiB
 
 
 class TCPProxy:
@@ -46,7 +46,7 @@ class TCPProxy:
 
     @property
     def address(self) -> tuple[str, int]:
-        """The (host, port) the proxy listens on, once started."""
+        """The (host, port) the proxy listens on, once started (RuntimeError before start())."""
         if self._server is None:
             raise RuntimeError("TCPProxy.start() has not been called")
         host, port = self._server.sockets[0].getsockname()[:2]
@@ -67,22 +67,27 @@ class TCPProxy:
 
     async def _connect_backend(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """Open a connection to the next backend in turn, skipping any that refuse; None if all do."""
-        for _ in range(len(self.backends)):
-            host, port = self.backends[self._next]
-            # Advance past every backend tried, so a refusing one doesn't make its successor
-            # take its share too: the live ones keep alternating.
-            self._next = (self._next + 1) % len(self.backends)
+        count = len(self.backends)
+        # This connection's own order: every backend once, from its turn on. The shared turn
+        # moves on at once, so a connection arriving while this one waits on a slow backend
+        # starts elsewhere (a pointer re-read between attempts could send it back to the same
+        # silent backend twice and never to the live one).
+        start = self._next
+        self._next = (start + 1) % count
+        for step in range(count):
+            index = (start + step) % count
+            host, port = self.backends[index]
             try:
-                return await asyncio.wait_for(
-                    asyncio.open_connection(host, port), self.connect_timeout
-                )
+                connection = await asyncio.wait_for(asyncio.open_connection(host, port), self.connect_timeout)
             except OSError:  # refused, unreachable, or TimeoutError (an OSError): try the next
                 continue
+            # The turn moves past every backend tried, so a refusing one doesn't hand its share
+            # to its successor: the live ones keep alternating.
+            self._next = (index + 1) % count
+            return connection
         return None
 
-    async def _serve_client(
-        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
-    ) -> None:
+    async def _serve_client(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         """Relay one client connection to one backend until both directions are done."""
         task = asyncio.current_task()
         assert task is not None
