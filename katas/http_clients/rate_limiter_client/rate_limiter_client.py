@@ -41,8 +41,13 @@ class GCRA:
         else allowed:                the key's TAT becomes new_tat;  ttl = new_tat - now
         remaining = int((tau - ttl) / T) if tau - ttl > -T else 0;  reset_after = ttl
 
-    Time comes only from `clock()` (seconds, monotonic), so tests can drive it. Safe to share
-    between threads.
+    In floats, decide with durations from now (tat - now, new_tat - now), not instants:
+    (now + tau) - tau need not equal now, and a fresh key must admit a whole burst at any
+    clock reading. (redis-cell counts integer nanoseconds.)
+
+    Time comes only from `clock()` (seconds, monotonic), so tests can drive it. ValueError
+    unless max_burst >= 0, count > 0 and period > 0. Safe to share between threads: throttle's
+    read-decide-write is atomic, so threads together are allowed exactly what one would be.
 
     >>> now = [0.0]
     >>> limiter = GCRA(max_burst=4, count=1, period=1, clock=lambda: now[0])
@@ -50,9 +55,7 @@ class GCRA:
     Decision(limited=False, limit=5, remaining=4, retry_after=-1.0, reset_after=1.0)
     """
 
-    def __init__(
-        self, max_burst: int, count: int, period: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, max_burst: int, count: int, period: float, clock: Callable[[], float] = time.monotonic) -> None:
         # TODO: keep what throttle() needs: T, tau, the clock, a TAT per key, and a lock.
         raise NotImplementedError("GCRA.__init__")
 
@@ -95,7 +98,9 @@ class RateLimitedClient:
         Ask limiter.throttle(host_of(url), cost); when it says limited, sleep its retry_after
         and ask again (the wait is only an estimate when several threads share the limiter).
         When it can never be allowed (cost above the burst) raise RequestTooLarge without
-        sending. `kwargs` go to session.request.
+        sleeping or sending. `kwargs` go to session.request, whose response is returned whatever
+        its status (pacing is this class's job; judging answers, e.g. a 429, is the caller's).
+        Send outside any lock: requests allowed at the same moment are in flight together.
         """
         # TODO: loop: throttle, and either send, raise, or sleep and try again.
         raise NotImplementedError("RateLimitedClient.request")

@@ -41,8 +41,13 @@ class GCRA:
         else allowed:                the key's TAT becomes new_tat;  ttl = new_tat - now
         remaining = int((tau - ttl) / T) if tau - ttl > -T else 0;  reset_after = ttl
 
-    Time comes only from `clock()` (seconds, monotonic), so tests can drive it. Safe to share
-    between threads.
+    In floats, decide with durations from now (tat - now, new_tat - now), not instants:
+    (now + tau) - tau need not equal now, and a fresh key must admit a whole burst at any
+    clock reading. (redis-cell counts integer nanoseconds.)
+
+    Time comes only from `clock()` (seconds, monotonic), so tests can drive it. ValueError
+    unless max_burst >= 0, count > 0 and period > 0. Safe to share between threads: throttle's
+    read-decide-write is atomic, so threads together are allowed exactly what one would be.
 
     >>> now = [0.0]
     >>> limiter = GCRA(max_burst=4, count=1, period=1, clock=lambda: now[0])
@@ -50,9 +55,7 @@ class GCRA:
     Decision(limited=False, limit=5, remaining=4, retry_after=-1.0, reset_after=1.0)
     """
 
-    def __init__(
-        self, max_burst: int, count: int, period: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, max_burst: int, count: int, period: float, clock: Callable[[], float] = time.monotonic) -> None:
         if max_burst < 0 or count <= 0 or period <= 0:
             raise ValueError("need max_burst >= 0, count > 0, period > 0")
         self.limit = max_burst + 1
@@ -71,22 +74,24 @@ class GCRA:
         with self._lock:
             now = self.clock()
             increment = self.interval * quantity
-            # max(now, ...): time spent idle earns allowance back, but only up to a full burst;
-            # without it an idle client would "save up" and then fire an unbounded burst.
-            # (redis-cell gets the same from the key's expiry at its TAT.)
-            tat = max(now, self._tat.get(key, now))
-            new_tat = tat + increment
-            allow_at = new_tat - self.tau
-            if now < allow_at:
+            # How far the key's TAT runs ahead of now. max(0, ...): time spent idle earns
+            # allowance back, but only up to a full burst; without it an idle client would
+            # "save up" and then fire an unbounded burst. (redis-cell gets the same from the
+            # key's expiry at its TAT.) Working with this difference rather than with absolute
+            # times keeps a fresh key exact: in floats, now + tau - tau need not equal now.
+            ahead = max(0.0, self._tat.get(key, now) - now)
+            new_ahead = ahead + increment  # new_tat - now
+            if new_ahead > self.tau:  # now < allow_at = new_tat - tau
                 # A refused request stores nothing: otherwise a client that keeps asking
                 # pushes its own TAT ahead and locks itself out for good.
-                retry_after = allow_at - now if increment <= self.tau else -1.0
-                ttl = tat - now
+                retry_after = new_ahead - self.tau if increment <= self.tau else -1.0
+                ttl = ahead
                 limited = True
             else:
-                self._tat[key] = new_tat
-                retry_after, ttl, limited = -1.0, new_tat - now, False
-        remaining = int((self.tau - ttl) / self.interval) if self.tau - ttl > -self.interval else 0
+                self._tat[key] = now + new_ahead
+                retry_after, ttl, limited = -1.0, new_ahead, False
+        # ttl never exceeds tau (a stored TAT is at most tau ahead), so this is never negative.
+        remaining = int((self.tau - ttl) / self.interval)
         return Decision(limited, self.limit, remaining, retry_after, ttl)
 
 
@@ -123,14 +128,16 @@ class RateLimitedClient:
         Ask limiter.throttle(host_of(url), cost); when it says limited, sleep its retry_after
         and ask again (the wait is only an estimate when several threads share the limiter).
         When it can never be allowed (cost above the burst) raise RequestTooLarge without
-        sending. `kwargs` go to session.request.
+        sleeping or sending. `kwargs` go to session.request, whose response is returned whatever
+        its status (pacing is this class's job; judging answers, e.g. a 429, is the caller's).
+        Send outside any lock: requests allowed at the same moment are in flight together.
         """
         key = host_of(url)  # each API host has its own budget, as its own limit is its own
         while True:
             decision = self.limiter.throttle(key, cost)
             if not decision.limited:
                 return self.session.request(method, url, **kwargs)
-            if decision.retry_after < 0:
+            if decision.retry_after == -1:
                 # -1 while limited means "never": the cost exceeds the whole burst.
                 raise RequestTooLarge(f"{method} {url}: cost {cost} > burst {decision.limit}")
             # Sleep, then ask again rather than sending blindly: the throttle call that says
