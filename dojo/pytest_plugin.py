@@ -49,6 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # more thread switches, more interleavings: a race that hides at 5 ms shows up
         sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
     reaper.become_subreaper()
+    reaper.stop_with_parent()
     reaper.guard_interpreter_exit()
     _watch_for_a_dying_process(config, current)
 

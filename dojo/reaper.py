@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -16,6 +17,9 @@ if TYPE_CHECKING:  # imported where used: most tests leave no process behind, an
 _protected: set[int] = set()
 _exit_status = 0
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+# Set by `kata` for the pytest it starts: the pid whose death, even by SIGKILL, must stop that pytest.
+PARENT_ENV = "KATA_PARENT_PID"
 
 
 def protect(pid: int) -> None:
@@ -28,6 +32,18 @@ def become_subreaper() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def stop_with_parent() -> None:
+    """If `kata` started this pytest, its death (even SIGKILL, which it can't pass on) reaches us
+    as a Ctrl-C (Linux): the run's teardown stops servers and removes folders, nothing is orphaned."""
+    parent = os.environ.pop(PARENT_ENV, None)  # popped: the tests' own children must not inherit it
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+    if str(os.getppid()) != parent:  # it died before the line above: nobody would tell us now
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def _direct_children() -> set[int] | None:

@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import reaper
 from .catalogue import Kata
 
 
@@ -73,7 +74,8 @@ def run_kata(
         if repeat > 1:
             args += [f"--count={repeat}", "--repeat-scope=session"]
         args += list(extra_args)
-        env = {**os.environ, "KATA_SOLUTIONS": "1" if solutions else "0"}
+        # reaper.PARENT_ENV: if we die, even by SIGKILL, this pytest stops too
+        env = {**os.environ, "KATA_SOLUTIONS": "1" if solutions else "0", reaper.PARENT_ENV: str(os.getpid())}
         budget = timeout if timeout is not None else 120 + kata.time_limit * 20 * repeat
         try:
             proc = subprocess.run(

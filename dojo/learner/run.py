@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from .. import warm
+from .. import reaper, warm
 from ..catalogue import Catalogue, Kata
 from . import interrupts, process_end
 from .scratch import scratch_folder
@@ -38,7 +38,8 @@ def pytest_args(kata: Kata, report: Path) -> list[str]:
 
 def learner_env() -> dict[str, str]:
     """The environment of a learner's run: always their own files, whatever the shell says."""
-    return {**os.environ, "KATA_SOLUTIONS": "0"}
+    # A pytest of ours stops when we die, even by SIGKILL (reaper.stop_with_parent).
+    return {**os.environ, "KATA_SOLUTIONS": "0", reaper.PARENT_ENV: str(os.getpid())}
 
 
 def cold_launcher(root: Path, env: dict[str, str] | None = None) -> Launcher:

@@ -76,6 +76,22 @@ def test_a_stopped_kata_run_takes_its_pytest_and_temp_folder_with_it(
     assert list(tmp.glob("kata-run-*")) == [], "the run's temp folder is removed"
 
 
+def test_a_killed_kata_run_takes_its_pytest_with_it(repo: Path, tmp_path: Path) -> None:
+    """SIGKILL can't be caught or passed on: the pytest notices its parent's death by itself."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    run, pytest_pid = hanging_run(repo, tmp)
+    run.kill()
+    try:
+        run.wait(timeout=30)
+        orphaned = not gone(pytest_pid, 15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pytest_pid, signal.SIGKILL)
+    run.communicate(timeout=30)
+    assert not orphaned, f"pytest {pytest_pid} outlived a SIGKILLed `kata run`"
+
+
 def test_a_temp_folder_a_killed_run_left_is_swept_by_the_next_run(
     repo: Path, tmp_path: Path, kata: object
 ) -> None:
