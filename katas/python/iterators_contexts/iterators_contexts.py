@@ -11,8 +11,8 @@ T = TypeVar("T")
 
 
 class Countdown:
-    """An *iterable*: start, start - 1, ..., 1. Every iter() starts a fresh, independent pass, so
-    it can be looped over twice, or by two loops at once.
+    """An *iterable*: start, start - 1, ..., 1 (nothing if start <= 0). Every iter() starts a
+    fresh, independent pass, so it can be looped over twice, nested, or by two loops at once.
 
     >>> list(Countdown(3)), list(zip(Countdown(2), Countdown(2)))
     ([3, 2, 1], [(2, 2), (1, 1)])
@@ -27,9 +27,9 @@ class Countdown:
 
 
 class Fibonacci:
-    """An *iterator*: 0, 1, 1, 2, 3, 5, ... (the first `limit` numbers, or endless if None).
-    One pass only: iter() returns the iterator itself, and once exhausted, next() keeps raising
-    StopIteration.
+    """An *iterator*: 0, 1, 1, 2, 3, 5, ... (exact ints; the first `limit` numbers, or endless if
+    None). One pass only: iter() returns the iterator itself, and once exhausted, next() keeps
+    raising StopIteration. Each instance has its own position.
 
     >>> list(Fibonacci(limit=6))
     [0, 1, 1, 2, 3, 5]
@@ -49,9 +49,10 @@ class Fibonacci:
 
 
 def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of `size` consecutive items, the last one possibly shorter. Lazy: reads only as far
-    as the chunks asked for, so it works on endless iterators. A size below 1 is a ValueError
-    raised by the call itself, before any next().
+    """A new list of `size` consecutive items per next(), the last one possibly shorter (never an
+    empty one). Lazy: reads exactly the items of the chunks asked for (no read-ahead), so it works
+    on endless iterators. A size below 1 is a ValueError raised by the call itself, before
+    anything is read.
 
     >>> list(chunked("abcdefg", 3))
     [['a', 'b', 'c'], ['d', 'e', 'f'], ['g']]
@@ -61,9 +62,10 @@ def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def temporary_attr(obj: object, name: str, value: Any) -> AbstractContextManager[None]:
-    """A context manager: obj.<name> is `value` inside the with block; afterwards the old value is
-    back, or the attribute is gone if it did not exist. Also when the block raises (the exception
-    goes on).
+    """A context manager: obj.<name> is `value` inside the with block (nothing happens at the
+    call; the old value is the one when the block begins); afterwards the old value is back, or
+    the attribute is gone if it did not exist (None is a value). Also when the block raises,
+    KeyboardInterrupt and a closed generator's GeneratorExit included (the exception goes on).
 
     >>> import types; ns = types.SimpleNamespace(level="info")
     >>> with temporary_attr(ns, "level", "debug"): ns.level
@@ -76,8 +78,10 @@ def temporary_attr(obj: object, name: str, value: Any) -> AbstractContextManager
 
 
 class Suppress:
-    """Like contextlib.suppress: swallows exceptions of the given types (subclasses included) and
-    keeps the swallowed one in `.exception` (None if nothing was raised); anything else goes on.
+    """Like contextlib.suppress: swallows exceptions of the given types (subclasses included,
+    BaseException ones too; nothing for Suppress()) and keeps the swallowed one in `.exception`
+    (None while nothing was swallowed); anything else goes on. `with Suppress(...) as s` gives
+    the Suppress itself.
 
     >>> with Suppress(KeyError) as s: {}["missing"]
     >>> type(s.exception).__name__
@@ -105,9 +109,11 @@ class Suppress:
 def enter_all(
     factories: Iterable[Callable[[], AbstractContextManager[T]]],
 ) -> AbstractContextManager[list[T]]:
-    """A context manager that enters the context managers made by `factories`, in order, and gives
-    the list of what each __enter__ returned; on exit they are exited in reverse order. If making
-    or entering one fails, those already entered are exited before the error goes on.
+    """A context manager that calls each factory in order and enters what it made (make 1,
+    enter 1, make 2, ...), and gives the list of what each __enter__ returned; on exit they are
+    exited in reverse order, each seeing the exception of the moment, as contextlib.ExitStack
+    does. If making or entering one fails, those already entered are exited and that error goes
+    on, even if one of them swallows it (a with statement cannot skip its body).
 
     >>> from contextlib import nullcontext
     >>> with enter_all([lambda: nullcontext(1), lambda: nullcontext(2)]) as values: values
