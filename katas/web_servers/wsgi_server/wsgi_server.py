@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import selectors
 import socket
@@ -24,6 +25,7 @@ App = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 MAX_LINE = 8190  # bytes in the request line or one header line (gunicorn's limit_request_field_size)
 MAX_HEADERS = 100  # header lines per request (gunicorn's limit_request_fields)
 MAX_DRAIN = 1 << 20  # unread body bytes worth skipping to keep a connection; more: close it
+LINGER = 1.0  # seconds of silence after which a refused client's input is no longer drained
 TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2: methods and header names
 VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 
@@ -62,8 +64,10 @@ class Request:
 def read_request(rfile: BinaryIO) -> Request | None:
     """Read one request head from `rfile`; None if the client closed the connection first.
 
-    Raises BadRequest: 400 for a malformed request line or header line, 431 for too many or too
-    long header lines, 505 for an HTTP version other than 1.0 and 1.1.
+    Raises BadRequest: 400 for a malformed request line or header line (or Content-Length), 414
+    for a request line over MAX_LINE bytes, 431 for a header line over MAX_LINE bytes or more than
+    MAX_HEADERS of them, 505 for an HTTP version other than 1.0 and 1.1, 501 for a body framed by
+    Transfer-Encoding.
 
     >>> read_request(io.BytesIO(b"GET /a?b=1 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"))
     Request(method='GET', target='/a?b=1', version='HTTP/1.1', headers=[('Host', 'x')], content_length=0)
@@ -86,17 +90,19 @@ class Body:
         self._rfile = rfile
         self.remaining = length
 
-    def read(self, size: int | None = -1) -> bytes:
-        # TODO: never ask rfile for more than `remaining` bytes (a read past the body would
-        # block on a keep-alive connection, or swallow the next request).
+    def read(self, size: int | None = None) -> bytes:
+        # TODO: as io.BytesIO(body).read(size) would (None or < 0: the rest), and never ask rfile
+        # for more than `remaining` bytes (a read past the body would block on a keep-alive
+        # connection, or swallow the next request).
         raise NotImplementedError("Body.read")
 
-    def readline(self, size: int | None = -1) -> bytes:
+    def readline(self, size: int | None = None) -> bytes:
         # TODO: the same limit for readline.
         raise NotImplementedError("Body.readline")
 
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        # TODO: readline() until b"" (or until `hint` bytes were read, if hint > 0).
+    def readlines(self, hint: int | None = None) -> list[bytes]:
+        """The remaining lines; with a hint > 0, stop once the lines read total `hint` bytes."""
+        # TODO: readline() until b"" (or until the lines read total `hint` bytes, if hint > 0).
         raise NotImplementedError("Body.readlines")
 
     def __iter__(self) -> Iterator[bytes]:
@@ -105,12 +111,13 @@ class Body:
 
     def drain(self) -> bool:
         """Skip what the app left unread; False if too much is left to be worth it (then close)."""
-        # TODO: read and discard `remaining` bytes (up to MAX_DRAIN).
+        # TODO: read and discard `remaining` bytes if there are at most MAX_DRAIN of them; False if
+        # more, or if the client closed before sending them all.
         raise NotImplementedError("Body.drain")
 
 
 def build_environ(
-    request: Request, body: Body, server_address: tuple[str, int], client: tuple[str, int]
+    request: Request, body: Body, server_address: tuple[str, int], client: tuple[Any, ...]
 ) -> dict[str, Any]:
     """The PEP 3333 environ for `request`."""
     # TODO: see the contract table in README.md: REQUEST_METHOD, SCRIPT_NAME, PATH_INFO
@@ -119,7 +126,7 @@ def build_environ(
     raise NotImplementedError("build_environ")
 
 
-class ClientGone(Exception):
+class ClientGone(ConnectionError):
     """Sending to the client failed: it closed or reset the connection."""
 
 
@@ -146,7 +153,8 @@ class Response:
     def write(self, data: bytes) -> None:
         """Send one body block (the write() callable of PEP 3333, also used for the iterable)."""
         # TODO: the head goes out with the first non-empty block; then the block, framed:
-        # as is under the app's Content-Length, else `<hex size>\r\n<data>\r\n` (chunked).
+        # as is under the app's Content-Length (never past it; header names in any case), else
+        # `<hex size>\r\n<data>\r\n` (chunked). Nothing for HEAD, 204 and 304.
         raise NotImplementedError("Response.write")
 
     def finish(self) -> None:
@@ -179,7 +187,7 @@ class WSGIServer:
         address = self._listener.getsockname()
         self.server_address: tuple[str, int] = (address[0], address[1])
         # TODO: what serve_forever(), shutdown() and the connection threads share: a lock, a
-        # stop flag, the connections waiting for their next request, the running threads.
+        # stop flag, the open connections and which of them wait for their next request.
 
     def serve_forever(self, poll_interval: float = 0.05) -> None:
         """Accept connections until shutdown() is called, each served by its own thread."""
@@ -189,15 +197,17 @@ class WSGIServer:
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop accepting, close idle connections, let requests in progress finish (up to
-        `timeout` s), close the listening socket; returns once serve_forever() has returned."""
-        # TODO: calling it twice, or before serve_forever() started, must not hang.
+        `timeout` s, then cut them off), close the listening socket; returns once
+        serve_forever() has returned."""
+        # TODO: calling it twice, from two threads, or before serve_forever() started, must not
+        # hang. Connection threads are daemon threads, so a stuck app can't block the exit.
         raise NotImplementedError("WSGIServer.shutdown")
 
     def server_close(self) -> None:
         """Release the listening socket (shutdown() does this too)."""
         self._listener.close()
 
-    def _serve_connection(self, conn: socket.socket, client: tuple[str, int]) -> None:
+    def _serve_connection(self, conn: socket.socket, client: tuple[Any, ...]) -> None:
         """Serve requests on one connection until either side closes it (keep-alive loop)."""
         # TODO: read_request() in a loop on conn.makefile("rb"); BadRequest -> answer it
         # (simple_response) and close; None -> the client is gone; otherwise _respond(), and go
@@ -205,9 +215,10 @@ class WSGIServer:
         raise NotImplementedError("WSGIServer._serve_connection")
 
     def _respond(
-        self, conn: socket.socket, rfile: BinaryIO, request: Request, client: tuple[str, int]
+        self, conn: socket.socket, rfile: BinaryIO, request: Request, client: tuple[Any, ...]
     ) -> bool:
         """Run the app for one request; True if the connection can carry the next one."""
-        # TODO: call the app, write each block, finish. An exception before the head went out:
-        # 500. After: close the connection. In every case, call the iterable's close().
+        # TODO: call the app, write each block (stop once Content-Length bytes are out), finish.
+        # An exception before the head went out: 500, then close. After: close the connection.
+        # In every case, call the iterable's close(); log tracebacks to environ["wsgi.errors"].
         raise NotImplementedError("WSGIServer._respond")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import selectors
 import socket
@@ -24,6 +25,7 @@ App = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 MAX_LINE = 8190  # bytes in the request line or one header line (gunicorn's limit_request_field_size)
 MAX_HEADERS = 100  # header lines per request (gunicorn's limit_request_fields)
 MAX_DRAIN = 1 << 20  # unread body bytes worth skipping to keep a connection; more: close it
+LINGER = 1.0  # seconds of silence after which a refused client's input is no longer drained
 TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2: methods and header names
 VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 
@@ -63,15 +65,18 @@ class Request:
 def read_request(rfile: BinaryIO) -> Request | None:
     """Read one request head from `rfile`; None if the client closed the connection first.
 
-    Raises BadRequest: 400 for a malformed request line or header line, 431 for too many or too
-    long header lines, 505 for an HTTP version other than 1.0 and 1.1.
+    Raises BadRequest: 400 for a malformed request line or header line (or Content-Length), 414
+    for a request line over MAX_LINE bytes, 431 for a header line over MAX_LINE bytes or more than
+    MAX_HEADERS of them, 505 for an HTTP version other than 1.0 and 1.1, 501 for a body framed by
+    Transfer-Encoding.
 
     >>> read_request(io.BytesIO(b"GET /a?b=1 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"))
     Request(method='GET', target='/a?b=1', version='HTTP/1.1', headers=[('Host', 'x')], content_length=0)
     """
-    line = rfile.readline(MAX_LINE + 1)
-    while line in (b"\r\n", b"\n"):  # RFC 9112 §2.2: ignore blank lines before a request line
-        line = rfile.readline(MAX_LINE + 1)
+    # readline(limit) never reads more than `limit` bytes: a client can't make us buffer an endless
+    # line. Blank lines before a request line are ignored (RFC 9112 §2.2).
+    while (line := rfile.readline(MAX_LINE + 1)) in (b"\r\n", b"\n"):
+        pass
     if not line:
         return None
     if len(line) > MAX_LINE:
@@ -90,13 +95,15 @@ def read_request(rfile: BinaryIO) -> Request | None:
     headers: list[tuple[str, str]] = []
     while True:
         line = rfile.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE or len(headers) >= MAX_HEADERS:
+        if len(line) > MAX_LINE:
             # Limits bound the memory a client can make us hold before the app is even called.
-            raise BadRequest("431 Request Header Fields Too Large", "header section too large")
+            raise BadRequest("431 Request Header Fields Too Large", f"a header line over {MAX_LINE} bytes")
         if not line.endswith(b"\n"):
             raise BadRequest("400 Bad Request", "connection closed inside the header section")
         if line in (b"\r\n", b"\n"):
             break
+        if len(headers) == MAX_HEADERS:
+            raise BadRequest("431 Request Header Fields Too Large", f"more than {MAX_HEADERS} header lines")
         name, colon, value = line.partition(b":")
         # No whitespace before the colon (RFC 9112 §5.1), no obsolete line folding (§5.2).
         if not colon or not TOKEN.fullmatch(name):
@@ -129,27 +136,28 @@ class Body:
         self._rfile = rfile
         self.remaining = length
 
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self.remaining:
-            size = self.remaining
-        data = self._rfile.read(size) if size else b""
+    def read(self, size: int | None = None) -> bytes:
+        return self._take(self._rfile.read, size)
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._take(self._rfile.readline, size)
+
+    def _take(self, read: Callable[[int], bytes], size: int | None) -> bytes:
+        # Never ask the socket for more than what is left of this body: a read past it would
+        # block on a keep-alive connection, or swallow the next request.
+        limit = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = read(limit)
         self.remaining -= len(data)
         return data
 
-    def readline(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self.remaining:
-            size = self.remaining
-        data = self._rfile.readline(size) if size else b""
-        self.remaining -= len(data)
-        return data
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
+    def readlines(self, hint: int | None = None) -> list[bytes]:
+        """The remaining lines; with a hint > 0, stop once the lines read total `hint` bytes."""
         lines: list[bytes] = []
         total = 0
-        while line := self.readline():
+        for line in self:
             lines.append(line)
             total += len(line)
-            if 0 < hint <= total:
+            if hint is not None and 0 < hint <= total:
                 break
         return lines
 
@@ -159,16 +167,14 @@ class Body:
 
     def drain(self) -> bool:
         """Skip what the app left unread; False if too much is left to be worth it (then close)."""
-        if self.remaining > MAX_DRAIN:
-            return False
-        while self.remaining:
-            if not self.read(65536):
-                return False  # the client closed mid-body
-        return True
+        left = self.remaining
+        # Reading a huge unread upload just to keep the connection costs more than a new one.
+        # Short: the client closed mid-body.
+        return left <= MAX_DRAIN and len(self.read()) == left
 
 
 def build_environ(
-    request: Request, body: Body, server_address: tuple[str, int], client: tuple[str, int]
+    request: Request, body: Body, server_address: tuple[str, int], client: tuple[Any, ...]
 ) -> dict[str, Any]:
     """The PEP 3333 environ for `request`."""
     target = request.target
@@ -205,7 +211,7 @@ def build_environ(
     return environ
 
 
-class ClientGone(Exception):
+class ClientGone(ConnectionError):
     """Sending to the client failed: it closed or reset the connection."""
 
 
@@ -221,8 +227,7 @@ class Response:
         self.headers: list[tuple[str, str]] = []
         self.headers_sent = False
         self._chunked = False
-        self._has_body = True
-        self._due: int | None = None  # bytes still owed under the app's Content-Length
+        self._due: int | None = None  # body bytes still owed under the app's Content-Length
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
@@ -243,6 +248,11 @@ class Response:
         self.headers = list(headers)
         return self.write
 
+    @property
+    def full(self) -> bool:
+        """True once the app's Content-Length worth of body has been sent."""
+        return self._due == 0
+
     def write(self, data: bytes) -> None:
         """Send one body block (the write() callable of PEP 3333, also used for the iterable)."""
         if self.status is None:
@@ -252,48 +262,48 @@ class Response:
             # `0\r\n\r\n`, the last-chunk that ends the body.
             return
         out = b"" if self.headers_sent else self._head()
-        if self._has_body:
-            if self._due is not None:
-                data = data[: self._due]  # never more than the Content-Length we announced
-                self._due -= len(data)
-            if self._chunked:
-                data = b"%x\r\n%s\r\n" % (len(data), data)
-            out += data
-        self._send(out)
+        if self._due is not None:
+            data = data[: self._due]  # never more than the Content-Length we announced
+            self._due -= len(data)
+        if self._chunked:
+            data = b"%x\r\n%s\r\n" % (len(data), data)
+        self._send(out + data)
 
     def finish(self) -> None:
         """After the last block: send the head if nothing did, end a chunked body."""
         out = b"" if self.headers_sent else self._head()
         if self._chunked:
             out += b"0\r\n\r\n"
-        if out:
-            self._send(out)
+        self._send(out)
         if self._due:
             self.keep_alive = False  # shorter than its Content-Length: only closing can tell
 
     def _head(self) -> bytes:
         assert self.status is not None
-        code = int(self.status[:3])
-        no_content = code < 200 or code in (204, 304)  # never a body, so no framing either
-        self._has_body = not (no_content or self._head_only)
+        # 204 and 304 never have a body (RFC 9110 §15.3.5, §15.4.5), so no framing either.
+        no_content = self.status.partition(" ")[0] in ("204", "304")
+        # Header names are case-insensitive (RFC 9110 §5.1): `content-length` is Content-Length.
         names = {name.lower(): value for name, value in self.headers}
         extra: list[tuple[str, str]] = []
         if "content-length" in names:
-            if self._has_body:
-                self._due = int(names["content-length"])
+            self._due = int(names["content-length"])
         elif not no_content:
             if self._http11:
                 # No length known in advance: chunked framing lets the client find the end of
-                # the body on a connection that stays open for the next request. HEAD gets the
-                # header GET would get, and no chunks at all.
-                self._chunked = self._has_body
+                # the body on a connection that stays open for the next request.
+                self._chunked = True
                 extra.append(("Transfer-Encoding", "chunked"))
             else:
                 self.keep_alive = False  # HTTP/1.0: the body ends where the connection does
+        if no_content or self._head_only:
+            # HEAD gets the headers GET would get and no body bytes, no chunks; a 204 or 304
+            # has no body at all: nothing the app yields is sent.
+            self._chunked = False
+            self._due = 0
         if "date" not in names:
-            extra.append(("Date", formatdate(usegmt=True)))
+            extra.append(("Date", formatdate(usegmt=True)))  # RFC 9110 §6.6.1: origin servers send one
         if not self.keep_alive:
-            extra.append(("Connection", "close"))
+            extra.append(("Connection", "close"))  # RFC 9112 §9.6: say so before closing
         lines = [f"HTTP/1.1 {self.status}\r\n"] + [f"{n}: {v}\r\n" for n, v in self.headers + extra]
         self.headers_sent = True
         return ("".join(lines) + "\r\n").encode("latin-1")
@@ -329,72 +339,72 @@ class WSGIServer:
         address = self._listener.getsockname()
         self.server_address: tuple[str, int] = (address[0], address[1])
         # One lock for the lifecycle: serve_forever and shutdown can't race, and every
-        # connection thread either sees the stop flag or is in `_idle` for shutdown to wake.
-        self._lock = threading.Lock()
+        # connection either sees the stop flag or is in `_idle` for shutdown to wake.
+        self._lock = threading.Condition()
         self._stopping = False
-        self._running = False
-        self._stopped = threading.Event()
-        self._idle: set[socket.socket] = set()  # connections waiting for their next request
-        self._threads: set[threading.Thread] = set()
+        self._stopped = threading.Event()  # set while serve_forever() is not running
+        self._stopped.set()
+        self._connections: set[socket.socket] = set()  # open connections, each with its thread
+        self._idle: set[socket.socket] = set()  # the ones waiting for their next request
 
     def serve_forever(self, poll_interval: float = 0.05) -> None:
         """Accept connections until shutdown() is called, each served by its own thread."""
         with self._lock:
             if self._stopping:
                 return
-            self._running = True
+            self._stopped.clear()
         try:
             # select() with a timeout, not a bare accept(): closing a socket doesn't wake a
             # thread blocked in accept(), so the loop polls the stop flag (as socketserver does).
             with selectors.DefaultSelector() as selector:
                 selector.register(self._listener, selectors.EVENT_READ)
                 while not self._stopping:
-                    if not selector.select(poll_interval):
-                        continue
-                    try:
-                        conn, client = self._listener.accept()
-                    except OSError:
-                        continue  # the client gave up between select() and accept()
-                    thread = threading.Thread(
-                        target=self._serve_connection,
-                        args=(conn, client[:2]),
-                        name=f"wsgi-conn-{client[1]}",
-                        daemon=True,
-                    )
-                    with self._lock:
-                        self._threads.add(thread)
-                    thread.start()
+                    if selector.select(poll_interval):
+                        self._accept()
         finally:
             self._stopped.set()
 
+    def _accept(self) -> None:
+        try:
+            conn, client = self._listener.accept()
+        except OSError:
+            return  # the client gave up before we got to it, or we are out of file descriptors
+        with self._lock:
+            self._connections.add(conn)
+        # A daemon thread: an app stuck forever must not keep the process from exiting.
+        threading.Thread(
+            target=self._serve_connection, args=(conn, client), name=f"wsgi-conn-{client[1]}", daemon=True
+        ).start()
+
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop accepting, close idle connections, let requests in progress finish (up to
-        `timeout` s), close the listening socket; returns once serve_forever() has returned."""
+        `timeout` s, then cut them off), close the listening socket; returns once
+        serve_forever() has returned."""
         with self._lock:
             self._stopping = True
-            running = self._running
             for conn in self._idle:
-                # Wakes the thread blocked reading the next request on this connection.
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-        if running:
-            self._stopped.wait()
+                self._cut(conn)  # wakes the thread blocked reading the next request
+        self._stopped.wait()
         self.server_close()
         with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
+            if not self._lock.wait_for(lambda: not self._connections, timeout):
+                for conn in self._connections:
+                    self._cut(conn)  # a client that stopped reading can't hold us forever
+
+    @staticmethod
+    def _cut(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RDWR)
 
     def server_close(self) -> None:
         """Release the listening socket (shutdown() does this too)."""
         self._listener.close()
 
-    def _serve_connection(self, conn: socket.socket, client: tuple[str, int]) -> None:
+    def _serve_connection(self, conn: socket.socket, client: tuple[Any, ...]) -> None:
         """Serve requests on one connection until either side closes it (keep-alive loop)."""
         try:
-            conn.settimeout(None)
             # Small writes (a head, a chunk) must not wait for the client's delayed ACK.
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
             with conn, conn.makefile("rb") as rfile:
                 while True:
                     with self._lock:
@@ -405,20 +415,21 @@ class WSGIServer:
                         request = read_request(rfile)
                     except BadRequest as exc:
                         self._refuse(conn, exc)
-                        break
+                        return
                     finally:
                         with self._lock:
                             self._idle.discard(conn)
                     if request is None or not self._respond(conn, rfile, request, client):
-                        break
+                        return
         except OSError:
             pass  # the client reset the connection: nobody is left to answer
         finally:
             with self._lock:
-                self._threads.discard(threading.current_thread())
+                self._connections.discard(conn)
+                self._lock.notify_all()
 
     def _respond(
-        self, conn: socket.socket, rfile: BinaryIO, request: Request, client: tuple[str, int]
+        self, conn: socket.socket, rfile: BinaryIO, request: Request, client: tuple[Any, ...]
     ) -> bool:
         """Run the app for one request; True if the connection can carry the next one."""
         body = Body(rfile, request.content_length)
@@ -429,9 +440,11 @@ class WSGIServer:
             result = self.app(environ, response.start_response)
             for block in result:
                 response.write(block)
+                if response.full:
+                    break  # PEP 3333: stop iterating once Content-Length bytes are out
             response.finish()
         except ClientGone:
-            return False
+            raise  # nobody is left to answer: the connection loop closes the socket
         except Exception:
             traceback.print_exc(file=environ["wsgi.errors"])
             if not response.headers_sent:
@@ -439,7 +452,7 @@ class WSGIServer:
             # Headers already sent: the status can't be taken back, and closing the connection
             # (with no last-chunk, or short of Content-Length) is how the client learns that the
             # body is incomplete.
-            return False
+            response.keep_alive = False
         finally:
             # PEP 3333: close() is called whatever happened (complete, app error, client gone):
             # it is where apps release database connections, files and locks.
@@ -449,7 +462,6 @@ class WSGIServer:
                     close()
                 except Exception:
                     traceback.print_exc(file=environ["wsgi.errors"])
-                    response.keep_alive = False
         # Whatever the app left unread of the body must not be parsed as the next request.
         return response.keep_alive and body.drain()
 
@@ -458,10 +470,10 @@ class WSGIServer:
         """Answer a request the app never sees, then close without losing the answer."""
         conn.sendall(simple_response(error.status, str(error)))
         # Lingering close: closing with unread input makes the kernel send RST, which can
-        # destroy our answer before the client reads it. Half-close, then drain what's left.
+        # destroy our answer before it has left. Half-close (the client sees the end), then
+        # discard what the client still sends until it closes or goes quiet for LINGER s.
         conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(1.0)
+        conn.settimeout(LINGER)
         with contextlib.suppress(OSError):
-            for _ in range(64):
-                if not conn.recv(65536):
-                    break
+            while conn.recv(io.DEFAULT_BUFFER_SIZE):
+                pass
