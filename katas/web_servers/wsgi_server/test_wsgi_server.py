@@ -23,7 +23,7 @@ from wsgiref.validate import validator
 import h11
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request as WerkzeugRequest
