@@ -63,6 +63,9 @@ class LockOrderChecker:
 
         Raises LockOrderViolation (recording nothing) if it closes a cycle, or if the
         calling thread already holds `name` (a non-reentrant lock waits for itself forever).
+        Otherwise records held -> name for EVERY lock the caller holds. Checking and recording
+        are one step under the checker's lock (two threads must not both pass, then both
+        record); the search visits each lock once.
         """
         # TODO: for each lock the caller holds, is there a path name -> ... -> held? Then raise.
         # Otherwise record held -> name for each.
@@ -74,7 +77,10 @@ class LockOrderChecker:
         raise NotImplementedError("LockOrderChecker.acquired")
 
     def released(self, name: str) -> None:
-        """The calling thread no longer holds `name` (locks may be released in any order)."""
+        """The calling thread no longer holds `name` (locks may be released in any order).
+
+        RuntimeError if the calling thread does not hold it.
+        """
         # TODO
         raise NotImplementedError("LockOrderChecker.released")
 
@@ -92,7 +98,10 @@ class OrderedLock:
         self._lock = threading.Lock()
 
     def acquire(self, timeout: float | None = None) -> bool:
-        """Check the order, then wait for the lock. True once held; False after `timeout` s."""
+        """Check the order, then wait for the lock. True once held; False after `timeout` s.
+
+        timeout=0 does not wait at all; timeout=None waits as long as it takes.
+        """
         # TODO: tell the checker before you block, and again once you hold it.
         raise NotImplementedError("OrderedLock.acquire")
 
@@ -123,7 +132,8 @@ def dine(forks: Sequence[OrderedLock], meals: int, eat: Callable[[int], None]) -
 
     Philosopher i needs forks[i] and forks[(i + 1) % n]; it calls eat(i) while holding both,
     `meals` times. dine() returns when every philosopher has eaten `meals` times, and
-    re-raises the first exception a philosopher hit (a LockOrderViolation, say).
+    re-raises the first exception a philosopher hit (a LockOrderViolation, say; a
+    BaseException such as KeyboardInterrupt too).
     """
     # TODO: one thread per philosopher; in which order does each pick up its two forks?
     raise NotImplementedError("dine")

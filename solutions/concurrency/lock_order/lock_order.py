@@ -105,8 +105,14 @@ class LockOrderChecker:
         self._stack().append(name)
 
     def released(self, name: str) -> None:
-        """The calling thread no longer holds `name` (locks may be released in any order)."""
-        self._stack().remove(name)
+        """The calling thread no longer holds `name` (locks may be released in any order).
+
+        RuntimeError if the calling thread does not hold it.
+        """
+        held = self._stack()
+        if name not in held:
+            raise RuntimeError(f"release of {name}, which this thread does not hold")
+        held.remove(name)
 
 
 class OrderedLock:
@@ -176,8 +182,7 @@ def dine(forks: Sequence[OrderedLock], meals: int, eat: Callable[[int], None]) -
         except BaseException as exc:  # handed to the caller below
             errors.append(exc)
 
-    threads = [threading.Thread(target=philosopher, args=(i,), name=f"philosopher-{i}",
-                                daemon=True) for i in range(n)]
+    threads = [threading.Thread(target=philosopher, args=(i,), name=f"philosopher-{i}", daemon=True) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
