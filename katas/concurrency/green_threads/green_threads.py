@@ -35,7 +35,11 @@ TaskBody = Generator[Request, None, Any]
 
 
 def sleep(seconds: float) -> Sleep:
-    """`yield sleep(s)`: resume this task once `s` seconds have passed on the scheduler's clock."""
+    """`yield sleep(s)`: resume this task once `s` seconds have passed on the scheduler's clock.
+
+    s <= 0 is due at once, but the other ready tasks go first; sleepers due at the same moment wake
+    in the order they fell asleep.
+    """
     return Sleep(seconds)
 
 
@@ -89,7 +93,10 @@ class Scheduler:
         # TODO: a queue of ready tasks, and the sleepers ordered by wake-up time (heapq).
 
     def spawn(self, body: TaskBody, name: str | None = None) -> Task:
-        """Schedule a generator to run; callable from outside or from inside a task."""
+        """Schedule a generator to run; callable from outside or from inside a task.
+
+        The task is called `name`, or by default its generator function's name (`body.__name__`).
+        """
         # TODO: wrap it in a Task and make it ready.
         raise NotImplementedError("Scheduler.spawn")
 

@@ -35,7 +35,11 @@ TaskBody = Generator[Request, None, Any]
 
 
 def sleep(seconds: float) -> Sleep:
-    """`yield sleep(s)`: resume this task once `s` seconds have passed on the scheduler's clock."""
+    """`yield sleep(s)`: resume this task once `s` seconds have passed on the scheduler's clock.
+
+    s <= 0 is due at once, but the other ready tasks go first; sleepers due at the same moment wake
+    in the order they fell asleep.
+    """
     return Sleep(seconds)
 
 
@@ -91,11 +95,13 @@ class Scheduler:
         # the sequence number breaks ties in spawn order and keeps tasks from being compared.
         self._sleepers: list[tuple[float, int, Task]] = []
         self._sequence = itertools.count()
-        self._names = itertools.count(1)
 
     def spawn(self, body: TaskBody, name: str | None = None) -> Task:
-        """Schedule a generator to run; callable from outside or from inside a task."""
-        task = Task(body, name or f"task-{next(self._names)}")
+        """Schedule a generator to run; callable from outside or from inside a task.
+
+        The task is called `name`, or by default its generator function's name (`body.__name__`).
+        """
+        task = Task(body, body.__name__ if name is None else name)
         self._ready.append(task)
         return task
 
