@@ -48,7 +48,9 @@ async def run_pipeline(
     - Errors: if a stage raises on an item, run_pipeline raises PipelineError(stage.name, item)
       from that exception; if the source raises, its exception propagates unchanged. Either way
       the source is read no further, every other worker is cancelled, nothing is left running.
-    - The source is closed (`aclose()`, if it has one) before run_pipeline returns or raises.
+    - The source is closed (`aclose()`, if it has one) before run_pipeline returns or raises,
+      and every task it started has finished (cancelled ones included: wait for them).
+    - ValueError if capacity < 1, there are no stages, or a stage has workers < 1.
 
     >>> async def numbers():
     ...     for i in range(5):
@@ -57,8 +59,8 @@ async def run_pipeline(
     >>> sorted(await run_pipeline(numbers(), [Stage("double", double, 2)], capacity=2))
     [0, 2, 4, 6, 8]  # doctest: +SKIP
     """
-    if capacity < 1 or not stages or any(s.workers < 1 for s in stages):
-        raise ValueError("need capacity >= 1 and at least one stage, each with >= 1 worker")
+    # TODO: refuse what can never run (capacity < 1: asyncio.Queue(0) is unbounded; a stage
+    # with no workers never drains its queue) with ValueError, before reading anything.
     # TODO: one bounded asyncio.Queue in front of each stage; a producer task that takes items
     # from the source (closing it when done) and puts them in the first queue; `workers` tasks
     # per stage that get an item, apply fn, and put the output in the next queue (the last

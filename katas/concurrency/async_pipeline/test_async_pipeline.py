@@ -31,6 +31,7 @@ class Source:
     taken: list[int] = field(default_factory=list)
     closed: bool = False
     error: RuntimeError = field(default_factory=lambda: RuntimeError("the source broke"))
+    close_steps: int = 0  # turns of the event loop its cleanup takes (a connection to close)
 
     async def items(self) -> AsyncIterator[int]:
         try:
@@ -42,6 +43,8 @@ class Source:
                 yield i
                 i += 1
         finally:
+            for _ in range(self.close_steps):
+                await asyncio.sleep(0)
             self.closed = True
 
 
@@ -122,8 +125,7 @@ async def test_every_item_passes_through_every_stage_once(spawn: Spawn) -> None:
 
 @given(
     items=st.lists(st.integers(-1000, 1000), max_size=30),
-    shape=st.lists(st.tuples(st.sampled_from(["inc", "double", "neg"]), st.integers(1, 3)),
-                   min_size=1, max_size=3),
+    shape=st.lists(st.tuples(st.sampled_from(["inc", "double", "neg"]), st.integers(1, 3)), min_size=1, max_size=3),
     capacity=st.integers(1, 3),
 )
 @settings(max_examples=40, deadline=None)
@@ -132,7 +134,9 @@ def test_matches_applying_the_stages_one_after_another(
 ) -> None:
     """Brute-force oracle: the pipeline computes the same multiset as plain function calls."""
     fns: dict[str, Callable[[int], int]] = {
-        "inc": lambda x: x + 1, "double": lambda x: 2 * x, "neg": lambda x: -x,
+        "inc": lambda x: x + 1,
+        "double": lambda x: 2 * x,
+        "neg": lambda x: -x,
     }
 
     async def source() -> AsyncIterator[int]:
@@ -150,8 +154,7 @@ def test_matches_applying_the_stages_one_after_another(
         expected.append(x)
     got = asyncio.run(main())
     assert Counter(got) == Counter(expected), (
-        f"items {items}, stages {shape}, capacity {capacity}: expected {sorted(expected)}, "
-        f"got {sorted(got)}"
+        f"items {items}, stages {shape}, capacity {capacity}: expected {sorted(expected)}, got {sorted(got)}"
     )
 
 
@@ -264,9 +267,14 @@ async def test_cancelling_run_pipeline_cancels_every_task_and_closes_the_source(
     spawn: Spawn,
 ) -> None:
     gate = asyncio.Event()
+    cancelled: list[int] = []
 
     async def stuck(x: int) -> int:
-        await gate.wait()
+        try:
+            await gate.wait()
+        except asyncio.CancelledError:
+            cancelled.append(x)
+            raise
         return x
 
     source = Source()
@@ -278,6 +286,10 @@ async def test_cancelling_run_pipeline_cancels_every_task_and_closes_the_source(
     left = learner_tasks_running()
     assert not left, f"{len(left)} task(s) left running after run_pipeline was cancelled"
     assert source.closed, "the source was not closed when run_pipeline was cancelled"
+    assert sorted(cancelled) == [0, 1], (
+        f"two calls were in flight when run_pipeline was cancelled; {sorted(cancelled)} saw "
+        "CancelledError: cancelling the pipeline must cancel the work in flight"
+    )
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -333,11 +345,238 @@ async def test_an_error_in_the_source_propagates_unchanged(spawn: Spawn) -> None
             f"run_pipeline still running {PATIENCE:g} s after the source raised (deadlock?): "
             "the workers are waiting for input that will never come"
         )
-    assert task.exception() is source.error, (
-        f"expected the source's own RuntimeError, got {task.exception()!r}"
-    )
+    assert task.exception() is source.error, f"expected the source's own RuntimeError, got {task.exception()!r}"
     left = learner_tasks_running()
     assert not left, (
         f"{len(left)} task(s) left running after the source failed: the workers still wait "
         "for input. Cancel them (a TaskGroup does when one of its tasks raises)"
+    )
+
+
+# -- the contract's corners -------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_outputs_come_back_in_the_order_they_finished(spawn: Spawn) -> None:
+    gates = [asyncio.Event() for _ in range(3)]
+    started: list[int] = []
+
+    async def held(x: int) -> int:
+        started.append(x)
+        await gates[x].wait()
+        return x
+
+    source = Source(limit=3)
+    task = spawn(run_pipeline(source.items(), [Stage("held", held, 3)], capacity=3))
+    await settle(task)
+    assert sorted(started) == [0, 1, 2], f"three workers should hold items 0-2; started {started}"
+    for x in (2, 0):
+        gates[x].set()
+        await settle(task)
+    gates[1].set()
+    got = await finish(task, "every item was released")
+    assert got == [2, 0, 1], (
+        f"items finished in the order 2, 0, 1 but came back as {got}: the README promises "
+        "outputs in the order they finished (append as each one leaves the last stage; "
+        "don't sort, don't keep the input order)"
+    )
+
+
+@pytest.mark.asyncio
+async def test_stages_work_at_the_same_time(spawn: Spawn) -> None:
+    """Stage 1 won't finish item 1 until stage 2 has started on item 0."""
+    second_has_0 = asyncio.Event()
+
+    async def first(x: int) -> int:
+        if x == 1:
+            await second_has_0.wait()
+        return x
+
+    async def second(x: int) -> int:
+        if x == 0:
+            second_has_0.set()
+        return x
+
+    source = Source(limit=3)
+    stages = [Stage("first", first), Stage("second", second)]
+    task = spawn(run_pipeline(source.items(), stages, capacity=1))
+    got = await finish(
+        task,
+        "stage 1 waited for stage 2 to start on item 0: the stages must run at the same time, "
+        "each stage's workers reading its queue while the stage before still works",
+    )
+    assert sorted(got) == [0, 1, 2]
+
+
+@pytest.mark.asyncio
+async def test_a_stage_has_one_worker_unless_told_otherwise(spawn: Spawn) -> None:
+    busy = peak = 0
+
+    async def count(x: int) -> int:
+        nonlocal busy, peak
+        busy += 1
+        peak = max(peak, busy)
+        await asyncio.sleep(0)
+        busy -= 1
+        return x
+
+    source = Source(limit=6)
+    task = spawn(run_pipeline(source.items(), [Stage("one", count)], capacity=6))
+    assert sorted(await finish(task, "the source ran out")) == list(range(6))
+    assert peak == 1, f"Stage(name, fn) has workers=1, yet {peak} calls ran at once"
+
+
+@pytest.mark.parametrize(
+    ("capacity", "workers", "why"),
+    [
+        (0, (1, 1), "capacity=0: a queue that holds nothing"),
+        (-1, (1, 1), "capacity=-1"),
+        (1, (), "no stages at all"),
+        (1, (1, 0), "a stage with workers=0 (nobody would drain its queue)"),
+        (1, (-1, 1), "a stage with workers=-1"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_impossible_pipelines_are_refused_before_reading(
+    capacity: int, workers: tuple[int, ...], why: str
+) -> None:
+    source = Source(limit=5)
+    stages = [stage(f"s{i}", lambda x: x, w) for i, w in enumerate(workers)]
+    with pytest.raises(ValueError):
+        await asyncio.wait_for(run_pipeline(source.items(), stages, capacity=capacity), PATIENCE)
+        pytest.fail(f"{why} must raise ValueError: the pipeline could never run")
+    assert source.taken == [], f"{why}: refuse before taking anything from the source"
+
+
+@pytest.mark.asyncio
+async def test_smallest_pipeline_and_an_empty_source(spawn: Spawn) -> None:
+    source = Source(limit=0)
+    task = spawn(run_pipeline(source.items(), [stage("s", lambda x: x, 1)], capacity=1))
+    assert await finish(task, "an empty source ran out at once") == []
+    assert source.closed, "the source was not closed: call its aclose() at the end too"
+    assert not learner_tasks_running()
+    one = Source(limit=1)
+    task = spawn(run_pipeline(one.items(), [stage("s", lambda x: x + 1, 1)], capacity=1))
+    assert await finish(task, "a one-item source ran out") == [1]
+
+
+@pytest.mark.asyncio
+async def test_stop_already_set_takes_nothing(spawn: Spawn) -> None:
+    stop = asyncio.Event()
+    stop.set()
+    source = Source()
+    task = spawn(run_pipeline(source.items(), [stage("s", lambda x: x, 2)], capacity=2, stop=stop))
+    got = await finish(task, "stop was already set")
+    assert (got, source.taken) == ([], []), (
+        f"stop was set before the run, yet {len(source.taken)} item(s) were taken: check stop "
+        "BEFORE taking each item, the first one included"
+    )
+    assert not learner_tasks_running()
+
+
+class NoClose:
+    """An async iterator with no aclose(): a plain class, not a generator."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.i = 0
+
+    def __aiter__(self) -> NoClose:
+        return self
+
+    async def __anext__(self) -> int:
+        if self.i == self.n:
+            raise StopAsyncIteration
+        self.i += 1
+        return self.i - 1
+
+
+@pytest.mark.asyncio
+async def test_a_source_without_aclose_is_fine(spawn: Spawn) -> None:
+    task = spawn(run_pipeline(NoClose(4), [stage("s", lambda x: x, 2)], capacity=1))
+    got = await finish(task, "the source ran out")
+    assert sorted(got) == [0, 1, 2, 3], f"got {got}: a source is any async iterable; close it only if it has aclose()"
+
+
+@pytest.mark.asyncio
+async def test_a_stage_error_cancels_the_calls_still_running(spawn: Spawn) -> None:
+    """Item 0 hangs in stage 'a'; item 1 fails in stage 'b'. The hanging call must be cancelled."""
+    cancelled: list[str] = []
+    hang = asyncio.Event()
+
+    async def a(x: int) -> int:
+        if x == 0:
+            try:
+                await hang.wait()
+            except asyncio.CancelledError:
+                cancelled.append("a")
+                raise
+        return x
+
+    async def b(x: int) -> int:
+        if x == 1:
+            raise KeyError(x)
+        return x
+
+    source = Source(limit=100)
+    task = spawn(run_pipeline(source.items(), [Stage("a", a, 2), Stage("b", b)], capacity=1))
+    await asyncio.wait({task}, timeout=PATIENCE)
+    if not task.done():
+        pytest.fail(
+            f"run_pipeline still running {PATIENCE:g} s after stage 'b' raised while stage 'a' "
+            "was busy: an error must cancel every other task, busy ones too"
+        )
+    error = task.exception()
+    assert isinstance(error, PipelineError) and (error.stage, error.item) == ("b", 1), error
+    assert isinstance(error.__cause__, KeyError)
+    assert cancelled == ["a"], (
+        "stage 'a' was still working on item 0 when stage 'b' failed; that call must see "
+        "CancelledError (errors in one stage cancel the others), not run on or be abandoned"
+    )
+    assert not learner_tasks_running()
+
+
+@pytest.mark.parametrize("ending", ["a stage raised", "the caller cancelled", "the source raised"])
+@pytest.mark.asyncio
+async def test_nothing_is_still_cleaning_up_when_run_pipeline_ends(spawn: Spawn, ending: str) -> None:
+    """Cancelled work and the source's own cleanup take a few turns of the loop; run_pipeline
+    must wait for them, not cancel and walk away."""
+    cleaned: list[str] = []
+    at_the_end: list[tuple[bool, list[str]]] = []
+    hang = asyncio.Event()
+
+    async def slow(x: int) -> int:
+        if x == 0:
+            try:
+                await hang.wait()
+            except asyncio.CancelledError:
+                for _ in range(5):  # closing a connection, say
+                    await asyncio.sleep(0)
+                cleaned.append("stage")
+                raise
+        if x == 1 and ending == "a stage raised":
+            raise KeyError(x)
+        return x
+
+    source = Source(limit=100, close_steps=5, fail_after=3 if ending == "the source raised" else None)
+
+    async def observed() -> list[Any]:
+        try:
+            return await run_pipeline(source.items(), [Stage("slow", slow, 2)], capacity=1)
+        finally:
+            at_the_end.append((source.closed, list(cleaned)))
+
+    task = spawn(observed())
+    if ending == "the caller cancelled":
+        await settle(task)
+        task.cancel()
+    await asyncio.wait({task}, timeout=PATIENCE)
+    assert task.done(), f"run_pipeline still running {PATIENCE:g} s after {ending}"
+    closed, stage_cleaned = at_the_end[0]
+    assert closed and stage_cleaned == ["stage"], (
+        f"when run_pipeline ended ({ending}) the source was "
+        f"{'closed' if closed else 'still closing'} and the cancelled stage call had "
+        f"{'finished' if stage_cleaned else 'not finished'} its cleanup: cancel the other "
+        "tasks AND wait for them (a TaskGroup does), and await aclose(); nothing may outlive "
+        "run_pipeline"
     )
