@@ -47,9 +47,11 @@ class ChunkedDecoder:
     - Chunk extensions (`;name=value` after the size) are ignored.
     - `trailers` holds the trailer fields as (lower-cased name, value without surrounding
       spaces), once they have arrived; `finished` turns True after the final CRLF.
-    - ValueError for: a size that is not 1*HEXDIG, chunk data not followed by CRLF, a trailer
-      line without a colon, a size or trailer line longer than `max_line` bytes (raised as soon
-      as the buffered line is too long, not when its CRLF finally arrives), data after the end.
+    - ValueError for: a size that is not 1*HEXDIG, chunk data not followed by exactly CR LF, a
+      trailer line without a colon, with an empty name or whitespace around the name, a size or
+      trailer line longer than `max_line` bytes, its CRLF not counted (raised as soon as the
+      buffered line is too long, not when its CRLF finally arrives; exactly `max_line` is fine,
+      even with its CR and LF in different feeds), data after the end.
     """
 
     def __init__(self, max_line: int = 4096) -> None:
@@ -135,9 +137,12 @@ def sse_handler(source: Source) -> Handler:
     Headers `Content-Type: text/event-stream`, `Cache-Control: no-cache` and
     `X-Accel-Buffering: no` go out before the first event exists; each event the source
     yields (a string, e.g. from format_event) reaches the client before the next is asked
-    for; the response ends when the source is exhausted.
+    for; the response ends when the source is exhausted, and the handler returns it. However
+    the stream ends (source done or failed, a write failed because the client left), the
+    source is closed (`await aclose()`) before the handler ends.
 
         app.router.add_get("/events", sse_handler(ticks))
     """
-    # TODO: return an async handler: a web.StreamResponse, prepare(), write each event.
+    # TODO: return an async handler: a web.StreamResponse, prepare(), write each event, and
+    # close the source in a finally.
     raise NotImplementedError("sse_handler")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import itertools
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -60,9 +61,10 @@ def decode_in_pieces(pieces: list[bytes]) -> tuple[bytes, ChunkedDecoder]:
         try:
             out.extend(decoder.feed(piece))
         except ValueError as exc:
+            shown = [p if len(p) <= 80 else p[:30] + b"<%d bytes>" % (len(p) - 60) + p[-30:] for p in pieces]
             pytest.fail(
                 f"feed() raised ValueError({exc}) on piece {i} of a valid body fed as "
-                f"{pieces!r}:\n{SPLIT_ANYWHERE}"
+                f"{shown!r}:\n{SPLIT_ANYWHERE}"
             )
     return b"".join(out), decoder
 
@@ -257,6 +259,60 @@ def test_data_after_the_end_is_rejected() -> None:
     with pytest.raises(ValueError):
         decoder.feed(b"7\r\n")
         pytest.fail("accepted bytes after the last-chunk and the final CRLF")
+
+
+def test_a_line_of_exactly_max_line_bytes_is_fine_and_one_more_is_refused_at_once() -> None:
+    """The default max_line is 4096: a size or trailer line of 4096 bytes (its CRLF not counted)
+    passes however it is split, even with the CR in one feed and the LF in the next."""
+    size_line = b"5;" + b"x" * 4094
+    trailer = b"X-Pad: " + b"p" * 4089
+    assert len(size_line) == len(trailer) == 4096
+    body = size_line + b"\r\nhello\r\n0\r\n" + trailer + b"\r\n\r\n"
+    for cut in (len(size_line), len(size_line) + 1, len(body) - 4, len(body) - 3):
+        data, decoder = decode_in_pieces([body[:cut], body[cut:]])
+        assert (data, decoder.finished) == (b"hello", True)
+        assert decoder.trailers == [("x-pad", "p" * 4089)]
+    for line in (size_line, b"5\r\nhello\r\n0\r\n" + trailer):
+        decoder = ChunkedDecoder()
+        with pytest.raises(ValueError):
+            decoder.feed(line + b"x")  # 4097 bytes of one line, no CRLF yet
+            pytest.fail(
+                "4097 bytes of one line buffered without a ValueError: the default max_line is "
+                "4096, and a line longer than it is refused as soon as it is that long"
+            )
+    decoder = ChunkedDecoder(max_line=3)
+    assert decoder.feed(b"abc") == [] and decoder.feed(b"\r\nxyz") == [b"xyz"], "a 3-byte line fits max_line=3"
+    decoder = ChunkedDecoder(max_line=1)  # every line of this body is one byte or empty
+    assert decoder.feed(b"5\r\nhello\r\n0\r\n\r\n") == [b"hello"] and decoder.finished, (
+        "with max_line=1 the lines `5`, `0` and the empty last one all fit: only a line's own bytes count"
+    )
+
+
+@pytest.mark.parametrize("after", [b"\rX", b"\nX", b"X\n", b"\r\r"])
+def test_anything_but_crlf_after_chunk_data_is_rejected(after: bytes) -> None:
+    for pieces in ([b"3\r\nabc" + after], [b"3\r\nabc" + after[:1], after[1:]]):
+        decoder = ChunkedDecoder()
+        with pytest.raises(ValueError):
+            for piece in pieces:
+                decoder.feed(piece)
+            pytest.fail(
+                f"3 bytes of data then {after!r} fed as {pieces!r} were accepted: both bytes after "
+                "chunk data must be CR LF, checked one by one (a count that is off shows up here)"
+            )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"NoColon", b": no name", b"Name : value", b" Name: value", b"\tName: value"],
+    ids=["no_colon", "empty_name", "space_before_colon", "leading_space", "leading_tab"],
+)
+def test_a_malformed_trailer_line_is_rejected(line: bytes) -> None:
+    with pytest.raises(ValueError):
+        ChunkedDecoder().feed(b"0\r\n" + line + b"\r\n\r\n")
+        pytest.fail(
+            f"accepted the trailer line {line!r}: a field line is name, colon, value, with no "
+            "whitespace around the name (RFC 9112 §5.1; a lenient parser disagrees with a strict one)"
+        )
 
 
 # --- SSE: formatting -------------------------------------------------------------------------------
@@ -468,7 +524,7 @@ def test_round_trip_format_then_parse_split_anywhere(
 
 # --- the endpoint: a real aiohttp server and client -----------------------------------------------
 
-Serve = Callable[[Source], Awaitable[str]]
+Serve = Callable[..., Awaitable[str]]
 READ_TIMEOUT = 5.0  # deadlock detection only: a working handler answers in milliseconds
 
 
@@ -477,11 +533,12 @@ async def serve() -> AsyncIterator[Serve]:
     """serve(source) runs sse_handler(source) at GET / on a free port of 127.0.0.1 -> its URL."""
     runners: list[web.AppRunner] = []
 
-    async def start(source: Source) -> str:
-        app = web.Application()
+    async def start(source: Source, middlewares: tuple[Any, ...] = (), cancel_on_leave: bool = True) -> str:
+        app = web.Application(middlewares=middlewares)
         app.router.add_get("/", sse_handler(source))
         # handler_cancellation: a handler stuck on a source is cancelled when the client leaves
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
+        # (aiohttp's default is not to: then the handler learns it from a write that fails)
+        runner = web.AppRunner(app, handler_cancellation=cancel_on_leave, shutdown_timeout=0.5)
         await runner.setup()
         runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -622,3 +679,59 @@ async def test_a_live_stream_parses_back_with_your_parser(serve: Serve) -> None:
         Event("", "message", "2"),
         Event("ü€", "x", "3"),
     ], events
+
+
+@pytest.mark.asyncio
+async def test_when_the_client_leaves_the_source_is_closed_before_the_handler_ends(serve: Serve) -> None:
+    """A source holding a subscription or a cursor must be closed by the handler (aclose()), at
+    once, not whenever the garbage collector finalizes the abandoned generator."""
+    log: list[str] = []
+
+    @web.middleware
+    async def note_the_end(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            log.append("handler ended")
+
+    async def source(last_event_id: str | None) -> AsyncIterator[str]:
+        try:
+            for i in itertools.count():
+                yield format_event(f"tick {i}")
+                await asyncio.sleep(0.01)
+        finally:
+            log.append("source closed")
+
+    url = await serve(source, middlewares=(note_the_end,), cancel_on_leave=False)
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        for i in range(2):
+            assert await read_event(resp, f"event {i} never arrived") == f"data: tick {i}\n\n".encode()
+    # the client is gone: the handler's next write fails
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READ_TIMEOUT
+    while len(log) < 2 and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert log == ["source closed", "handler ended"], (
+        f"after the client left, the events were {log}: when the stream ends for any reason (the "
+        "source is done, it failed, or a write to a client that left failed), close the source "
+        "(await its aclose() in a finally) before the handler ends"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_complete_stream_leaves_no_error_in_the_servers_log(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def source(last_event_id: str | None) -> AsyncIterator[str]:
+        yield format_event("only")
+
+    url = await serve(source)
+    with caplog.at_level(logging.WARNING, logger="aiohttp"):
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            assert await asyncio.wait_for(resp.content.read(), READ_TIMEOUT) == b"data: only\n\n"
+        await asyncio.sleep(0.05)  # the server finishes the request after the client has the body
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not problems, (
+        f"aiohttp logged {problems} for a stream that went well: the handler returns the "
+        "StreamResponse it prepared, once it has ended it"
+    )

@@ -64,9 +64,11 @@ class ChunkedDecoder:
     - Chunk extensions (`;name=value` after the size) are ignored.
     - `trailers` holds the trailer fields as (lower-cased name, value without surrounding
       spaces), once they have arrived; `finished` turns True after the final CRLF.
-    - ValueError for: a size that is not 1*HEXDIG, chunk data not followed by CRLF, a trailer
-      line without a colon, a size or trailer line longer than `max_line` bytes (raised as soon
-      as the buffered line is too long, not when its CRLF finally arrives), data after the end.
+    - ValueError for: a size that is not 1*HEXDIG, chunk data not followed by exactly CR LF, a
+      trailer line without a colon, with an empty name or whitespace around the name, a size or
+      trailer line longer than `max_line` bytes, its CRLF not counted (raised as soon as the
+      buffered line is too long, not when its CRLF finally arrives; exactly `max_line` is fine,
+      even with its CR and LF in different feeds), data after the end.
     """
 
     def __init__(self, max_line: int = 4096) -> None:
@@ -130,8 +132,10 @@ class ChunkedDecoder:
         """The next CRLF-terminated line without its CRLF, or None if it is not complete yet."""
         end = self._buf.find(b"\r\n")
         # Bound the line even before its CRLF arrives, or a peer sending an endless size line
-        # makes us buffer without limit.
-        if end > self.max_line or (end < 0 and len(self._buf) > self.max_line):
+        # makes us buffer without limit. A CR at the end of the buffer may be the first half of
+        # the CRLF (its LF in the next feed): it is not part of the line.
+        pending = len(self._buf) - self._buf.endswith(b"\r")
+        if end > self.max_line or (end < 0 and pending > self.max_line):
             raise ValueError(f"{self._state.value} longer than {self.max_line} bytes")
         if end < 0:
             return None
@@ -310,7 +314,9 @@ def sse_handler(source: Source) -> Handler:
     Headers `Content-Type: text/event-stream`, `Cache-Control: no-cache` and
     `X-Accel-Buffering: no` go out before the first event exists; each event the source
     yields (a string, e.g. from format_event) reaches the client before the next is asked
-    for; the response ends when the source is exhausted.
+    for; the response ends when the source is exhausted, and the handler returns it. However
+    the stream ends (source done or failed, a write failed because the client left), the
+    source is closed (`await aclose()`) before the handler ends.
 
         app.router.add_get("/events", sse_handler(ticks))
     """
