@@ -82,9 +82,10 @@ class DNSError(Exception):
 def build_query(name: str, qtype: str | int = "A", qid: int | None = None, recursion_desired: bool = True) -> bytes:
     """The wire bytes of a standard query for one question, class IN, no EDNS.
 
-    `name` is ASCII, with or without the final dot; `qtype` a key of TYPES or a number; `qid`
-    None picks a random ID. A label longer than 63 bytes, an empty label ("a..b") or a name
-    longer than 255 bytes on the wire raises ValueError.
+    `name` is ASCII, with or without the final dot ("." is the root); `qtype` a key of TYPES or
+    a number 0-65535; `qid` None picks a random 16-bit ID. A label longer than 63 bytes, an
+    empty label ("a..b"), a name longer than 255 bytes on the wire, a name that isn't ASCII
+    (or send its IDNA form) or a QTYPE that is neither raises ValueError.
 
     >>> build_query("example.com", "A", qid=0x1234).hex(" ")
     '12 34 01 00 00 01 00 00 00 00 00 00 07 65 78 61 6d 70 6c 65 03 63 6f 6d 00 00 01 00 01'
@@ -98,8 +99,10 @@ def parse_message(data: bytes) -> Message:
     """Parse a whole DNS message, following compression pointers (§4.1.4).
 
     Anything malformed raises ValueError and never loops or reads past the end: a compression
-    pointer loop, a pointer past the end, a label or RDATA running past the end, fewer records
-    than the header counts, a header shorter than 12 bytes.
+    pointer loop, a pointer past the end, a label or RDATA running past the end, a length byte
+    01xxxxxx or 10xxxxxx, a name over 255 bytes, fewer questions or records than the header
+    counts, a header shorter than 12 bytes, RDATA that doesn't fit its type (an A record of 3
+    bytes, a name or TXT character-string running past RDLENGTH, bytes left after the name).
 
     >>> parse_message(build_query("example.com", qid=7)).questions
     [Question(name='example.com', qtype=1, qclass=1)]
@@ -110,14 +113,17 @@ def parse_message(data: bytes) -> Message:
     raise NotImplementedError("parse_message")
 
 
-def resolve(name: str, qtype: str | int, server: tuple[str, int], timeout: float = 2.0) -> list[Record]:
+def resolve(name: str, qtype: str | int, server: tuple[str, int], timeout: float | None = 2.0) -> list[Record]:
     """Ask `server` (host, port) one question; return the records of the answer section.
 
-    Over UDP first. A datagram that isn't the answer to this query (another ID, another sender)
-    is ignored: keep waiting. If the answer has TC set, ask again over TCP, where each message is
-    preceded by its length in 2 bytes (§4.2.2). An RCODE other than 0 raises DNSError; no
-    answer within `timeout` seconds (in all) raises TimeoutError.
+    Over UDP first. A datagram that isn't the answer to this query (another sender, another ID,
+    another question, not a response, not DNS at all) is skipped: keep waiting. If the answer has
+    TC set, ask again over TCP, where each message is preceded by its length in 2 bytes
+    (§4.2.2). An RCODE other than 0 raises DNSError; no answer within `timeout` seconds, one
+    deadline for the whole resolve however many datagrams arrive, raises TimeoutError;
+    `timeout=0` is a deadline already passed, `timeout=None` waits as long as it takes.
     """
-    # TODO: a connected UDP socket with a fresh random ID; wait for the matching response until
-    # the deadline; on TC, one TCP connection: send length + query, read exactly 2 + length bytes.
+    # TODO: a connected UDP socket with a fresh random ID; wait for the matching response (your
+    # ID, your question, QR set) until one deadline, time.monotonic() + timeout, for everything;
+    # on TC, one TCP connection: send length + query, read exactly 2 + length bytes.
     raise NotImplementedError("resolve")

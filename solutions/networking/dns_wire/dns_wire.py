@@ -82,9 +82,10 @@ class DNSError(Exception):
 def build_query(name: str, qtype: str | int = "A", qid: int | None = None, recursion_desired: bool = True) -> bytes:
     """The wire bytes of a standard query for one question, class IN, no EDNS.
 
-    `name` is ASCII, with or without the final dot; `qtype` a key of TYPES or a number; `qid`
-    None picks a random ID. A label longer than 63 bytes, an empty label ("a..b") or a name
-    longer than 255 bytes on the wire raises ValueError.
+    `name` is ASCII, with or without the final dot ("." is the root); `qtype` a key of TYPES or
+    a number 0-65535; `qid` None picks a random 16-bit ID. A label longer than 63 bytes, an
+    empty label ("a..b"), a name longer than 255 bytes on the wire, a name that isn't ASCII
+    (or send its IDNA form) or a QTYPE that is neither raises ValueError.
 
     >>> build_query("example.com", "A", qid=0x1234).hex(" ")
     '12 34 01 00 00 01 00 00 00 00 00 00 07 65 78 61 6d 70 6c 65 03 63 6f 6d 00 00 01 00 01'
@@ -92,7 +93,7 @@ def build_query(name: str, qtype: str | int = "A", qid: int | None = None, recur
     if qid is None:
         # An unpredictable ID is half of the defence against forged answers (the source port
         # is the other half): an off-path attacker must guess both.
-        qid = secrets.randbelow(0x10000)
+        qid = int.from_bytes(secrets.token_bytes(2), "big")
     code = _type_code(qtype)
     # Flags: QR=0 (query), OPCODE=0 (standard query), and RD is bit 8 of the 16.
     flags = 0x0100 if recursion_desired else 0
@@ -134,8 +135,10 @@ def parse_message(data: bytes) -> Message:
     """Parse a whole DNS message, following compression pointers (§4.1.4).
 
     Anything malformed raises ValueError and never loops or reads past the end: a compression
-    pointer loop, a pointer past the end, a label or RDATA running past the end, fewer records
-    than the header counts, a header shorter than 12 bytes.
+    pointer loop, a pointer past the end, a label or RDATA running past the end, a length byte
+    01xxxxxx or 10xxxxxx, a name over 255 bytes, fewer questions or records than the header
+    counts, a header shorter than 12 bytes, RDATA that doesn't fit its type (an A record of 3
+    bytes, a name or TXT character-string running past RDLENGTH, bytes left after the name).
 
     >>> parse_message(build_query("example.com", qid=7)).questions
     [Question(name='example.com', qtype=1, qclass=1)]
@@ -261,18 +264,23 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
     return ".".join(labels) or ".", after if after is not None else pos + 1
 
 
-def resolve(name: str, qtype: str | int, server: tuple[str, int], timeout: float = 2.0) -> list[Record]:
+def resolve(name: str, qtype: str | int, server: tuple[str, int], timeout: float | None = 2.0) -> list[Record]:
     """Ask `server` (host, port) one question; return the records of the answer section.
 
-    Over UDP first. A datagram that isn't the answer to this query (another ID, another sender)
-    is ignored: keep waiting. If the answer has TC set, ask again over TCP, where each message is
-    preceded by its length in 2 bytes (§4.2.2). An RCODE other than 0 raises DNSError; no
-    answer within `timeout` seconds (in all) raises TimeoutError.
+    Over UDP first. A datagram that isn't the answer to this query (another sender, another ID,
+    another question, not a response, not DNS at all) is skipped: keep waiting. If the answer has
+    TC set, ask again over TCP, where each message is preceded by its length in 2 bytes
+    (§4.2.2). An RCODE other than 0 raises DNSError; no answer within `timeout` seconds, one
+    deadline for the whole resolve however many datagrams arrive, raises TimeoutError;
+    `timeout=0` is a deadline already passed, `timeout=None` waits as long as it takes.
     """
-    deadline = time.monotonic() + timeout
+    # One deadline for the whole resolve: every wait gets what is left of it, so a stream of
+    # junk datagrams can't keep the query alive. None waits as long as it takes.
+    deadline = None if timeout is None else time.monotonic() + timeout
     query = build_query(name, qtype)  # a fresh random ID for every query
-    qid = struct.unpack_from("!H", query)[0]
-    response = _ask_udp(query, qid, server, deadline)
+    (qid,) = struct.unpack_from("!H", query)
+    (question,) = parse_message(query).questions
+    response = _ask_udp(query, qid, question, server, deadline)
     if response.tc:
         # The server had more to say than fits in a datagram: TCP has no such limit.
         response = _ask_tcp(query, qid, server, deadline)
@@ -281,14 +289,16 @@ def resolve(name: str, qtype: str | int, server: tuple[str, int], timeout: float
     return response.answers
 
 
-def _remaining(deadline: float) -> float:
+def _remaining(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None  # settimeout(None): block until something arrives
     left = deadline - time.monotonic()
     if left <= 0:
         raise TimeoutError("no answer from the DNS server in time")
     return left
 
 
-def _ask_udp(query: bytes, qid: int, server: tuple[str, int], deadline: float) -> Message:
+def _ask_udp(query: bytes, qid: int, question: Question, server: tuple[str, int], deadline: float | None) -> Message:
     # A new socket per query gets a random ephemeral source port; connect() makes the kernel
     # drop datagrams from any other address or port.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -301,12 +311,13 @@ def _ask_udp(query: bytes, qid: int, server: tuple[str, int], deadline: float) -
                 response = parse_message(datagram)
             except ValueError:
                 continue  # garbage is no answer: keep waiting for the real one
-            # Only the answer to *this* query counts: an ID mismatch is a stale or forged reply.
-            if response.id == qid and response.qr:
+            # Only the answer to *this* query counts: an ID mismatch is a stale or forged reply,
+            # and a response must echo the question it answers (RFC 5452 §9.1).
+            if response.id == qid and response.qr and response.questions == [question]:
                 return response
 
 
-def _ask_tcp(query: bytes, qid: int, server: tuple[str, int], deadline: float) -> Message:
+def _ask_tcp(query: bytes, qid: int, server: tuple[str, int], deadline: float | None) -> Message:
     with socket.create_connection(server, timeout=_remaining(deadline)) as sock:
         sock.sendall(struct.pack("!H", len(query)) + query)
         (length,) = struct.unpack("!H", _recv_exactly(sock, 2, deadline))
@@ -316,7 +327,7 @@ def _ask_tcp(query: bytes, qid: int, server: tuple[str, int], deadline: float) -
     return response
 
 
-def _recv_exactly(sock: socket.socket, n: int, deadline: float) -> bytes:
+def _recv_exactly(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     # TCP is a byte stream: one recv() may return any part of what the server sent.
     buf = bytearray()
     while len(buf) < n:
