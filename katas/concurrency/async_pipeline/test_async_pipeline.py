@@ -185,30 +185,52 @@ async def test_each_stage_runs_its_workers_at_the_same_time(spawn: Spawn) -> Non
 # -- backpressure -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("capacity", [1, 3])
 @pytest.mark.asyncio
-async def test_a_stalled_stage_stops_the_source_being_read(spawn: Spawn) -> None:
-    gate = asyncio.Event()
+async def test_a_stalled_stage_stops_the_source_being_read(spawn: Spawn, capacity: int) -> None:
+    permits = asyncio.Semaphore(0)
+    free = False
+    done: list[int] = []
 
     async def stuck(x: int) -> int:
-        await gate.wait()
+        if not free:
+            await permits.acquire()
+        done.append(x)
         return x
 
     source = Source(limit=1000)
     stages = [stage("fast", lambda x: x, 2), Stage("stuck", stuck, 1)]
-    task = spawn(run_pipeline(source.items(), stages, capacity=3))
+    task = spawn(run_pipeline(source.items(), stages, capacity=capacity))
     await settle(task)
-    # What can be taken while "stuck" holds its item: 1 in its hands, 3 in its queue, 2 held
-    # by "fast" workers waiting for room, 3 in the first queue, 1 held by the producer.
-    bound = 1 + 3 + 2 + 3 + 1
+    # What can be taken while "stuck" holds its item: 1 in its hands, `capacity` in its queue,
+    # 2 held by "fast" workers waiting for room, `capacity` in the first queue, 1 held by the
+    # producer.
+    bound = 1 + capacity + 2 + capacity + 1
     taken = len(source.taken)
     assert taken <= bound, (
         f"the source was read {taken} times while the last stage was stuck on its first item; "
-        f"with capacity=3 at most {bound} items can be in the pipeline. No backpressure: are the "
-        "queues bounded (asyncio.Queue(capacity)) and does everyone await put()?"
+        f"with capacity={capacity} at most {bound} items can be in the pipeline. No "
+        "backpressure: are the queues bounded (asyncio.Queue(capacity)) and does everyone "
+        "await put()?"
     )
     await settle(task)
     assert len(source.taken) == taken, "the source kept being read while the pipeline was full"
-    gate.set()
+    peak = 0
+    for _ in range(20):  # the last stage finishes one item at a time
+        permits.release()
+        await settle(task)
+        peak = max(peak, len(source.taken) - len(done))
+    assert len(done) == 20, (
+        f"20 items were let through the last stage one at a time, {len(done)} finished: a "
+        "worker must take the next item from its queue as soon as it is free"
+    )
+    assert peak <= bound, (
+        f"with the last stage finishing one item at a time, up to {peak} items were in flight "
+        f"(taken, not finished); at most {bound} fit in the queues and workers. Backpressure "
+        "must hold all along, not only until the first stall"
+    )
+    free = True
+    permits.release()
     got = await finish(task, "the stuck stage was released")
     assert sorted(got) == list(range(1000))
 
