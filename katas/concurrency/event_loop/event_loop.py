@@ -84,7 +84,12 @@ class Future:
 
 
 class Task(Future):
-    """Runs a coroutine step by step; its own result is the coroutine's return value."""
+    """Runs a coroutine step by step; its own result is the coroutine's return value.
+
+    An Exception in the coroutine fails the task (a BaseException such as KeyboardInterrupt stops
+    the loop instead). A coroutine that yields anything but a Future fails the task with TypeError
+    and is closed, so its finally blocks run.
+    """
 
     def __init__(self, coro: Coroutine[Any, Any, Any], loop: EventLoop) -> None:
         super().__init__(loop)
@@ -101,9 +106,10 @@ class Task(Future):
 class EventLoop:
     """One thread, one loop: ready callbacks, timers and socket readiness, in iterations.
 
-    Each iteration: select() (timeout 0 if callbacks are ready, else until the next timer, else
-    None), queue the handles of ready sockets and due timers, then run the callbacks that were
-    ready at that point. Callbacks they schedule run in the next iteration.
+    Each iteration: select() (timeout 0 if callbacks are ready, else until the next timer that
+    is not cancelled, else None), queue the handles of ready sockets and due timers, then run the
+    callbacks that were ready at that point. Callbacks they schedule run in the next iteration.
+    An exception escaping a callback comes out of run_until_complete().
     """
 
     def __init__(
@@ -126,7 +132,12 @@ class EventLoop:
         raise NotImplementedError("EventLoop.call_soon")
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Handle:
-        """Run `callback(*args)` once `delay` seconds have passed on the loop's clock."""
+        """Run `callback(*args)` once `delay` seconds have passed on the loop's clock.
+
+        Timers due at the same moment run in the order they were scheduled (a counter after the
+        deadline in the heap entry); a delay of 0 or less is due at once, and runs after the
+        callbacks call_soon has already queued.
+        """
         # TODO
         raise NotImplementedError("EventLoop.call_later")
 
@@ -140,7 +151,10 @@ class EventLoop:
         raise NotImplementedError("EventLoop.create_task")
 
     def add_reader(self, sock: socket.socket, callback: Callable[..., Any], *args: Any) -> None:
-        """Call `callback(*args)` in every iteration while `sock` is readable."""
+        """Call `callback(*args)` in every iteration while `sock` is readable.
+
+        A second add_reader() on the same socket replaces the first callback (cancel its handle).
+        """
         # TODO: register (or modify) the socket in the selector; remember the handle per event.
         raise NotImplementedError("EventLoop.add_reader")
 
@@ -160,7 +174,11 @@ class EventLoop:
         raise NotImplementedError("EventLoop.remove_writer")
 
     def run_until_complete(self, awaitable: Future | Coroutine[Any, Any, Any]) -> Any:
-        """Run iterations until `awaitable` (a future, or a coroutine run as a task) is done."""
+        """Run iterations until `awaitable` (a future, or a coroutine run as a task) is done.
+
+        Return its result or raise its exception. An exception from a plain callback, and a
+        KeyboardInterrupt/SystemExit from a task, stop the loop: they come out of here.
+        """
         # TODO: one iteration at a time (see the class docstring), then return its result.
         raise NotImplementedError("EventLoop.run_until_complete")
 

@@ -1,0 +1,331 @@
+"""An event loop from scratch: callbacks, timers, futures, coroutine tasks, socket readiness, and an HTTP GET."""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+import time
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class InvalidStateError(Exception):
+    """The future is not in the state this call needs (result() too early, set_result() twice)."""
+
+
+class Handle:
+    """A scheduled callback; cancel() keeps it from running if it hasn't run yet."""
+
+    def __init__(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def run(self) -> None:
+        self.callback(*self.args)
+
+
+class Future:
+    """A result that is not there yet. Coroutines `await` it; callbacks hear when it is done.
+
+    >>> loop = EventLoop()
+    >>> fut = loop.create_future()
+    >>> _ = loop.call_soon(fut.set_result, 42)
+    >>> loop.run_until_complete(fut)
+    42
+    """
+
+    def __init__(self, loop: EventLoop) -> None:
+        self.loop = loop
+        self._done = False
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._callbacks: list[Callable[[Future], Any]] = []
+
+    def done(self) -> bool:
+        return self._done
+
+    def result(self) -> Any:
+        """The value, or raise the exception; InvalidStateError while pending."""
+        if not self._done:
+            raise InvalidStateError("result() of a pending future")
+        if self._exception is not None:
+            raise self._exception
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        """The exception (None if it has a value); InvalidStateError while pending."""
+        if not self._done:
+            raise InvalidStateError("exception() of a pending future")
+        return self._exception
+
+    def set_result(self, value: Any) -> None:
+        self._finish(value, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._finish(None, exc)
+
+    def _finish(self, value: Any, exc: BaseException | None) -> None:
+        if self._done:
+            raise InvalidStateError("the future is already done")
+        self._done, self._result, self._exception = True, value, exc
+        # Callbacks are scheduled, never called right here: whoever completes the future (a
+        # callback, a task halfway through its step) finishes what it is doing first, and a long
+        # chain of futures can't grow the stack.
+        for callback in self._callbacks:
+            self.loop.call_soon(callback, self)
+        self._callbacks.clear()
+
+    def add_done_callback(self, callback: Callable[[Future], Any]) -> None:
+        """Call `callback(future)` soon after the future is done (soon, if it already is)."""
+        if self._done:
+            self.loop.call_soon(callback, self)
+        else:
+            self._callbacks.append(callback)
+
+    def __await__(self) -> Generator[Future, Any, Any]:
+        if not self._done:
+            # The task sends the result back in (or throws the exception in) once we are done.
+            return (yield self)
+        return self.result()
+
+
+class Task(Future):
+    """Runs a coroutine step by step; resumes it with send(result) or throw(exception)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], loop: EventLoop) -> None:
+        super().__init__(loop)
+        self.coro = coro
+        loop.call_soon(self._step, None, None)
+
+    def _step(self, value: Any, error: BaseException | None) -> None:
+        try:
+            awaited = self.coro.send(value) if error is None else self.coro.throw(error)
+        except StopIteration as stop:
+            self.set_result(stop.value)
+        except Exception as exc:
+            self.set_exception(exc)
+        else:
+            if isinstance(awaited, Future):
+                awaited.add_done_callback(self._wakeup)
+            else:
+                self.coro.close()
+                self.set_exception(TypeError(f"a task awaited {awaited!r}, not a Future"))
+
+    def _wakeup(self, future: Future) -> None:
+        error = future.exception()
+        self._step(None if error is not None else future.result(), error)
+
+
+class EventLoop:
+    """One thread, one loop: ready callbacks, timers and socket readiness, in iterations.
+
+    Each iteration: select() (timeout 0 if callbacks are ready, else until the next timer, else
+    None), queue the handles of ready sockets and due timers, then run the callbacks that were
+    ready at that point. Callbacks they schedule run in the next iteration.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        selector: selectors.BaseSelector | None = None,
+    ) -> None:
+        self.clock = clock
+        self.selector = selector if selector is not None else selectors.DefaultSelector()
+        self._ready: list[Handle] = []
+        # Timer buckets: deadline -> handles in the order they were scheduled.
+        self._buckets: dict[float, list[Handle]] = {}
+
+    def time(self) -> float:
+        return self.clock()
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> Handle:
+        handle = Handle(callback, args)
+        self._ready.append(handle)
+        return handle
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Handle:
+        handle = Handle(callback, args)
+        self._buckets.setdefault(self.time() + delay, []).append(handle)
+        return handle
+
+    def create_future(self) -> Future:
+        return Future(self)
+
+    def create_task(self, coro: Coroutine[Any, Any, Any]) -> Task:
+        return Task(coro, self)
+
+    def add_reader(self, sock: socket.socket, callback: Callable[..., Any], *args: Any) -> None:
+        """Call `callback(*args)` in every iteration while `sock` is readable."""
+        self._watch(sock, selectors.EVENT_READ, Handle(callback, args))
+
+    def add_writer(self, sock: socket.socket, callback: Callable[..., Any], *args: Any) -> None:
+        """Call `callback(*args)` in every iteration while `sock` is writable."""
+        self._watch(sock, selectors.EVENT_WRITE, Handle(callback, args))
+
+    def remove_reader(self, sock: socket.socket) -> bool:
+        return self._unwatch(sock, selectors.EVENT_READ)
+
+    def remove_writer(self, sock: socket.socket) -> bool:
+        return self._unwatch(sock, selectors.EVENT_WRITE)
+
+    def _watch(self, sock: socket.socket, event: int, handle: Handle) -> None:
+        # key.data maps each event to its handle; a socket is registered once, for the union.
+        try:
+            key = self.selector.get_key(sock)
+        except KeyError:
+            self.selector.register(sock, event, {event: handle})
+            return
+        old = key.data.get(event)
+        if old is not None:
+            old.cancel()
+        key.data[event] = handle
+        self.selector.modify(sock, key.events | event, key.data)
+
+    def _unwatch(self, sock: socket.socket, event: int) -> bool:
+        try:
+            key = self.selector.get_key(sock)
+        except KeyError:
+            return False
+        handle = key.data.pop(event, None)
+        if handle is None:
+            return False
+        # Cancel too: the socket may already have been found ready in this iteration, with the
+        # handle queued behind the callback that is removing it.
+        handle.cancel()
+        if key.data:
+            self.selector.modify(sock, sum(key.data), key.data)  # the events left (distinct bits)
+        else:
+            self.selector.unregister(sock)
+        return True
+
+    def run_until_complete(self, awaitable: Future | Coroutine[Any, Any, Any]) -> Any:
+        """Run iterations until `awaitable` (a future, or a coroutine run as a task) is done."""
+        future = awaitable if isinstance(awaitable, Future) else self.create_task(awaitable)
+        while not future.done():
+            self._run_once()
+        return future.result()
+
+    def close(self) -> None:
+        self.selector.close()
+
+    def _run_once(self) -> None:
+        for deadline in [d for d, hs in self._buckets.items() if all(h.cancelled for h in hs)]:
+            del self._buckets[deadline]  # only cancelled timers there: no reason to wake up
+        if self._ready:
+            timeout: float | None = 0
+        elif self._buckets:
+            timeout = max(0.0, min(self._buckets) - self.time())
+        elif self.selector.get_map():
+            timeout = None
+        else:
+            raise RuntimeError("nothing is scheduled: the awaited future can never complete")
+        for key, mask in self.selector.select(timeout):
+            for event, handle in key.data.items():
+                if mask & event:
+                    self._ready.append(handle)
+        now = self.time()
+        for deadline in sorted(d for d in self._buckets if d <= now):
+            self._ready.extend(self._buckets.pop(deadline))
+        now_ready, self._ready = self._ready, []
+        for handle in now_ready:
+            if not handle.cancelled:
+                handle.run()
+
+
+# --- coroutines on top of the loop -------------------------------------------------------------------
+
+
+async def sleep(loop: EventLoop, delay: float, result: Any = None) -> Any:
+    """Suspend the calling coroutine for `delay` seconds of the loop's clock, then return `result`."""
+    future = loop.create_future()
+    loop.call_later(delay, future.set_result, result)
+    return await future
+
+
+async def _ready_for(loop: EventLoop, sock: socket.socket, event: int) -> None:
+    future = loop.create_future()
+    if event == selectors.EVENT_READ:
+        loop.add_reader(sock, future.set_result, None)
+    else:
+        loop.add_writer(sock, future.set_result, None)
+    try:
+        await future
+    finally:
+        # Stop watching: readiness is reported again every iteration until removed.
+        if event == selectors.EVENT_READ:
+            loop.remove_reader(sock)
+        else:
+            loop.remove_writer(sock)
+
+
+async def sock_recv(loop: EventLoop, sock: socket.socket, n: int) -> bytes:
+    """Receive up to `n` bytes from a non-blocking socket; b"" at EOF."""
+    while True:
+        try:
+            return sock.recv(n)  # try first: the data may already be there
+        except BlockingIOError:
+            await _ready_for(loop, sock, selectors.EVENT_READ)
+
+
+async def sock_sendall(loop: EventLoop, sock: socket.socket, data: bytes) -> None:
+    """Send all of `data` on a non-blocking socket, waiting whenever its buffer is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)  # may take only part of it
+        except BlockingIOError:
+            sent = 0
+        view = view[sent:]
+        if view:
+            await _ready_for(loop, sock, selectors.EVENT_WRITE)
+
+
+async def sock_connect(loop: EventLoop, sock: socket.socket, address: tuple[str, int]) -> None:
+    """Connect a non-blocking socket; raise the OSError (e.g. ConnectionRefusedError) on failure."""
+    err = sock.connect_ex(address)
+    if err == errno.EINPROGRESS:
+        # The handshake is under way; the socket turns writable when it succeeded or failed, and
+        # SO_ERROR says which.
+        await _ready_for(loop, sock, selectors.EVENT_WRITE)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))  # OSError(errno, ...) picks the right subclass
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
+    body: bytes = b""
+
+
+async def http_get(loop: EventLoop, host: str, port: int, path: str) -> Response:
+    """GET `path` from an HTTP server with HTTP/1.1 and `Connection: close`; read until EOF."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await sock_connect(loop, sock, (host, port))
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        await sock_sendall(loop, sock, request.encode("ascii"))
+        chunks = []
+        # Connection: close means the body ends where the stream ends.
+        while chunk := await sock_recv(loop, sock, 65536):
+            chunks.append(chunk)
+    finally:
+        sock.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("iso-8859-1").split("\r\n")
+    _version, status, reason = [*status_line.split(" ", 2), ""][:3]
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Response(int(status), reason, headers, body)
