@@ -88,13 +88,20 @@ class Shell:
 
         - `a ; b` runs both; `a && b` runs b if a succeeded; `a || b` runs b if a failed;
           they group left to right with equal precedence.
-        - `a | b | c`: all at once, connected by pipes; the status is c's.
+        - `a | b | c`: all at once, connected by pipes; the status is c's. A command killed
+          by signal N has status 128 + N; give children SIGPIPE back as SIG_DFL.
         - Redirections, applied left to right after the pipes: `< f`, `> f`, `>> f`, `2>&1`.
+          Files are created with mode 0o666 (less the umask). A file that cannot be opened,
+          or a file name that expands to nothing: a message on fd 2, status 1, no exec.
         - Builtins (alone in their pipeline, no redirections): `cd [dir]` ($HOME without a
-          dir; status 1 if it fails), `exit [n]` (default: the last status), `export
-          NAME=value`. Other commands are looked up on the PATH in self.vars and get
-          self.vars as their environment; one that cannot run gives 127.
+          dir; status 1 if it fails), `exit [n]` (default: the last status; n & 0xFF; not a
+          number: a message on fd 2 and status 2), `export NAME=value` (split at the first
+          `=`). Other commands are looked up on the PATH in self.vars and get self.vars as
+          their environment; one that cannot run (`""` too) gives 127 and a message on fd 2.
+          A command whose words all expand to nothing succeeds.
         - `$?` and `$NAME` are expanded when the command runs, not when the line is read.
+        - The line is parsed whole first: a syntax error (`| |`, a leading `;`, nothing after
+          `|`, `&&`, `||` or a redirection) runs nothing of it.
         """
         # TODO: tokenize, parse into pipelines joined by ; && ||, run them in order.
         # TODO: run builtins in this process; fork one child per command otherwise (pipes,
@@ -102,6 +109,9 @@ class Shell:
         raise NotImplementedError("Shell.run")
 
     def run_script(self, text: str) -> int:
-        """Run each line of `text` in order until the end or `exit`; return the exit status."""
+        """Run each line of `text` in order until the end or `exit`; return the exit status.
+
+        The exit status is what a process can exit with, 0-255: the last status, or exit's.
+        """
         # TODO: one run() per line; stop early once exit was run.
         raise NotImplementedError("Shell.run_script")

@@ -196,8 +196,8 @@ def _parse(tokens: list[Word | Op]) -> list[tuple[str, list[_Command]]]:
         i += 1
     if command.words:
         pipeline.append(command)
-    elif pipeline:
-        raise ValueError("syntax error: a pipe with no command after it")
+    elif pipeline or connector in ("&&", "||"):
+        raise ValueError(f"syntax error: nothing after {'|' if pipeline else connector}")
     if pipeline:
         lists.append((connector, pipeline))
     return lists
@@ -315,7 +315,11 @@ class Shell:
         return 128 - code if code < 0 else code
 
     def _child(
-        self, command: _Command, argv: list[str], stdin: int | None, stdout: int | None,
+        self,
+        command: _Command,
+        argv: list[str],
+        stdin: int | None,
+        stdout: int | None,
         unused: int | None,
     ) -> None:
         """In the forked child: pipes, then redirections left to right, then exec. Never returns."""
@@ -354,7 +358,7 @@ class Shell:
             if not argv:
                 os._exit(0)  # a command that expanded to nothing, like `$EMPTY`
             os.execvpe(argv[0], argv, self.vars)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: Python refuses an empty program name
             os.write(2, f"mini_shell: {argv[0]}: command not found\n".encode())
         finally:
             os._exit(COMMAND_NOT_FOUND)  # whatever happened, never return into the shell
