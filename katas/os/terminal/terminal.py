@@ -34,7 +34,9 @@ class Terminal:
         """Read the screen output until `marker` appears; return it up to and including `marker`.
 
         Output after the marker is kept for the next read. Raises TimeoutError if `marker` does
-        not appear within `timeout` seconds, EOFError if the program closes the terminal first.
+        not appear within `timeout` seconds (one deadline; `timeout=0`: it must be there
+        already), keeping what was read meanwhile; EOFError if the program closes the
+        terminal first.
 
         >>> term.read_until(b"name? ")        # doctest: +SKIP
         b'What is your name? '
@@ -59,6 +61,11 @@ class Terminal:
         """Type `data` on the keyboard: write all of it to the master."""
         # TODO: os.write to the master until all of data is written (writes may be short).
         raise NotImplementedError("Terminal.send")
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Resize the window: the kernel keeps the new size and sends SIGWINCH to the foreground group."""
+        # TODO: what a terminal emulator does when its window is dragged (one ioctl on the master).
+        raise NotImplementedError("Terminal.resize")
 
     def interrupt(self) -> None:
         """Press Ctrl-C: the line discipline sends SIGINT to the terminal's foreground group."""
@@ -87,14 +94,16 @@ class Terminal:
         self.close()
 
 
-def spawn(
-    argv: Sequence[str], rows: int = 24, cols: int = 80, env: Mapping[str, str] | None = None
-) -> Terminal:
+def spawn(argv: Sequence[str], rows: int = 24, cols: int = 80, env: Mapping[str, str] | None = None) -> Terminal:
     """Start `argv` (looked up on PATH) with a new pseudo-terminal as its controlling terminal.
 
-    The program's stdin, stdout and stderr are the slave end, its window is `rows` x `cols`,
-    it leads a new session (so Ctrl-C reaches it), and it starts with SIGINT at its default
-    action even if this process ignores it. If exec fails the program exits with status 127.
+    The program's stdin, stdout and stderr are the slave end, its window is `rows` x `cols`
+    (pixel sizes 0), the pty is left in the kernel's default cooked mode, it leads a new
+    session (so Ctrl-C reaches it), and it starts with SIGINT at its default action even if
+    this process ignores it. `env`, if given, is its whole environment. If exec fails the
+    program says why on the terminal and exits with status 127. A caller with fd 0 (or 2)
+    closed gets master 0 (or slave 2) from openpty: the program must still get the slave on 0,
+    1 and 2 (and dup2(fd, fd) leaves openpty's close-on-exec flag in place).
 
     >>> with spawn(["tty"]) as term:       # doctest: +SKIP
     ...     term.read_to_eof()
@@ -103,8 +112,9 @@ def spawn(
     # TODO: os.openpty(); set the window size on it (fcntl.ioctl with termios.TIOCSWINSZ and
     # struct.pack("HHHH", rows, cols, 0, 0)).
     # TODO: fork. In the child: os.setsid(), make the slave the controlling terminal
-    # (fcntl.ioctl(slave, termios.TIOCSCTTY, 0)), dup2 it onto 0, 1 and 2, close both pty fds,
-    # reset SIGINT to SIG_DFL, exec; end with os._exit(127) in a finally, whatever happens.
+    # (fcntl.ioctl(slave, termios.TIOCSCTTY, 0)), close the master, dup2 the slave onto 0, 1
+    # and 2, close it (unless it is one of them), reset SIGINT to SIG_DFL, exec; end with
+    # os._exit(127) in a finally, whatever happens.
     # TODO: in the parent, close the slave (or the master never reports end of file) and
     # return Terminal(pid, master).
     raise NotImplementedError("spawn")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import select
 import signal
 import struct
-import sys
 import termios
 import time
 from collections.abc import Mapping, Sequence
@@ -16,7 +16,7 @@ from types import TracebackType
 
 CTRL_C = b"\x03"  # the byte a terminal sends for Ctrl-C; the line discipline turns it into SIGINT
 CTRL_D = b"\x04"  # Ctrl-D: end of file, when typed at the start of a line
-CHUNK = 4096
+CHUNK = io.DEFAULT_BUFFER_SIZE  # the most one read takes; any size works, the bytes are buffered
 
 
 class Terminal:
@@ -98,6 +98,12 @@ class Terminal:
             written = os.write(self.master_fd, view)  # a short write is possible: loop
             view = view[written:]
 
+    def resize(self, rows: int, cols: int) -> None:
+        """Resize the window: the kernel keeps the new size and sends SIGWINCH to the foreground group."""
+        # Like a terminal emulator whose window was dragged: TIOCSWINSZ on the master. The
+        # kernel, not this code, signals the program (only if the size really changed).
+        fcntl.ioctl(self.master_fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
     def interrupt(self) -> None:
         """Press Ctrl-C: the line discipline sends SIGINT to the terminal's foreground group."""
         # No os.kill here: the terminal emulator doesn't know which process is in front, the
@@ -129,9 +135,7 @@ class Terminal:
         self.close()
 
 
-def spawn(
-    argv: Sequence[str], rows: int = 24, cols: int = 80, env: Mapping[str, str] | None = None
-) -> Terminal:
+def spawn(argv: Sequence[str], rows: int = 24, cols: int = 80, env: Mapping[str, str] | None = None) -> Terminal:
     """Start `argv` (looked up on PATH) with a new pseudo-terminal as its controlling terminal.
 
     The program's stdin, stdout and stderr are the slave end, its window is `rows` x `cols`,
@@ -146,8 +150,6 @@ def spawn(
     # The window size lives in the terminal (the kernel's tty), not in the program: a terminal
     # emulator sets it with TIOCSWINSZ, and programs read it back (stty size, curses).
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    sys.stdout.flush()
-    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         try:
@@ -155,10 +157,16 @@ def spawn(
             # both, Ctrl-C has no foreground process group to send SIGINT to.
             os.setsid()
             fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-            for fd in (0, 1, 2):
-                os.dup2(slave, fd)
-            os.close(slave)
+            # The master first: in a caller with fd 0 closed (a daemon) openpty hands out
+            # master 0, and closing it after the dup2s would close the program's stdin.
             os.close(master)
+            for fd in (0, 1, 2):
+                if fd == slave:  # dup2(fd, fd) would keep openpty's close-on-exec flag on it
+                    os.set_inheritable(fd, True)
+                else:
+                    os.dup2(slave, fd)
+            if slave > 2:
+                os.close(slave)
             # Ignored signals stay ignored across exec, and a program started from a script's
             # background job inherits SIGINT ignored: a terminal's program starts with defaults.
             for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTSTP):
