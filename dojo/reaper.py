@@ -45,12 +45,13 @@ def stop_with_parent() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
         if str(os.getppid()) == parent:
             return
-    elif _alive(int(parent)):
+    elif alive(int(parent)):
         return  # forked by a helper of kata's (the warm server), which stops us itself
     os.kill(os.getpid(), signal.SIGINT)  # kata died before we could ask to hear of it
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists (it may be another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -106,11 +107,11 @@ def reap(pids: set[int], timeout: float = 2.0) -> list[str]:
         with contextlib.suppress(psutil.Error):
             described.append(f"pid {proc.pid} ({' '.join(proc.cmdline())[:80] or proc.name()})")
             proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for proc in alive:
+    _, survivors = psutil.wait_procs(procs, timeout=timeout)
+    for proc in survivors:
         with contextlib.suppress(psutil.Error):
             proc.kill()
-    psutil.wait_procs(alive, timeout=timeout)
+    psutil.wait_procs(survivors, timeout=timeout)
     return described
 
 

@@ -11,24 +11,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..reaper import alive
+
 UNNAMED_AFTER = 24 * 3600  # seconds: no run lasts a day, so an older unnamed folder is a leftover
-
-
-def _owner_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # the pid is someone else's now: leave the folder, it is not in the way
-    return True
 
 
 def _left_behind(folder: Path, prefix: str, info: os.stat_result) -> bool:
     pid_text, dash, _ = folder.name.removeprefix(prefix).partition("-")
     if not dash:  # named by an earlier version, without its pid: judged by its age
         return time.time() - info.st_mtime > UNNAMED_AFTER
-    return pid_text.isdigit() and int(pid_text) != os.getpid() and not _owner_alive(int(pid_text))
+    return pid_text.isdigit() and int(pid_text) != os.getpid() and not alive(int(pid_text))
 
 
 def sweep(prefix: str, base: Path | None = None) -> list[Path]:
