@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import monotonic
 
 from .alternatives import (
     ALTERNATIVES_DIR,
@@ -57,6 +58,10 @@ class KataReport:
     alternatives: list[AlternativeResult] = field(default_factory=list)
     mutation: MutationReport | None = None
     warnings: list[str] = field(default_factory=list)  # the bar, for a kata before its rigor pass
+    seconds: dict[str, float] = field(default_factory=dict)  # each check's share of the run (CI's budget)
+
+    def timed(self, check: str) -> _Stopwatch:
+        return _Stopwatch(self.seconds, check)
 
     @property
     def caught(self) -> int:
@@ -65,6 +70,19 @@ class KataReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+class _Stopwatch:
+    """Adds the time spent inside `with` to seconds[check]."""
+
+    def __init__(self, seconds: dict[str, float], check: str) -> None:
+        self.seconds, self.check = seconds, check
+
+    def __enter__(self) -> None:
+        self.start = monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds[self.check] = self.seconds.get(self.check, 0.0) + monotonic() - self.start
 
 
 def static_problems(kata: Kata) -> list[str]:
@@ -267,22 +285,27 @@ def _bar(report: KataReport, checks: Checks, problem: str) -> None:
 def verify_kata(kata: Kata, checks: Checks = Checks()) -> KataReport:
     """All checks for one kata."""
     report = KataReport(kata, problems=static_problems(kata))
-    check_stub(report, run_kata(kata))
+    with report.timed("stub"):
+        check_stub(report, run_kata(kata))
     stressed = kata.topic in checks.stressed_topics
-    solution_run = run_kata(
-        kata, solutions=True, repeat=checks.repeat, extra_args=("--stress",) if stressed else ()
-    )
-    check_solution(report, solution_run, checks.repeat)
+    with report.timed("solution"):
+        solution_run = run_kata(
+            kata, solutions=True, repeat=checks.repeat, extra_args=("--stress",) if stressed else ()
+        )
+        check_solution(report, solution_run, checks.repeat)
     if checks.strict and report.skipped:
         report.problems.append(f"skipped, and --strict allows no skips: {report.skipped}")
     # a kata skipped as a whole (a missing service) can't judge mistakes; one skipped test can
     if report.solution_runs:
         if checks.mistakes:
-            check_mistakes(report)
+            with report.timed("mistakes"):
+                check_mistakes(report)
         if checks.alternatives:
-            check_alternatives(report, checks)
+            with report.timed("alternatives"):
+                check_alternatives(report, checks)
         if checks.mutants:
-            check_mutants(report, checks)
+            with report.timed("mutants"):
+                check_mutants(report, checks)
     return report
 
 

@@ -62,7 +62,7 @@ def verify_command(
         if report.ok and report.skipped:
             mark = "[yellow]skip[/yellow]"
         score = f" mutants {_score(report)}" if report.mutation else ""
-        console.print(f"{mark} {report.kata.slug}{score}")
+        console.print(f"{mark} {report.kata.slug}{score} [dim]({sum(report.seconds.values()):.0f} s)[/dim]")
 
     reports, catalogue_level = verify(catalogue, katas, checks, on_report=progress, jobs=jobs)
     console.print(_table(reports, checks.repeat))
@@ -79,6 +79,7 @@ def verify_command(
         for warning in r.warnings:
             console.print(f"[yellow]{escape(r.kata.slug)}[/yellow] ({escape(why)}): "
                           f"{escape(warning.splitlines()[0])}", soft_wrap=True)
+    console.print(_time_by_check(reports))
     problems = [(r.kata.slug, p) for r in reports for p in r.problems]
     if names or topics:  # a narrowed run judges its katas, not the whole catalogue
         catalogue_level = []
@@ -103,6 +104,17 @@ def _score(report: KataReport) -> str:
     if mutation.sample is not None and mutation.record is not None:
         note = f"; recorded {mutation.record.killed}/{mutation.record.judged} ({mutation.record.score:.0%})"
     return f"{mutation.killed}/{mutation.judged} ({mutation.score:.0%}){note}"
+
+
+def _time_by_check(reports: list[KataReport]) -> str:
+    """Where the run's time went (summed over katas, so over wall time when --jobs > 1)."""
+    totals: dict[str, float] = {}
+    for r in reports:
+        for check, seconds in r.seconds.items():
+            totals[check] = totals.get(check, 0.0) + seconds
+    slowest = sorted(reports, key=lambda r: -sum(r.seconds.values()))[:5]
+    return ("time by check: " + ", ".join(f"{c} {s:.0f} s" for c, s in totals.items())
+            + "; slowest: " + ", ".join(f"{r.kata.slug} {sum(r.seconds.values()):.0f} s" for r in slowest))
 
 
 def _mutants_by_topic(reports: list[KataReport]) -> str:

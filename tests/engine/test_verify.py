@@ -22,6 +22,14 @@ def test_a_complete_kata_passes(adder_repo: FakeRepo) -> None:
     assert (report.tests, report.stub_failing, report.solution_runs) == (2, 2, 2)
 
 
+def test_the_report_says_which_check_took_the_time(adder_repo: FakeRepo) -> None:
+    # CI's 45-minute budget is planned from these: every check that ran has its share
+    kata = load(adder_repo.root / "katas.toml").get("adder")
+    report = verify_kata(kata, Checks(repeat=1, mistakes=True, alternatives=False))
+    assert set(report.seconds) == {"stub", "solution", "mistakes"}
+    assert all(seconds > 0 for seconds in report.seconds.values())
+
+
 def test_a_broken_solution_is_named_by_test(adder_repo: FakeRepo) -> None:
     (adder_repo.root / "solutions/demo/adder/adder.py").write_text(
         "def add(a, b):\n    return abs(a) + abs(b)\n"
