@@ -266,6 +266,42 @@ def immediate_inside_a_timer(loop: EventLoop, log: list[str]) -> None:
     loop.set_timeout(in_timer, 0)
 
 
+def immediates_before_a_later_timer(loop: EventLoop, log: list[str]) -> None:
+    def first() -> None:
+        log.append("immediate 1")
+        loop.set_immediate(lambda: log.append("immediate 2, queued by immediate 1"))
+        loop.process_next_tick(lambda: log.append("nextTick from immediate 1"))
+
+    loop.set_timeout(lambda: log.append("timeout 200ms"), 200)
+    loop.set_immediate(first)
+    log.append("sync")
+
+
+def a_promise_resolves_once(loop: EventLoop, log: list[str]) -> None:
+    def twice(resolve: Callable[[Any], None]) -> None:
+        resolve("first")
+        resolve("second")  # ignored: a promise settles once
+
+    def adopt_then_value(resolve: Callable[[Any], None]) -> None:
+        late = loop.new_promise(lambda r: loop.set_timeout(lambda: r("from the timer"), 100))
+        resolve(late)  # locked in to `late`, though `late` is still pending
+        resolve("plain")  # ignored too
+
+    loop.new_promise(twice).then(lambda v: log.append(f"a got {v}"))
+    loop.new_promise(adopt_then_value).then(lambda v: log.append(f"b got {v}"))
+
+
+def several_thens_on_one_promise(loop: EventLoop, log: list[str]) -> None:
+    resolvers: list[Callable[[Any], None]] = []
+    p = loop.new_promise(resolvers.append)
+    p.then(lambda v: log.append(f"first then {v}"))
+    p.then(lambda v: log.append(f"second then {v}"))
+    loop.queue_microtask(lambda: log.append("microtask queued before resolve"))
+    resolvers[0]("v")
+    p.then(lambda v: log.append(f"third then, after resolve, {v}"))
+    log.append("sync end")
+
+
 SCENARIOS = [
     Scenario(
         "jake_archibald",
@@ -456,6 +492,50 @@ setTimeout(() => {
 }, 0);""",
         immediate_inside_a_timer,
     ),
+    Scenario(
+        "immediates_before_a_later_timer",
+        "with immediates waiting, the loop does not sleep until the next timer: the check phase "
+        "runs them first, and an immediate queued by an immediate runs next round, still before "
+        "a timer that is not yet due",
+        """\
+setTimeout(() => console.log("timeout 200ms"), 200);
+setImmediate(() => {
+  console.log("immediate 1");
+  setImmediate(() => console.log("immediate 2, queued by immediate 1"));
+  process.nextTick(() => console.log("nextTick from immediate 1"));
+});
+console.log("sync");""",
+        immediates_before_a_later_timer,
+    ),
+    Scenario(
+        "a_promise_resolves_once",
+        "resolve works once: later calls are ignored, also while the promise is still waiting "
+        "for a promise it was resolved with (it is locked in, not yet fulfilled)",
+        """\
+new Promise((resolve) => { resolve("first"); resolve("second"); })
+  .then((v) => console.log(`a got ${v}`));
+new Promise((resolve) => {
+  const late = new Promise((r) => setTimeout(() => r("from the timer"), 100));
+  resolve(late);
+  resolve("plain");
+}).then((v) => console.log(`b got ${v}`));""",
+        a_promise_resolves_once,
+    ),
+    Scenario(
+        "several_thens_on_one_promise",
+        "the reactions of one promise are queued when it is fulfilled, in the order the thens "
+        "were called; a then on an already fulfilled promise queues its reaction at once",
+        """\
+let resolveLater;
+const p = new Promise((r) => { resolveLater = r; });
+p.then((v) => console.log(`first then ${v}`));
+p.then((v) => console.log(`second then ${v}`));
+queueMicrotask(() => console.log("microtask queued before resolve"));
+resolveLater("v");
+p.then((v) => console.log(`third then, after resolve, ${v}`));
+console.log("sync end");""",
+        several_thens_on_one_promise,
+    ),
 ]
 
 
@@ -479,6 +559,42 @@ def test_scenario_prints_in_the_same_order_as_node(scenario: Scenario, node_outp
         )
 
 
+def test_the_virtual_clock_reads_each_timers_due_time() -> None:
+    # node's clock is real, so this one is checked against the contract, not node: now is 0
+    # when the script runs, a timer callback sees its due time (now when set + max(1, delay)),
+    # and immediates and microtasks run at the time of the callback that queued them
+    loop = EventLoop()
+    seen: list[tuple[str, int]] = []
+
+    def at(name: str) -> Callable[[], None]:
+        return lambda: seen.append((name, loop.now))
+
+    def at_100() -> None:
+        at("timeout 100")()
+        loop.set_timeout(at("timeout 50, set at 100"), 50)
+        loop.set_immediate(at("immediate, set at 100"))
+        loop.queue_microtask(at("microtask, set at 100"))
+
+    def script() -> None:
+        at("script")()
+        loop.set_timeout(at("timeout 0"), 0)
+        loop.set_timeout(at("timeout -5"), -5)
+        loop.set_timeout(at_100, 100)
+        loop.set_timeout(at("timeout 7"), 7)
+
+    loop.run(script)
+    expected = [
+        ("script", 0), ("timeout 0", 1), ("timeout -5", 1), ("timeout 7", 7), ("timeout 100", 100),
+        ("microtask, set at 100", 100), ("immediate, set at 100", 100), ("timeout 50, set at 100", 150),
+    ]
+    assert seen == expected, (
+        "loop.now is the virtual clock: 0 while the script runs; in a timer callback, that "
+        "timer's due time (now when it was set + the delay, a delay below 1 counting as 1 ms); "
+        "it only moves forward when the loop has nothing to run before the next timer.\n"
+        f"  expected (callback, now): {expected}\n  you      (callback, now): {seen}"
+    )
+
+
 # --- random programs from a small grammar, rendered to JS and to Python -----------------------
 
 # Delay "levels" 0-3 as milliseconds. node stamps each timer with the real clock when
@@ -486,8 +602,9 @@ def test_scenario_prints_in_the_same_order_as_node(scenario: Scenario, node_outp
 # 100 ms steps keep node's order fixed. 0 and 1 stay: node treats both as 1 ms.
 DELAYS = (0, 1, 100, 200)
 
-# A statement: ("log",) | ("microtask", body) | ("timeout", delay, body)
+# A statement: ("log",) | ("microtask", body) | ("tick", body) | ("timeout", delay, body)
 #            | ("then", [(body, returns_a_promise), ...])   a Promise.resolve().then chain
+#              (a link whose body is None is a bare `.then()`: the value passes through)
 # Every callback logs its own label first, so the output shows when each one ran.
 Stmt = tuple[Any, ...]
 
@@ -499,10 +616,12 @@ def bodies(depth: int, timers: bool) -> st.SearchStrategy[list[Stmt]]:
     options: list[st.SearchStrategy[Stmt]] = [st.just(("log",))]
     if depth < 2:
         inner = bodies(depth + 1, timers)
-        chains = st.lists(st.tuples(inner, st.booleans()), min_size=1, max_size=3)
+        link = st.one_of(st.tuples(inner, st.booleans()), st.just((None, False)))
+        chains = st.lists(link, min_size=1, max_size=3)
         # then chains twice over: their interleavings are where the tick counting shows
         options += [chains.map(lambda links: ("then", links))] * 2
         options.append(inner.map(lambda body: ("microtask", body)))
+        options.append(inner.map(lambda body: ("tick", body)))
         if timers:
             timeout = st.tuples(st.sampled_from(DELAYS), bodies(depth + 1, timers=False))
             # and timers twice at the top, where they are registered: their order is the point
@@ -543,11 +662,15 @@ class Renderer:
                 name = self.label()
                 js.append(f'console.log("{name}");')
                 py.append(f'log.append("{name}")')
-            elif kind == "microtask":
+            elif kind in ("microtask", "tick"):
                 fn = self.function()
                 inner_js, inner_py = self.block(stmt[1])
-                js += ["queueMicrotask(() => {", *indent(inner_js, "  "), "});"]
-                py += [f"def {fn}():", *indent(inner_py), f"loop.queue_microtask({fn})"]
+                js_call, py_call = (
+                    ("queueMicrotask", "queue_microtask") if kind == "microtask"
+                    else ("process.nextTick", "process_next_tick")
+                )
+                js += [f"{js_call}(() => {{", *indent(inner_js, "  "), "});"]
+                py += [f"def {fn}():", *indent(inner_py), f"loop.{py_call}({fn})"]
             elif kind == "timeout":
                 fn = self.function()
                 inner_js, inner_py = self.block(stmt[2])
@@ -557,6 +680,10 @@ class Renderer:
                 js.append("Promise.resolve()")
                 chain = "loop.promise_resolve(None)"
                 for link, returns_promise in stmt[1]:
+                    if link is None:
+                        js.append("  .then()")
+                        chain += ".then()"
+                        continue
                     fn = self.function()
                     inner_js, inner_py = self.block(link)
                     if returns_promise:
@@ -600,6 +727,8 @@ def test_random_programs_print_in_the_same_order_as_node(programs: list[list[Stm
             f"The JS program:\n{textwrap.indent(js, '    ')}\n"
             f"Its Python twin (your API):\n{textwrap.indent(py, '    ')}\n"
             "Replay it by hand: then callbacks never run synchronously; after the script and "
-            "after every callback, drain ALL microtasks; timers by due time, then insertion; a "
-            "then callback returning a promise delays its chain by two extra ticks."
+            "after every callback, drain ALL nextTicks, then ALL microtasks, and again while "
+            "either has work; timers by due time, then insertion; a then callback returning a "
+            "promise delays its chain by two extra ticks; a bare then() passes the value on, one "
+            "tick later."
         )
