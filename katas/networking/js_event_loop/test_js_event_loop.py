@@ -302,6 +302,11 @@ def several_thens_on_one_promise(loop: EventLoop, log: list[str]) -> None:
     log.append("sync end")
 
 
+def a_bare_then_costs_a_tick(loop: EventLoop, log: list[str]) -> None:
+    loop.promise_resolve("v").then().then(lambda v: log.append(f"after a bare then: {v}"))
+    loop.promise_resolve().then(lambda _: log.append("b1")).then(lambda _: log.append("b2"))
+
+
 SCENARIOS = [
     Scenario(
         "jake_archibald",
@@ -535,6 +540,15 @@ resolveLater("v");
 p.then((v) => console.log(`third then, after resolve, ${v}`));
 console.log("sync end");""",
         several_thens_on_one_promise,
+    ),
+    Scenario(
+        "a_bare_then_costs_a_tick",
+        "then() without a callback still queues a reaction: the value passes to the next "
+        "promise one microtask later, even on a fulfilled promise",
+        """\
+Promise.resolve("v").then().then((v) => console.log(`after a bare then: ${v}`));
+Promise.resolve().then(() => console.log("b1")).then(() => console.log("b2"));""",
+        a_bare_then_costs_a_tick,
     ),
 ]
 
