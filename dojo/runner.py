@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import reaper
 from .catalogue import Kata
+
+GRACE = 10.0  # seconds a stopped pytest gets for its teardown (servers, folders) before SIGKILL
+_running: set[subprocess.Popen[bytes]] = set()  # every pytest started here and not yet ended
+_running_lock = threading.Lock()
+_stopping = threading.Event()  # Ctrl-C: no new pytest starts
+# Every process a run starts inherits this variable with the run's own value, so what it leaves
+# behind is found after it even outside its session (Jenkins' ProcessTreeKiller does the same).
+RUN_COOKIE = "KATA_RUN_COOKIE"
 
 
 @dataclass
@@ -75,17 +90,90 @@ def run_kata(
             args += [f"--count={repeat}", "--repeat-scope=session"]
         args += list(extra_args)
         # reaper.PARENT_ENV: if we die, even by SIGKILL, this pytest stops too
-        env = {**os.environ, "KATA_SOLUTIONS": "1" if solutions else "0", reaper.PARENT_ENV: str(os.getpid())}
+        env = {**os.environ, "KATA_SOLUTIONS": "1" if solutions else "0", reaper.PARENT_ENV: str(os.getpid()),
+               RUN_COOKIE: uuid.uuid4().hex}
         budget = timeout if timeout is not None else 120 + kata.time_limit * 20 * repeat
-        try:
-            proc = subprocess.run(
-                args, cwd=kata.root, env=env, capture_output=True, text=True, timeout=budget
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout
-            return RunResult(exit_code=-1, output=f"{out or ''}\npytest did not finish in {budget} s")
+        output = Path(tmp) / "output.txt"
+        exit_code = _run_alone(args, kata.root, env, output, budget)
+        text = output.read_text(encoding="utf-8", errors="replace")
+        if exit_code is None:
+            return RunResult(exit_code=-1, output=f"{text}\npytest did not finish in {budget} s")
         outcomes = []
         if report.is_file():
             for nodeid, entry in json.loads(report.read_text(encoding="utf-8")).items():
                 outcomes.append(TestOutcome(nodeid=nodeid, **entry))
-        return RunResult(proc.returncode, outcomes, proc.stdout + proc.stderr, repeat)
+        return RunResult(exit_code, outcomes, text, repeat)
+
+
+def _run_alone(args: list[str], cwd: Path, env: dict[str, str], output: Path, budget: float) -> int | None:
+    """Run pytest in a session of its own, its output in a file: pytest's exit code, or None
+    after `budget` seconds. A process the code under test forked and left behind (a mutant's
+    orphan) can neither hold a pipe open and hang us, nor outlive the run: the group is killed."""
+    started = time.time()
+    with output.open("wb") as sink, _running_lock:
+        if _stopping.is_set():
+            raise KeyboardInterrupt
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        _running.add(proc)
+    try:
+        return proc.wait(timeout=budget)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait()
+        with _running_lock:
+            _running.discard(proc)
+        _kill_leftovers(env[RUN_COOKIE], started)
+
+
+def _kill_leftovers(cookie: str, started: float) -> None:
+    """Kill what escaped the run's session (a setsid'd daemon, a process forked at exit): any
+    process of ours born since the run started that carries the run's cookie."""
+    import psutil  # only here: most commands never run pytest this way
+
+    for proc in psutil.process_iter(["uids", "create_time"]):
+        try:
+            if (proc.info["uids"] is None or proc.info["uids"].real != os.getuid()
+                    or proc.info["create_time"] < started - 1 or proc.pid == os.getpid()):
+                continue
+            if proc.environ().get(RUN_COOKIE) == cookie:
+                proc.kill()
+        except psutil.Error:
+            continue  # gone meanwhile, or not ours to read
+
+
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
+
+
+def stop_all() -> None:
+    """Ctrl-C for the runs in their own sessions (the terminal's reaches none of them): each gets
+    SIGINT, so its teardown stops servers and removes folders, then SIGKILL after GRACE; no new
+    run starts."""
+    _stopping.set()
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        _signal_group(proc, signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(GRACE)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def parallel(jobs: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool of `jobs` threads starting runs; stopped (queued work dropped, every run ended)
+    if the caller is, by Ctrl-C or an error, instead of running the rest first."""
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        yield pool
+    except BaseException:
+        stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
@@ -19,7 +19,7 @@ from .alternatives import (
 from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata
 from .mistakes import MISTAKES_FILE, MistakeFileError, MistakeResult, load_gallery, try_mistake
 from .mutation.mutants import MUTANTS_FILE, MutantFileError, MutationReport, run_mutant, run_mutants
-from .runner import RunResult, base_nodeid, run_kata
+from .runner import RunResult, base_nodeid, parallel, run_kata
 
 # Files a kata folder may hold besides those the catalogue lists.
 ALWAYS_ALLOWED = {"README.md", "__init__.py", "conftest.py"}
@@ -319,7 +319,7 @@ def verify(
     """Check each kata (`jobs` at a time): the reports in catalogue order, and the catalogue's
     own problems (uncatalogued folders, empty topics)."""
     chosen = list(katas)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with parallel(jobs) as pool:
         futures = [pool.submit(verify_kata, kata, checks) for kata in chosen]
         for future in as_completed(futures):
             if on_report is not None:

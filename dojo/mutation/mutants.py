@@ -14,12 +14,11 @@ import random
 import tempfile
 import tomllib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalogue import Kata
-from ..runner import RunResult, run_kata
+from ..runner import RunResult, parallel, run_kata
 from .operators import Change, find_changes
 
 MUTANTS_FILE = "mutants.toml"
@@ -268,7 +267,7 @@ def run_mutants(
             on_result(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with parallel(jobs) as pool:
         report.results = list(pool.map(one, chosen))
     return report
 

@@ -1,0 +1,112 @@
+"""The maintainer's runner (verify, mutants) survives what the code under test leaves behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from dojo import runner
+from dojo.catalogue import load
+
+from .conftest import FakeRepo
+
+# A "solution" that leaves a process holding the test run's stdout and never ending, forked so
+# late (at interpreter exit) that the plugin's own reaping at the end of each test can't see it:
+# what a mutant that drops a wait() or a kill can do to a kata about processes.
+ORPHAN = '''
+import atexit
+import os
+import time
+
+
+def _leave_an_orphan(pid_file):
+    if os.fork() == 0:  # holds pytest's stdout and stderr, sleeps for good
+        os.setsid()  # out of pytest's process group too, as a daemon would be
+        with open(pid_file, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(3600)
+        os._exit(0)
+
+
+def answer(pid_file):
+    atexit.register(_leave_an_orphan, pid_file)
+    return 42
+'''
+ORPHAN_TESTS = '''
+import os
+
+from .orphan import answer
+
+
+def test_answer():
+    pid_file = os.environ["ORPHAN_PID_FILE"]
+    assert answer(pid_file) == 42
+'''
+SLOW_TESTS = '''
+import time
+
+from .slow import answer
+
+
+def test_answer():
+    time.sleep(600)
+    assert answer() == 42
+'''
+
+
+@pytest.fixture
+def stopping_reset() -> Iterator[None]:
+    yield
+    runner._stopping.clear()  # stop_all is once per process; the next test runs afresh
+
+
+def test_a_forked_orphan_neither_hangs_the_run_nor_outlives_it(
+    fake_repo: FakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_repo.add_kata("orphan", "def answer(pid_file):\n    raise NotImplementedError\n", ORPHAN, ORPHAN_TESTS)
+    pid_file = tmp_path / "orphan.pid"
+    monkeypatch.setenv("ORPHAN_PID_FILE", str(pid_file))
+    kata = load(fake_repo.root / "katas.toml").get("orphan")
+
+    result = runner.run_kata(kata, solutions=True, timeout=60)
+
+    assert result.exit_code == 0, result.output
+    assert [o.outcome for o in result.outcomes] == ["passed"]
+    for _ in range(200):  # the orphan writes its pid soon after it is forked
+        if pid_file.is_file() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    orphan = int(pid_file.read_text())
+    try:
+        gone = not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        gone = True
+    assert gone, f"the orphan {orphan} outlived the run that started it"
+
+
+def test_stop_all_ends_the_runs_in_flight_and_starts_no_new_one(
+    fake_repo: FakeRepo, stopping_reset: None
+) -> None:
+    fake_repo.add_kata("slow", "def answer():\n    raise NotImplementedError\n",
+                       "def answer():\n    return 42\n", SLOW_TESTS, limit=900)
+    kata = load(fake_repo.root / "katas.toml").get("slow")
+    results: list[runner.RunResult] = []
+    worker = threading.Thread(target=lambda: results.append(runner.run_kata(kata, solutions=True)))
+    worker.start()
+    while not runner._running:  # the pytest has started
+        time.sleep(0.05)
+    pytest_pid = next(iter(runner._running)).pid
+
+    runner.stop_all()
+    worker.join(timeout=runner.GRACE + 30)
+
+    assert not worker.is_alive(), "stop_all left a run going"
+    assert not psutil.pid_exists(pytest_pid) or psutil.Process(pytest_pid).status() == psutil.STATUS_ZOMBIE
+    assert results and results[0].exit_code != 0
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_kata(kata, solutions=True)
