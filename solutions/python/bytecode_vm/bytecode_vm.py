@@ -11,17 +11,40 @@ from typing import Any
 # BINARY_OP's argrepr -> the operation. The in-place forms use the in-place operators: `xs += ys`
 # on a list extends that very list, it doesn't build a new one.
 BINARY_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-    "//": operator.floordiv, "%": operator.mod, "**": operator.pow, "<<": operator.lshift,
-    ">>": operator.rshift, "&": operator.and_, "|": operator.or_, "^": operator.xor,
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
-    "<<=": operator.ilshift, ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+    "<<": operator.lshift,
+    ">>": operator.rshift,
+    "&": operator.and_,
+    "|": operator.or_,
+    "^": operator.xor,
+    "@": operator.matmul,
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "&=": operator.iand,
+    "|=": operator.ior,
     "^=": operator.ixor,
+    "@=": operator.imatmul,
 }
 COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
-    ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -34,7 +57,7 @@ _CONDITIONS: dict[str, Callable[[Any], bool]] = {
     "NONE": lambda v: v is None,
     "NOT_NONE": lambda v: v is not None,
 }
-_JUMPS = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP"}
+_JUMPS = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
 
 
 class UnsupportedInstruction(Exception):
@@ -51,11 +74,18 @@ class Step:
 
 
 def run(func: Callable[..., Any], *args: Any, trace: list[Step] | None = None) -> Any:
-    """Execute `func`'s bytecode on a value stack, with `args` as its first locals, and return
-    what its RETURN_VALUE returns. No calls, globals, attributes or exceptions handling: any
-    other instruction raises UnsupportedInstruction. Errors of the operations themselves
-    (ZeroDivisionError, reading an unassigned local: UnboundLocalError) propagate like in Python.
-    If `trace` is given, append a Step for every instruction executed.
+    """Execute `func`'s bytecode on a value stack, with `args` (its positional parameters, in
+    order) as its first locals, and return what its RETURN_VALUE returns: exactly what
+    `func(*args)` returns, the same object and type, or the same kind of exception.
+
+    No calls, globals, attributes or exception handling: any other instruction raises
+    UnsupportedInstruction naming it (when reached, or before running: your choice). Errors of
+    the operations themselves (ZeroDivisionError, TypeError...) propagate untouched; reading a
+    local that was never assigned raises UnboundLocalError (None is a value, not "unassigned").
+    BINARY_OP covers all 13 operators, @ included, and their in-place forms; COMPARE_OP pushes
+    what the comparison returns, as it is; POP_JUMP_*_IF_NONE tests `is None`.
+    If `trace` is a list, append a Step(offset, opname, depth after it) for every instruction
+    executed, in order, after what the list already holds. O(1) work per instruction.
 
     The subset (CPython 3.11 names; 3.12's equivalents in the README):
     RESUME, NOP, LOAD_CONST, LOAD_FAST, LOAD_FAST_CHECK, STORE_FAST, POP_TOP, COPY, SWAP,
@@ -92,8 +122,7 @@ def run(func: Callable[..., Any], *args: Any, trace: list[Step] | None = None) -
             value = fast[instr.arg]
             if value is _UNSET:
                 raise UnboundLocalError(
-                    f"cannot access local variable {instr.argval!r} "
-                    "where it is not associated with a value"
+                    f"cannot access local variable {instr.argval!r} where it is not associated with a value"
                 )
             stack.append(value)
         elif name == "STORE_FAST":
@@ -136,9 +165,7 @@ def run(func: Callable[..., Any], *args: Any, trace: list[Step] | None = None) -
                 trace.append(Step(instr.offset, name, len(stack)))
             return result
         else:
-            raise UnsupportedInstruction(
-                f"{name} (offset {instr.offset} of {code.co_name}) is outside the subset"
-            )
+            raise UnsupportedInstruction(f"{name} (offset {instr.offset} of {code.co_name}) is outside the subset")
         if target is not None:
             pc = position[target]
         if trace is not None:
