@@ -15,7 +15,7 @@ from . import flight, reaper, settings, switch, timelimit, tools
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
 from .timelimit import time_limit
 
-pytest_plugins = ["dojo.hypothesis_summary", "dojo.safe_failures", "dojo.import_limit"]
+pytest_plugins = ["dojo.hypothesis_summary", "dojo.safe_failures", "dojo.import_limit", "dojo.first_tests"]
 
 STRESS_SWITCH_INTERVAL = 1e-5
 _catalogue_key = pytest.StashKey[Catalogue]()
