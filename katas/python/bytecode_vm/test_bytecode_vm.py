@@ -763,8 +763,34 @@ def test_comparisons_push_what_the_operator_returns() -> None:
         "what the comparison returns, as it is (a rich comparison may return anything): don't wrap it "
         "in bool()"
     )
+    class Named:
+        """Each comparison answers with its own name: `!=` is __ne__, not `not ==`; `>` is not a
+        swapped `<`; `<=` is not `not >`."""
+
+        def __lt__(self, other: Any) -> str:
+            return "lt"
+
+        def __le__(self, other: Any) -> str:
+            return "le"
+
+        def __eq__(self, other: object) -> str:  # type: ignore[override]
+            return "eq"
+
+        def __ne__(self, other: object) -> str:  # type: ignore[override]
+            return "ne"
+
+        def __gt__(self, other: Any) -> str:
+            return "gt"
+
+        def __ge__(self, other: Any) -> str:
+            return "ge"
+
+        __hash__ = None  # type: ignore[assignment]
+
     for op in ["<", "<=", "==", "!=", ">", ">="]:
         func = make(f"def f(a, b):\n    return a {op} b\n")
+        named = f"`a {op} b` where a's every comparison method answers its own name"
+        check_against_python(func, Named(), 3, source=named)
         for a, b in [
             (1, 2),
             (2, 2),
