@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 MIN_README_CHARS = 200
 MIN_MISTAKES = 3
 MAINTAINER_FILES = {MISTAKES_FILE, ALTERNATIVES_FILE, MUTANTS_FILE, ALTERNATIVES_DIR}
+# What makes a hint show code: a backtick, a call, an assignment, a bytes or raw literal.
+# The first hint must be a nudge (the concept, the contract clause, the question to ask).
+CODE_IN_HINT = re.compile(r"`|\b[A-Za-z_][\w.]*\(| = |\b[bru]'")
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ def static_problems(kata: Kata) -> list[str]:
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
     for stray in _stray(kata.solution_dir, set(kata.files) | MAINTAINER_FILES, test_files=False):
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
+    if kata.hints and (code := CODE_IN_HINT.search(kata.hints[0])):
+        problems.append(
+            f"first hint shows code ({code.group()!r}): hints nudge before they show code; move it to a later hint"
+        )
     return problems
 
 

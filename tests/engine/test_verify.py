@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from dojo.catalogue import load
+from dojo.catalogue import Kata, load
 from dojo.mistakes import MistakeFileError, load_gallery
-from dojo.verify import Checks, verify_kata
+from dojo.verify import Checks, static_problems, verify_kata
 
 from .conftest import FakeRepo
 
@@ -63,6 +65,36 @@ def test_missing_todo_readme_and_stray_files_are_reported(adder_repo: FakeRepo) 
     assert "katas/demo/adder/adder.py has no TODO marking what to edit" in report.problems
     assert any("README.md is missing" in p for p in report.problems)
     assert "stray file katas/demo/adder/notes.txt (not in the catalogue entry)" in report.problems
+
+
+def _with_first_hint(repo: FakeRepo, first: str) -> Kata:
+    catalogue = repo.root / "katas.toml"
+    # a JSON string is a valid TOML basic string
+    catalogue.write_text(catalogue.read_text().replace('"first hint"', json.dumps(first)))
+    kata = load(catalogue).get("adder")
+    assert kata.hints[0] == first
+    return kata
+
+
+@pytest.mark.parametrize(
+    ("first", "shown"),
+    [
+        ("Call `add` and return what it gives.", "`"),
+        ("Return operator.add(a, b) and you are done.", "operator.add("),
+        ("total = a + b, then return total.", " = "),
+        ("Match the digits with r'\\d+' first.", "r'"),
+        ("The header is b'\\x00\\x01' in network order.", "b'"),
+    ],
+)
+def test_a_first_hint_that_shows_code_is_named(adder_repo: FakeRepo, first: str, shown: str) -> None:
+    problems = static_problems(_with_first_hint(adder_repo, first))
+    message = f"first hint shows code ({shown!r}): hints nudge before they show code; move it to a later hint"
+    assert message in problems, problems
+
+
+def test_a_first_hint_that_nudges_passes(adder_repo: FakeRepo) -> None:
+    nudge = "What does adding two negative numbers give? Think about the sign (and zero) before you write code."
+    assert static_problems(_with_first_hint(adder_repo, nudge)) == []
 
 
 def _add_mistakes(repo: FakeRepo, bodies: dict[str, str], expect: str = "assert") -> None:
