@@ -14,7 +14,10 @@ Handler = Callable[[dict[str, Any]], None]
 
 
 def enqueue(conn: psycopg.Connection[Any], payload: dict[str, Any]) -> int:
-    """Add a job with `payload` (any JSON object) to the queue; return its id.
+    """Add a 'queued' job (attempts 0) with `payload` (any JSON object) to the queue; return its id.
+
+    Runs on `conn` as it is: inside the caller's transaction, the job exists only if that
+    transaction commits.
 
     >>> enqueue(conn, {"email": "ada@example.com"})
     1
@@ -26,10 +29,14 @@ def enqueue(conn: psycopg.Connection[Any], payload: dict[str, Any]) -> int:
 def work_one(conn: psycopg.Connection[Any], handler: Handler) -> int | None:
     """Claim the oldest queued job nobody else holds, run `handler(payload)`, record the outcome.
 
-    Returns the job's id, or None when no queued job is free. `conn` is in autocommit mode: open
-    the transaction yourself. A handler that raises leaves the job queued for a retry (attempts
-    + 1, last_error set) or, at MAX_ATTEMPTS, 'failed'. If the worker dies mid-handler, the job
-    must go back to the queue by itself.
+    Returns the job's id, or None at once (handler not called) when no queued job is free: never
+    wait for a job another worker holds. Success: 'done', attempts + 1, done_at set. A handler
+    that raises an Exception: attempts + 1, last_error = its message, and the job queued again
+    (still the oldest) or, when attempts reaches MAX_ATTEMPTS, 'failed' for good; work_one
+    returns the id. A BaseException that is not an Exception (KeyboardInterrupt, SystemExit)
+    propagates and leaves the job untouched. If the worker dies mid-handler, the job must go
+    back to the queue by itself with its attempts unchanged; if the connection is lost, raise.
+    `conn` is in autocommit mode: open the transaction yourself.
     """
     # TODO: in one transaction (`with conn.transaction():`): claim the oldest free queued job,
     # run the handler, then mark the job done, or record the failure. Think about what another

@@ -14,7 +14,10 @@ Handler = Callable[[dict[str, Any]], None]
 
 
 def enqueue(conn: psycopg.Connection[Any], payload: dict[str, Any]) -> int:
-    """Add a job with `payload` (any JSON object) to the queue; return its id.
+    """Add a 'queued' job (attempts 0) with `payload` (any JSON object) to the queue; return its id.
+
+    Runs on `conn` as it is: inside the caller's transaction, the job exists only if that
+    transaction commits.
 
     >>> enqueue(conn, {"email": "ada@example.com"})
     1
@@ -22,16 +25,21 @@ def enqueue(conn: psycopg.Connection[Any], payload: dict[str, Any]) -> int:
     # Jsonb adapts the dict to the jsonb column; RETURNING saves a second query for the id.
     row = conn.execute("INSERT INTO jobs (payload) VALUES (%s) RETURNING id", [Jsonb(payload)]).fetchone()
     assert row is not None
-    return int(row[0])
+    (job_id,) = row
+    return int(job_id)
 
 
 def work_one(conn: psycopg.Connection[Any], handler: Handler) -> int | None:
     """Claim the oldest queued job nobody else holds, run `handler(payload)`, record the outcome.
 
-    Returns the job's id, or None when no queued job is free. `conn` is in autocommit mode: open
-    the transaction yourself. A handler that raises leaves the job queued for a retry (attempts
-    + 1, last_error set) or, at MAX_ATTEMPTS, 'failed'. If the worker dies mid-handler, the job
-    must go back to the queue by itself.
+    Returns the job's id, or None at once (handler not called) when no queued job is free: never
+    wait for a job another worker holds. Success: 'done', attempts + 1, done_at set. A handler
+    that raises an Exception: attempts + 1, last_error = its message, and the job queued again
+    (still the oldest) or, when attempts reaches MAX_ATTEMPTS, 'failed' for good; work_one
+    returns the id. A BaseException that is not an Exception (KeyboardInterrupt, SystemExit)
+    propagates and leaves the job untouched. If the worker dies mid-handler, the job must go
+    back to the queue by itself with its attempts unchanged; if the connection is lost, raise.
+    `conn` is in autocommit mode: open the transaction yourself.
     """
     # One transaction holds the row lock from the claim to the final UPDATE. If this process
     # dies, Postgres sees the connection drop, rolls back, and the lock (the claim) is gone:
@@ -40,12 +48,11 @@ def work_one(conn: psycopg.Connection[Any], handler: Handler) -> int | None:
         # ORDER BY id: oldest first. FOR UPDATE locks the row we take; SKIP LOCKED makes other
         # workers pass over it at once instead of queueing behind our lock.
         row = conn.execute(
-            "SELECT id, payload FROM jobs WHERE status = 'queued' "
-            "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            "SELECT id, payload FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
         ).fetchone()
         if row is None:
             return None
-        job_id, payload = int(row[0]), row[1]
+        job_id, payload = row
         try:
             handler(payload)
         except Exception as exc:
@@ -58,8 +65,7 @@ def work_one(conn: psycopg.Connection[Any], handler: Handler) -> int | None:
             )
         else:
             conn.execute(
-                "UPDATE jobs SET status = 'done', attempts = attempts + 1, done_at = now() "
-                "WHERE id = %s",
+                "UPDATE jobs SET status = 'done', attempts = attempts + 1, done_at = now() WHERE id = %s",
                 [job_id],
             )
     return job_id
