@@ -50,6 +50,8 @@ def pytest_configure(config: pytest.Config) -> None:
         sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
     reaper.become_subreaper()
     reaper.stop_with_parent()
+    if not hasattr(config, "workerinput"):  # xdist's controller stops its workers itself
+        reaper.hang_up_as_ctrl_c()
     reaper.guard_interpreter_exit()
     _watch_for_a_dying_process(config, current)
 

@@ -146,3 +146,18 @@ def guard_interpreter_exit() -> None:
     register = getattr(threading, "_register_atexit", None)
     if register is not None:
         register(_abandon_stuck_threads)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def hang_up_as_ctrl_c() -> None:
+    """A closed terminal (SIGHUP) or an IDE's stop button (SIGTERM) ends the run as Ctrl-C does:
+    teardown runs, servers stop, folders go. By default either would kill pytest on the spot and
+    leave them to the next session's sweep. Signals someone already handles are left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _interrupt)
