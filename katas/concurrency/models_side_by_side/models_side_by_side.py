@@ -39,14 +39,19 @@ async def aget(url: str) -> bytes:
         writer.close()
         await writer.wait_closed()
     head, _, body = raw.partition(b"\r\n\r\n")
-    status = head.split(b" ", 2)[1] if head.count(b" ") >= 1 else b"?"
-    if status != b"200":
-        raise OSError(f"GET {url}: HTTP status {status.decode(errors='replace')}")
+    status_line = head.partition(b"\r\n")[0]  # "HTTP/1.1 200 OK"; the reason may be missing
+    status = status_line.partition(b" ")[2][:3]
+    if status != b"200":  # includes no status line at all (the peer hung up)
+        raise OSError(f"GET {url}: HTTP status {status!r}")
     return body
 
 
 def fetch_with_threads(urls: list[str]) -> list[bytes]:
-    """Fetch every URL with `get`, one thread per URL, all at once; bodies in `urls` order.
+    """Fetch every URL with `get`, one OS thread per URL, all in flight at once.
+
+    Returns the bodies (bytes, unchanged) in `urls` order, whatever order they complete in; a URL
+    listed twice is fetched twice. If a request fails, raises the exception `get` raised for it,
+    but only once every thread is done: no thread started here outlives the call.
 
     >>> fetch_with_threads([])
     []
@@ -56,15 +61,26 @@ def fetch_with_threads(urls: list[str]) -> list[bytes]:
 
 
 async def fetch_with_asyncio(urls: list[str]) -> list[bytes]:
-    """Fetch every URL with `aget`, all at once on this one thread; bodies in `urls` order."""
+    """Fetch every URL with `aget`, all in flight at once on this one thread (no thread, no process).
+
+    Returns the bodies in `urls` order; if a request fails, raises the exception `aget` raised.
+
+    >>> asyncio.run(fetch_with_asyncio([]))
+    []
+    """
     # TODO: start every aget() before awaiting any; create no thread.
     raise NotImplementedError("fetch_with_asyncio")
 
 
 def fetch_with_processes(urls: list[str]) -> list[bytes]:
-    """Fetch every URL with `get`, one child process per URL, all at once; bodies in order.
+    """Fetch every URL with `get`, one forked child process per URL, all in flight at once.
 
-    Every child is gone (joined, not a zombie) when this returns.
+    Returns the bodies in `urls` order (1 MiB bodies too); if a request fails, raises an exception
+    (any type). When it returns or raises, every child is gone: joined, not a zombie.
+
+    >>> fetch_with_processes([])
+    []
     """
-    # TODO: CTX.Pool or CTX.Process; how many workers; who waits for them to exit?
+    # TODO: CTX.Process (+ a Pipe each) or CTX.Pool: how many children? Read their results
+    # before you join them, and who waits for them to exit, even after a failure?
     raise NotImplementedError("fetch_with_processes")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
+import multiprocessing.process
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -39,14 +41,19 @@ async def aget(url: str) -> bytes:
         writer.close()
         await writer.wait_closed()
     head, _, body = raw.partition(b"\r\n\r\n")
-    status = head.split(b" ", 2)[1] if head.count(b" ") >= 1 else b"?"
-    if status != b"200":
-        raise OSError(f"GET {url}: HTTP status {status.decode(errors='replace')}")
+    status_line = head.partition(b"\r\n")[0]  # "HTTP/1.1 200 OK"; the reason may be missing
+    status = status_line.partition(b" ")[2][:3]
+    if status != b"200":  # includes no status line at all (the peer hung up)
+        raise OSError(f"GET {url}: HTTP status {status!r}")
     return body
 
 
 def fetch_with_threads(urls: list[str]) -> list[bytes]:
-    """Fetch every URL with `get`, one thread per URL, all at once; bodies in `urls` order.
+    """Fetch every URL with `get`, one OS thread per URL, all in flight at once.
+
+    Returns the bodies (bytes, unchanged) in `urls` order, whatever order they complete in; a URL
+    listed twice is fetched twice. If a request fails, raises the exception `get` raised for it,
+    but only once every thread is done: no thread started here outlives the call.
 
     >>> fetch_with_threads([])
     []
@@ -61,7 +68,13 @@ def fetch_with_threads(urls: list[str]) -> list[bytes]:
 
 
 async def fetch_with_asyncio(urls: list[str]) -> list[bytes]:
-    """Fetch every URL with `aget`, all at once on this one thread; bodies in `urls` order."""
+    """Fetch every URL with `aget`, all in flight at once on this one thread (no thread, no process).
+
+    Returns the bodies in `urls` order; if a request fails, raises the exception `aget` raised.
+
+    >>> asyncio.run(fetch_with_asyncio([]))
+    []
+    """
     # gather() schedules every coroutine before awaiting any, so all connect at once; the loop
     # switches between them at each await. No thread is created: `get` (blocking) here would
     # freeze the loop, and to_thread/run_in_executor would be threads with extra steps.
@@ -69,14 +82,51 @@ async def fetch_with_asyncio(urls: list[str]) -> list[bytes]:
 
 
 def fetch_with_processes(urls: list[str]) -> list[bytes]:
-    """Fetch every URL with `get`, one child process per URL, all at once; bodies in order.
+    """Fetch every URL with `get`, one forked child process per URL, all in flight at once.
 
-    Every child is gone (joined, not a zombie) when this returns.
+    Returns the bodies in `urls` order (1 MiB bodies too); if a request fails, raises an exception
+    (any type). When it returns or raises, every child is gone: joined, not a zombie.
+
+    >>> fetch_with_processes([])
+    []
     """
-    if not urls:
-        return []
-    # One worker per URL (a CPU-sized Pool() would let only cpu_count() requests fly). The `with`
-    # terminates and joins the workers, so no child outlives the call; map() pickles each body
-    # back to the parent in input order.
-    with CTX.Pool(processes=len(urls)) as pool:
-        return pool.map(get, urls, chunksize=1)
+    # One child per URL, each with its own one-way pipe back to us: len(urls) children in
+    # flight (a Pool() would be sized for the CPUs). Close our copy of each write end at once,
+    # so a child that dies without sending shows up as EOF (and later children do not inherit it).
+    children: list[multiprocessing.process.BaseProcess] = []
+    receivers: list[multiprocessing.connection.Connection] = []
+    try:
+        for url in urls:
+            receiver, sender = CTX.Pipe()
+            child = CTX.Process(target=_fetch_in_child, args=(url, sender))
+            child.start()
+            sender.close()
+            children.append(child)
+            receivers.append(receiver)
+        # Read every pipe BEFORE joining: a child whose body is bigger than the pipe's 64 KiB
+        # buffer cannot finish sending, so cannot exit, until we read.
+        bodies = []
+        for i, receiver in enumerate(receivers):
+            try:
+                bodies.append(receiver.recv())
+            except EOFError:
+                raise OSError(f"GET {urls[i]}: the child sent nothing (it failed)") from None
+        return bodies
+    except Exception:
+        # A failure: the other children may still be sending into pipes nobody will read (and
+        # each child forked later holds a copy of the earlier read ends, so closing ours would
+        # not even give them EPIPE). Stop them rather than wait for them: SIGKILL, which no
+        # inherited signal handler can turn into a clean-up that blocks.
+        for child in children:
+            child.kill()
+        raise
+    finally:
+        for child in children:
+            child.join()  # reap every child: no zombie outlives the call
+
+
+def _fetch_in_child(url: str, sender: multiprocessing.connection.Connection) -> None:
+    # Runs in the child. A failed request raises here: the child exits with code 1, sending
+    # nothing (an HTTPError would not even pickle), and the parent sees EOF on its pipe. The
+    # child's exit closes its end.
+    sender.send(get(url))
