@@ -148,6 +148,10 @@ def guard_interpreter_exit() -> None:
         register(_abandon_stuck_threads)
 
 
+_HANG_UPS = (signal.SIGHUP, signal.SIGTERM)
+_forks_reset = False
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
@@ -158,6 +162,19 @@ def hang_up_as_ctrl_c() -> None:
     leave them to the next session's sweep. Signals someone already handles are left alone."""
     if threading.current_thread() is not threading.main_thread():
         return
-    for signum in (signal.SIGHUP, signal.SIGTERM):
+    for signum in _HANG_UPS:
         if signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, _interrupt)
+    global _forks_reset
+    if not _forks_reset:  # once per process: register_at_fork hooks can't be removed
+        _forks_reset = True
+        os.register_at_fork(after_in_child=_default_hang_ups)
+
+
+def _default_hang_ups() -> None:
+    """A forked child (a multiprocessing worker, the learner's own fork) dies of SIGTERM as any
+    process does: Process.terminate() must not become a KeyboardInterrupt inside it."""
+    for signum in _HANG_UPS:
+        with contextlib.suppress(ValueError, OSError):  # not the main thread of the child
+            if signal.getsignal(signum) is _interrupt:
+                signal.signal(signum, signal.SIG_DFL)

@@ -62,3 +62,32 @@ def test_hang_up_or_terminate_runs_the_teardown(adder_repo: FakeRepo, tmp_path: 
             proc.wait()
     assert (marks / "torn-down").exists(), f"teardown did not run after {signal.Signals(signum).name}:\n{out}"
     assert proc.returncode not in (0, -signum), f"exit {proc.returncode}:\n{out}"
+
+
+FORK_TESTS = '''
+import multiprocessing
+import time
+
+from .adder import add
+
+
+def sleeper():
+    time.sleep(60)
+
+
+def test_terminate_still_ends_a_forked_child():
+    child = multiprocessing.get_context("fork").Process(target=sleeper)
+    child.start()
+    time.sleep(0.2)  # inside sleep(), where a KeyboardInterrupt would be raised instead
+    child.terminate()
+    child.join(10)
+    assert child.exitcode == -15, f"terminate() gave exit code {child.exitcode}"
+    assert add(1, 2) == 3
+'''
+
+
+def test_a_forked_child_still_dies_of_sigterm(adder_repo: FakeRepo) -> None:
+    # the run's own SIGTERM handling must not reach into Process.terminate() of the code under test
+    (adder_repo.root / "katas/demo/adder/test_adder.py").write_text(FORK_TESTS)
+    result = adder_repo.pytest("--solutions", "katas/demo/adder", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
