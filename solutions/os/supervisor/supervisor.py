@@ -13,7 +13,12 @@ from collections.abc import Sequence
 
 # What `docker stop`, `kill`, Ctrl-C, a reload and the usual user signals send to PID 1.
 FORWARDED = (
-    signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
 )
 STOP = (signal.SIGTERM, signal.SIGINT)  # the signals that start a graceful shutdown of `jobs`
 PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
@@ -29,15 +34,18 @@ def exit_status(wait_status: int) -> int:
 def become_subreaper() -> None:
     """Adopt orphaned descendants, as PID 1 does for a whole container (Linux only)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1) != 0:  # man 2 prctl: (option, unsigned long arg2)
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 
 
 def spawn(argv: Sequence[str]) -> int:
-    """Fork and exec `argv` with a clean signal state; return the child's pid."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    """Fork and exec `argv` with a clean signal state; return the child's pid.
+
+    The child starts with nothing blocked and nothing ignored (Python ignores SIGPIPE, and both
+    survive exec). If `argv[0]` cannot be executed, the child writes a line naming it to stderr
+    and exits 127, as a shell does; it never returns into the supervisor's code.
+    """
     pid = os.fork()
     if pid == 0:
         try:
@@ -76,7 +84,8 @@ def run_init(argv: Sequence[str]) -> int:
     - Signals in FORWARDED sent to the supervisor go to the child instead; the supervisor
       itself does not die of them.
     - The supervisor adopts orphaned descendants (a child subreaper) and reaps every process
-      that exits, so no zombie is left behind.
+      that exits, however many exit at once, so no zombie is left behind; it returns only
+      when the process it started has ended.
     - When the child ends, return its status as a shell shows it: the exit code, or 128 + N
       if signal N killed it.
     """
@@ -102,10 +111,15 @@ def run_init(argv: Sequence[str]) -> int:
 def run_jobs(jobs: Sequence[str], parallel: int) -> int:
     """Run each job (a `sh -c` command line), at most `parallel` at a time, in order.
 
-    On SIGTERM or SIGINT: start no new job, write `shutdown: waiting for N job(s)` to stderr,
-    let the running jobs finish (they are not signalled), then return. Every finished job is
-    reaped as soon as it ends, while others still run. Returns 0 if every job that ran exited
-    with 0, else 1.
+    Never more than `parallel` in flight; a job that ends is reaped at once (while older ones
+    still run) and its slot goes to the next job. On SIGTERM or SIGINT: start no new job, write
+    `shutdown: waiting for K job(s)` (K = the jobs running then) to stderr, once, let the
+    running jobs finish (they are not signalled), then return; a second stop signal changes
+    nothing. Returns 0 if every job that ran exited with 0, else 1 (a job killed by signal N
+    has status 128 + N: a failure). No jobs at all: 0.
+
+    Example: run_jobs(["sleep 1", "true", "exit 3"], 2) runs the first two, starts `exit 3`
+    as soon as `true` ends, and returns 1.
     """
     watched = {*STOP, signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, watched)
@@ -118,13 +132,11 @@ def run_jobs(jobs: Sequence[str], parallel: int) -> int:
         if not running:
             return 1 if failed else 0
         info = signal.sigwaitinfo(watched)
-        if info.si_signo in STOP:
-            if not stopping:
-                stopping = True
-                # Draining, not dying: the work in flight is finished, no new work is taken.
-                print(f"shutdown: waiting for {len(running)} job(s)", file=sys.stderr, flush=True)
-            continue
-        for pid, status in reap().items():
+        if info.si_signo in STOP and not stopping:  # a second stop signal changes nothing
+            stopping = True
+            # Draining, not dying: the work in flight is finished, no new work is taken.
+            print(f"shutdown: waiting for {len(running)} job(s)", file=sys.stderr, flush=True)
+        for pid, status in reap().items():  # WNOHANG: after a stop signal too, it costs nothing
             running.discard(pid)
             failed |= exit_status(status) != 0
 
