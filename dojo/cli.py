@@ -330,6 +330,9 @@ def verify(
     strict: Annotated[bool, typer.Option(help="treat skipped tests (missing services) as problems")] = False,
     mistakes: Annotated[bool, typer.Option(help="also run each kata's known mistakes")] = True,
     alternatives: Annotated[bool, typer.Option(help="also run each kata's correct alternatives")] = True,
+    alternatives_repeat: Annotated[
+        int | None, typer.Option(help="how many times each alternative must pass (default: --repeat)")
+    ] = None,
     mutants: Annotated[bool, typer.Option(help="also run mutants of each solution (score >= 90 %)")] = False,
     mutant_sample: Annotated[
         int | None, typer.Option(help="run only this many mutants per kata, drawn with --seed")
@@ -343,11 +346,14 @@ def verify(
     """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
     if repeat < 1:
         raise _usage_error("--repeat must be at least 1: the solution has to pass at least once")
+    if alternatives_repeat is not None and alternatives_repeat < 1:
+        raise _usage_error("--alternatives-repeat must be at least 1")
     if mutant_sample is not None and mutant_sample < 1:
         raise _usage_error("--mutant-sample must be at least 1")
     catalogue = load_catalogue()
     checks = Checks(
-        repeat=repeat, strict=strict, mistakes=mistakes, alternatives=alternatives, mutants=mutants,
+        repeat=repeat, strict=strict, mistakes=mistakes, alternatives=alternatives,
+        alternatives_repeat=repeat if alternatives_repeat is None else alternatives_repeat, mutants=mutants,
         mutant_sample=mutant_sample, seed=commit_seed(catalogue.root) if seed is None else seed,
     )
     code = verify_command(catalogue, kata or [], topic or [], checks, console, jobs=jobs,

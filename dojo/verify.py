@@ -37,7 +37,8 @@ CODE_IN_HINT = re.compile(r"`|\b[A-Za-z_][\w.]*\(| = |\b[bru]'")
 class Checks:
     """Which checks a verify run makes, and how hard."""
 
-    repeat: int = 3  # how many times the solution (and each alternative) must pass
+    repeat: int = 3  # how many times the solution must pass
+    alternatives_repeat: int = 3  # and each alternative (CI: once, its time goes to more katas)
     strict: bool = False  # a skipped test (a missing service) is a problem
     mistakes: bool = True
     alternatives: bool = True
@@ -229,7 +230,7 @@ def check_alternatives(report: KataReport, checks: Checks) -> None:
                              f"{ALTERNATIVES_FILE}, at least {MIN_ALTERNATIVES} wanted")
     stressed = kata.topic in checks.stressed_topics
     for alternative in alternatives:
-        result = try_alternative(kata, alternative, checks.repeat, stressed)
+        result = try_alternative(kata, alternative, checks.alternatives_repeat, stressed)
         report.alternatives.append(result)
         if result.problem:
             report.problems.append(f"alternative {alternative.name!r} {result.problem}")
