@@ -26,7 +26,7 @@ class UtsName(ctypes.Structure):
     """struct utsname from <sys/utsname.h> on Linux: six 65-byte, NUL-terminated strings."""
 
     _fields_ = [
-        (name, ctypes.c_char * 65)
+        (name, ctypes.c_char * 65)  # 64 characters and the NUL that ends them
         for name in ("sysname", "nodename", "release", "version", "machine", "domainname")
     ]
 
@@ -41,8 +41,10 @@ def _check(result: int) -> int:
 def syscall(number: int, *args: int | bytes | ctypes.Array[ctypes.c_char] | ctypes.Structure) -> int:
     """libc's syscall(number, args...): enter the kernel with this number and these arguments.
 
-    Integers are passed as C longs (64 bits), bytes and ctypes buffers as pointers. Returns
-    the kernel's result; raises OSError(errno, strerror) when the call fails.
+    Integers are passed as C longs (64 bits; 0 is a NULL pointer), bytes and ctypes buffers
+    as pointers, a ctypes.Structure by address. Returns the kernel's result; raises
+    OSError(errno, strerror) when the call fails: ENOSYS for an unknown number, EFAULT for an
+    address that isn't ours, whatever the call itself reports otherwise.
 
     >>> syscall(NR["getpid"]) == os.getpid()
     True
@@ -53,7 +55,7 @@ def syscall(number: int, *args: int | bytes | ctypes.Array[ctypes.c_char] | ctyp
 
 
 def getpid() -> int:
-    """getpid(2) through syscall(): this process's id."""
+    """getpid(2) through syscall(): this process's id, asked each time (a forked child has its own)."""
     # TODO: syscall with NR["getpid"].
     raise NotImplementedError("getpid")
 
@@ -65,20 +67,27 @@ def getppid() -> int:
 
 
 def write(fd: int, data: bytes) -> int:
-    """write(2) through syscall(): write `data` to `fd` once, return the number of bytes written."""
+    """write(2) through syscall(): write `data` to `fd` once; return the bytes the kernel took.
+
+    That may be fewer than len(data) (a full non-blocking pipe); b"" writes 0.
+    """
     # TODO: syscall(NR["write"], fd, data, len(data)): the bytes object is passed as a pointer.
     raise NotImplementedError("write")
 
 
 def read(fd: int, size: int) -> bytes:
-    """read(2) through syscall(): at most `size` bytes from `fd`; b"" at end of file."""
+    """read(2) through syscall(), once: at most `size` bytes from `fd`, NULs included.
+
+    Exactly what the kernel filled in, which may be fewer than `size` (a short read at end of
+    file, or a pipe with less waiting); b"" at end of file and for size 0.
+    """
     # TODO: a buffer from ctypes.create_string_buffer(size); the kernel says how many bytes
     # it filled in.
     raise NotImplementedError("read")
 
 
 def lseek(fd: int, offset: int, whence: int) -> int:
-    """lseek(2) through syscall(): move `fd`'s offset; return the new offset (64 bits)."""
+    """lseek(2) through syscall(): move `fd`'s offset; return the new offset (64 bits each way)."""
     # TODO: syscall with NR["lseek"]; offsets can be larger than 32 bits.
     raise NotImplementedError("lseek")
 

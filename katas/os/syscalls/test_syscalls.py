@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from . import syscalls
-from .syscalls import getpid, getppid, libc_write, lseek, read, uname, write
+from .syscalls import NR, getpid, getppid, libc_write, lseek, read, uname, write
 
 GiB = 1 << 30
 
@@ -70,6 +72,61 @@ def test_getpid_and_getppid_are_the_kernels_answers() -> None:
         f"getpid(), getppid() gave {got}; the kernel says {(os.getpid(), os.getppid())}. Is the "
         f"syscall number right for {os.uname().machine} (NR: {syscalls.NR})?"
     )
+
+
+def test_getpid_and_getppid_in_a_forked_child() -> None:
+    """In a child the answers change: the kernel's, not a value cached at import."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: report by exit status only, never return into pytest
+        try:
+            ok = getpid() == os.getpid() != parent and getppid() == parent
+            os._exit(0 if ok else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, (
+        "in a forked child getpid() must be the child's pid and getppid() the parent's: ask "
+        "the kernel on every call (syscall(NR['getpid'])), don't cache an answer."
+    )
+
+
+# The ABI, from the kernel's own headers: asm/unistd_64.h (x86_64) and asm-generic/unistd.h.
+ABI = {
+    "x86_64": {"read": 0, "write": 1, "lseek": 8, "getpid": 39, "uname": 63, "getppid": 110},
+    "aarch64": {"read": 63, "write": 64, "lseek": 62, "getpid": 172, "uname": 160, "getppid": 173},
+}
+HEADERS = {
+    "x86_64": "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+    "aarch64": "/usr/include/asm-generic/unistd.h",
+}
+
+
+def test_the_numbers_are_the_kernels_abi_on_both_architectures() -> None:
+    """SYSCALL_NUMBERS is the ABI: checked on this machine by calling, on the other by the header."""
+    assert getpid() == os.getpid(), "getpid() must be the kernel's answer"
+    for arch, header in HEADERS.items():
+        with contextlib.suppress(OSError):  # the headers (linux-libc-dev) confirm the table above
+            text = Path(header).read_text()
+            for name, number in ABI[arch].items():
+                found = re.search(rf"#define __NR(?:3264)?_{name}\s+(\d+)", text)
+                assert found is None or int(found.group(1)) == number, (header, name)
+    assert syscalls.SYSCALL_NUMBERS == ABI, (
+        f"SYSCALL_NUMBERS is {syscalls.SYSCALL_NUMBERS}, the kernel's ABI is {ABI}: the numbers "
+        "never change on an architecture, and a wrong one calls another system call."
+    )
+
+
+def test_an_unknown_system_call_number_fails_with_enosys() -> None:
+    _raises_errno(lambda: syscalls.syscall(100_000), errno.ENOSYS, "syscall(100000)")
+
+
+def test_a_bad_address_fails_with_efault(pipe: tuple[int, int]) -> None:
+    """The kernel checks every pointer it is given: address 0 is nobody's memory (man 2 write)."""
+    r, w = pipe
+    os.write(w, b"x")
+    _raises_errno(lambda: syscalls.syscall(NR["write"], w, 0, 1), errno.EFAULT, "write(w, NULL, 1)")
+    _raises_errno(lambda: syscalls.syscall(NR["read"], r, 0, 1), errno.EFAULT, "read(r, NULL, 1)")
 
 
 def test_uname_reads_the_struct_the_kernel_fills_in() -> None:
@@ -145,6 +202,119 @@ def test_lseek_returns_offsets_past_4_gib(tmp_path: Path) -> None:
     assert end == 0, f"lseek(fd, 0, SEEK_END) on an empty file must give 0, got {end}"
 
 
+def test_size_zero_and_empty_data(pipe: tuple[int, int], tmp_path: Path) -> None:
+    _, w = pipe
+    assert write(w, b"") == 0 and libc_write(w, b"") == 0, "writing b'' writes 0 bytes"
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = (read(fd, 0), read(fd, 3))
+    finally:
+        os.close(fd)
+    assert got == (b"", b"abc"), f"read(fd, 0) then read(fd, 3) gave {got}, the kernel: (b'', b'abc')"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    content=st.binary(max_size=300) | st.builds(lambda n: b"\x00" * n, st.integers(0, 40)),
+    sizes=st.lists(st.integers(0, 128), min_size=1, max_size=8),
+)
+def test_reads_agree_with_os_read(tmp_path: Path, content: bytes, sizes: list[int]) -> None:
+    """Two descriptors on one file, os.read on one as the oracle: short reads, NULs, EOF."""
+    path = tmp_path / "data"
+    path.write_bytes(content)
+    mine, theirs = os.open(path, os.O_RDONLY), os.open(path, os.O_RDONLY)
+    try:
+        for size in sizes:
+            got, expected = read(mine, size), os.read(theirs, size)
+            assert got == expected, (
+                f"read(fd, {size}) gave {got!r}, os.read gives {expected!r} (file {content!r}, "
+                f"sizes {sizes}). Return exactly the bytes the kernel filled in, "
+                "buffer.raw[:count]: not buffer.value (it stops at the first NUL), not the whole "
+                "buffer."
+            )
+    finally:
+        os.close(mine)
+        os.close(theirs)
+
+
+def test_a_read_on_a_pipe_returns_what_is_there(pipe: tuple[int, int]) -> None:
+    """One read(2) is one answer: 3 bytes waiting and size 100 give those 3, at once."""
+    r, w = pipe
+    os.set_blocking(r, False)  # a second read(2) would wait for ever: here it fails instead
+    os.write(w, b"a\x00c")
+    try:
+        got: bytes | str = read(r, 100)
+    except OSError as exc:
+        got = errno.errorcode.get(exc.errno or 0, str(exc))
+    assert got == b"a\x00c", (
+        f"read(r, 100) with 3 bytes in a pipe gave {got!r}, os.read gives b'a\\x00c': one "
+        "read(2), whose count may be less than size (a short read), not a loop until size bytes."
+    )
+    _raises_errno(lambda: read(r, 100), errno.EAGAIN, "read from an empty non-blocking pipe")
+    os.close(w)
+    assert read(r, 100) == b"", "with the write end closed and nothing left, read gives b'' (EOF)"
+
+
+@pytest.mark.parametrize("call", [write, libc_write], ids=["write", "libc_write"])
+def test_a_short_write_returns_what_the_kernel_took(call: Callable[[int, bytes], int]) -> None:
+    """A non-blocking pipe takes only what fits (64 KiB): the count is the kernel's, not len(data)."""
+    data = bytes(range(256)) * 1024  # 256 KiB
+    pipes = [os.pipe(), os.pipe()]
+    try:
+        for _, w in pipes:
+            os.set_blocking(w, False)
+        (_, mine), (_, theirs) = pipes
+        got, expected = call(mine, data), os.write(theirs, data)
+        assert got == expected < len(data), (
+            f"{call.__name__} of 256 KiB to a non-blocking pipe returned {got}; os.write returns "
+            f"{expected}: return the kernel's count of bytes written, which may be less than "
+            "len(data), never len(data) itself."
+        )
+        _raises_errno(lambda: call(mine, b"x"), errno.EAGAIN, f"{call.__name__} to a full non-blocking pipe")
+    finally:
+        for pair in pipes:
+            for fd in pair:
+                os.close(fd)
+
+
+LSEEK_STEPS = st.lists(
+    st.tuples(st.integers(-(1 << 40), 1 << 40), st.sampled_from([os.SEEK_SET, os.SEEK_CUR, os.SEEK_END])),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=LSEEK_STEPS, size=st.sampled_from([0, 1, 5 * GiB + 3]))
+def test_lseek_agrees_with_os_lseek(tmp_path: Path, steps: list[tuple[int, int]], size: int) -> None:
+    """Offsets up to 1 TiB, every whence, on an empty file and a sparse 5 GiB one; errors too."""
+    path = tmp_path / "sparse"
+    with open(path, "wb") as f:
+        f.truncate(size)
+    mine, theirs = os.open(path, os.O_RDONLY), os.open(path, os.O_RDONLY)
+    try:
+        for offset, whence in steps:
+            try:
+                expected: int | str = os.lseek(theirs, offset, whence)
+            except OSError as exc:
+                expected = errno.errorcode[exc.errno or 0]
+            try:
+                got: int | str = lseek(mine, offset, whence)
+            except OSError as exc:
+                got = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            assert got == expected, (
+                f"lseek(fd, {offset}, {whence}) on a {size}-byte file gave {got}, os.lseek "
+                f"{expected} (steps {steps}). Offsets are 64 bits each way: pass ints as "
+                "ctypes.c_long and set libc.syscall.restype = ctypes.c_long; a failure is "
+                "OSError with the kernel's errno."
+            )
+    finally:
+        os.close(mine)
+        os.close(theirs)
+
+
 # --- errors: -1 and errno ----------------------------------------------------------------------
 
 
@@ -154,6 +324,9 @@ def test_errors_raise_oserror_with_the_kernels_errno(pipe: tuple[int, int], clos
     _raises_errno(lambda: read(w, 10), errno.EBADF, "read from a pipe's write end")
     _raises_errno(lambda: lseek(r, 0, os.SEEK_SET), errno.ESPIPE, "lseek on a pipe")
     _raises_errno(lambda: libc_write(closed_fd, b"x"), errno.EBADF, "libc_write to a closed fd")
+    _raises_errno(lambda: read(closed_fd, 1), errno.EBADF, "read from a closed fd")
+    _raises_errno(lambda: lseek(closed_fd, 0, os.SEEK_SET), errno.EBADF, "lseek on a closed fd")
+    _raises_errno(lambda: lseek(r, 0, 10), errno.EINVAL, "lseek with whence 10")
 
 
 def test_errors_match_the_os_module(tmp_path: Path) -> None:
@@ -201,9 +374,23 @@ def test_strace_shows_the_real_system_calls(kata_file: Callable[[str], Path], tm
     strace = _strace_or_skip()
     log = tmp_path / "strace.log"
     proc = subprocess.run(
-        [strace, "-qq", "-e", f"trace={TRACE_SET}", "-e", "signal=none", "-o", str(log),
-         sys.executable, "-c", TRACED, str(kata_file("syscalls.py")), str(tmp_path / "sparse")],
-        capture_output=True, timeout=30,
+        [
+            strace,
+            "-qq",
+            "-e",
+            f"trace={TRACE_SET}",
+            "-e",
+            "signal=none",
+            "-o",
+            str(log),
+            sys.executable,
+            "-c",
+            TRACED,
+            str(kata_file("syscalls.py")),
+            str(tmp_path / "sparse"),
+        ],
+        capture_output=True,
+        timeout=30,
     )
     assert proc.returncode == 0, f"the traced script failed:\n{proc.stderr.decode()[-1500:]}"
     assert proc.stdout == b"through syscall()\nthrough libc\n", f"its stdout: {proc.stdout!r}"

@@ -30,7 +30,7 @@ class UtsName(ctypes.Structure):
     """struct utsname from <sys/utsname.h> on Linux: six 65-byte, NUL-terminated strings."""
 
     _fields_ = [
-        (name, ctypes.c_char * 65)
+        (name, ctypes.c_char * 65)  # 64 characters and the NUL that ends them
         for name in ("sysname", "nodename", "release", "version", "machine", "domainname")
     ]
 
@@ -43,26 +43,31 @@ def _check(result: int) -> int:
     return result
 
 
+def _register(arg: int | bytes | ctypes.Array[ctypes.c_char] | ctypes.Structure) -> object:
+    """What one argument register holds: an int as a C long, memory by its address."""
+    if isinstance(arg, int):
+        return ctypes.c_long(arg)  # ctypes would pass a bare int as a 32-bit C int
+    if isinstance(arg, ctypes.Structure):
+        return ctypes.byref(arg)
+    return arg  # bytes and ctypes buffers: ctypes passes a pointer to their memory
+
+
 def syscall(number: int, *args: int | bytes | ctypes.Array[ctypes.c_char] | ctypes.Structure) -> int:
     """libc's syscall(number, args...): enter the kernel with this number and these arguments.
 
-    Integers are passed as C longs (64 bits), bytes and ctypes buffers as pointers. Returns
-    the kernel's result; raises OSError(errno, strerror) when the call fails.
+    Integers are passed as C longs (64 bits; 0 is a NULL pointer), bytes and ctypes buffers
+    as pointers, a ctypes.Structure by address. Returns the kernel's result; raises
+    OSError(errno, strerror) when the call fails: ENOSYS for an unknown number, EFAULT for an
+    address that isn't ours, whatever the call itself reports otherwise.
 
     >>> syscall(NR["getpid"]) == os.getpid()
     True
     """
-    converted = [
-        ctypes.c_long(arg) if isinstance(arg, int)
-        else ctypes.byref(arg) if isinstance(arg, ctypes.Structure)
-        else arg
-        for arg in args
-    ]
-    return _check(libc.syscall(ctypes.c_long(number), *converted))
+    return _check(libc.syscall(ctypes.c_long(number), *map(_register, args)))
 
 
 def getpid() -> int:
-    """getpid(2) through syscall(): this process's id."""
+    """getpid(2) through syscall(): this process's id, asked each time (a forked child has its own)."""
     return syscall(NR["getpid"])
 
 
@@ -72,12 +77,19 @@ def getppid() -> int:
 
 
 def write(fd: int, data: bytes) -> int:
-    """write(2) through syscall(): write `data` to `fd` once, return the number of bytes written."""
+    """write(2) through syscall(): write `data` to `fd` once; return the bytes the kernel took.
+
+    That may be fewer than len(data) (a full non-blocking pipe); b"" writes 0.
+    """
     return syscall(NR["write"], fd, data, len(data))
 
 
 def read(fd: int, size: int) -> bytes:
-    """read(2) through syscall(): at most `size` bytes from `fd`; b"" at end of file."""
+    """read(2) through syscall(), once: at most `size` bytes from `fd`, NULs included.
+
+    Exactly what the kernel filled in, which may be fewer than `size` (a short read at end of
+    file, or a pipe with less waiting); b"" at end of file and for size 0.
+    """
     buffer = ctypes.create_string_buffer(size)
     count = syscall(NR["read"], fd, buffer, size)
     # The kernel says how many bytes it filled in; the rest of the buffer is not data.
@@ -85,7 +97,7 @@ def read(fd: int, size: int) -> bytes:
 
 
 def lseek(fd: int, offset: int, whence: int) -> int:
-    """lseek(2) through syscall(): move `fd`'s offset; return the new offset (64 bits)."""
+    """lseek(2) through syscall(): move `fd`'s offset; return the new offset (64 bits each way)."""
     return syscall(NR["lseek"], fd, offset, whence)
 
 
@@ -94,10 +106,7 @@ def uname() -> dict[str, str]:
     # The kernel fills a struct in our memory: we pass its address, it writes the fields.
     info = UtsName()
     syscall(NR["uname"], info)
-    return {
-        name: getattr(info, name).decode()
-        for name in ("sysname", "nodename", "release", "version", "machine")
-    }
+    return {name: getattr(info, name).decode() for name in ("sysname", "nodename", "release", "version", "machine")}
 
 
 def libc_write(fd: int, data: bytes) -> int:
