@@ -89,6 +89,7 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | No
     """The bytes of one frame (§5.2): the header, then the payload, masked if `mask` is given.
 
     Raises ValueError for a control frame (opcode >= 0x8) over 125 bytes or with fin=False.
+    A payload of n bytes: 7-bit length up to 125, 126 + 16 bits up to 65535, else 127 + 64 bits.
 
     >>> encode_frame(Opcode.TEXT, b"Hello").hex(" ")
     '81 05 48 65 6c 6c 6f'
@@ -103,7 +104,8 @@ async def read_frame(reader: asyncio.StreamReader, max_size: int | None = None) 
 
     Raises ProtocolError(1002) for reserved bits, an unknown opcode, a fragmented or oversized
     control frame or a 64-bit length with its top bit set; ProtocolError(1009) if the payload is
-    longer than `max_size` (checked before reading it); asyncio.IncompleteReadError on EOF.
+    longer than `max_size` (checked on the header, before waiting for the payload; None: no
+    limit); asyncio.IncompleteReadError on EOF.
 
     >>> # 81 85 37 fa 21 3d 7f 9f 4d 51 58  ->  Frame(0x1, b"Hello", fin=True, masked=True)
     """
@@ -115,10 +117,15 @@ async def read_frame(reader: asyncio.StreamReader, max_size: int | None = None) 
 async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
     """Read the HTTP/1.1 Upgrade request and answer it (§4.2); True once 101 was sent.
 
-    Answers 400 Bad Request to a request that is not a valid WebSocket upgrade (not a GET, no
-    `Upgrade: websocket`, no `Upgrade` token in Connection, a Sec-WebSocket-Key that is not the
-    base64 of 16 bytes) and 426 Upgrade Required (with `Sec-WebSocket-Version: 13`) to a version
-    other than 13; False then (the caller closes the connection).
+    Reads up to the blank line and no further: the bytes after it are the first frames. Header
+    names are case-insensitive, Upgrade and Connection are comma-separated lists of
+    case-insensitive tokens, and a header sent twice is one list.
+
+    Answers 400 Bad Request to a request that is not a valid WebSocket upgrade (not a GET over
+    HTTP/1.1, no `websocket` token in Upgrade, no `Upgrade` token in Connection, a
+    Sec-WebSocket-Key that is not the base64 of 16 bytes, a request that ends before its blank
+    line) and 426 Upgrade Required (with `Sec-WebSocket-Version: 13`) to a version other than
+    13; False then (the caller closes the connection).
     """
     # TODO: read the head up to the blank line, parse the headers, check them, write the
     # response (101 with Upgrade, Connection and Sec-WebSocket-Accept).
@@ -139,23 +146,30 @@ class WebSocketConnection:
     async def recv(self) -> str | bytes:
         """The next whole message: str for text, bytes for binary.
 
-        Reassembles fragments, answers pings with pongs, checks that text is UTF-8, and raises
-        ConnectionClosed once the connection is closed (by the peer, or because the peer broke
-        the protocol: 1002, 1007, 1009).
+        Reassembles fragments, answers pings with pongs (also between fragments), ignores
+        pongs, checks that text is UTF-8 (on the whole message), and raises ConnectionClosed on
+        this and every later call once the connection is closed: with the peer's code (1005 if
+        its Close had none; its Close is answered with the same code), 1006 if TCP ended without
+        a Close, or 1002 / 1007 / 1009 after failing the connection because the peer broke the
+        protocol (see the README's table).
         """
         # TODO: read frames until a message is complete; handle control frames on the way;
         # on a ProtocolError send a Close frame with its code, close TCP, raise ConnectionClosed.
         raise NotImplementedError("WebSocketConnection.recv")
 
     async def send(self, message: str | bytes) -> None:
-        """Send one message, as a single unmasked frame: text for str, binary for bytes."""
+        """Send one message, as a single unmasked frame: text for str, binary for bytes.
+
+        Waits (drain) while the peer isn't reading; raises ConnectionClosed once closed.
+        """
         # TODO: raise ConnectionClosed if closed; otherwise write one frame and drain.
         raise NotImplementedError("WebSocketConnection.send")
 
     async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake: send a Close frame, wait for the peer's, close TCP.
 
-        Does nothing if the connection is already closed.
+        Waits at most CLOSE_TIMEOUT seconds (read it when you wait: the tests change it) for the
+        peer's Close, dropping messages still in flight. Does nothing if already closed.
         """
         # TODO: the Close frame (2-byte big-endian code + UTF-8 reason), then wait (at most
         # CLOSE_TIMEOUT) for the peer's Close, then close the TCP connection.
@@ -168,7 +182,8 @@ Handler = Callable[[WebSocketConnection], Awaitable[None]]
 async def serve(handler: Handler, host: str, port: int, *, max_size: int = 2**20) -> asyncio.Server:
     """Start a WebSocket server on host:port; `handler(connection)` runs once per connection.
 
-    When the handler returns the server closes with 1000; if it raises, with 1011. The caller
+    Connections are served concurrently. When the handler returns the server closes with
+    1000; if it raises, with 1011; a refused upgrade just closes the connection. The caller
     closes the returned asyncio.Server (port 0 picks a free port: see server.sockets).
     """
     # TODO: asyncio.start_server with a callback that does the handshake, runs the handler,

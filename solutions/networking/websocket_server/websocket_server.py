@@ -86,7 +86,7 @@ def apply_mask(data: bytes, mask: bytes) -> bytes:
     if not data:
         return b""
     # One big-integer XOR instead of a Python loop per byte: a 1 MiB message stays fast.
-    key = (mask * (len(data) // 4 + 1))[: len(data)]
+    key = mask * (len(data) // 4) + mask[: len(data) % 4]
     return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(len(data), "big")
 
 
@@ -242,7 +242,7 @@ class WebSocketConnection:
         except (asyncio.IncompleteReadError, ConnectionError):
             # TCP ended without a closing handshake: 1006, which is never sent on the wire.
             self._finish(1006, "connection lost")
-        raise ConnectionClosed(self.close_code or 1006, self.close_reason)
+        raise self._closed()
 
     async def _recv_message(self) -> str | bytes:
         kind: int | None = None  # the opcode of the message being reassembled
@@ -261,7 +261,7 @@ class WebSocketConnection:
                 pass  # an answer to a ping we didn't send: ignore it (§5.5.3)
             elif frame.opcode == Opcode.CLOSE:
                 await self._answer_close(frame.payload)
-                raise ConnectionClosed(self.close_code or 1005, self.close_reason)
+                raise self._closed()
             elif frame.opcode == Opcode.CONTINUATION and kind is None:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, "continuation with no message")
             elif frame.opcode != Opcode.CONTINUATION and kind is not None:
@@ -284,7 +284,7 @@ class WebSocketConnection:
     async def send(self, message: str | bytes) -> None:
         """Send one message, as a single unmasked frame: text for str, binary for bytes."""
         if self._close_sent or self.close_code is not None:
-            raise ConnectionClosed(self.close_code or 1006, self.close_reason)
+            raise self._closed()
         if isinstance(message, str):
             await self._write(Opcode.TEXT, message.encode("utf-8"))
         else:
@@ -315,16 +315,15 @@ class WebSocketConnection:
         if len(payload) == 1:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "close payload of 1 byte")
         code = struct.unpack("!H", payload[:2])[0] if payload else None
-        if code is not None and not (
-            code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011) or 3000 <= code <= 4999
-        ):
+        # §7.4: the codes defined for the wire (1012-1014 registered with IANA since), and
+        # 3000-4999 for libraries and applications; 1005, 1006 and 1015 are never sent.
+        if code is not None and not ((1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code <= 4999):
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"invalid close code {code}")
         try:
             reason = payload[2:].decode("utf-8")
         except UnicodeDecodeError:
             raise ProtocolError(CloseCode.INVALID_DATA, "close reason is not UTF-8") from None
         if not self._close_sent:
-            self._close_sent = True
             with contextlib.suppress(ConnectionError):
                 await self._write(Opcode.CLOSE, payload[:2])
         # 1005: the peer's Close had no status code (the code itself is never sent).
@@ -344,6 +343,10 @@ class WebSocketConnection:
         # §5.5.1: a 2-byte big-endian status code, then a UTF-8 reason (125 bytes in all).
         await self._write(Opcode.CLOSE, struct.pack("!H", code) + reason.encode("utf-8")[:123])
 
+    def _closed(self) -> ConnectionClosed:
+        """What recv() and send() raise once closed (1006 while our own Close is on its way)."""
+        return ConnectionClosed(self.close_code or 1006, self.close_reason)
+
     def _finish(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
@@ -360,9 +363,7 @@ class WebSocketConnection:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 while await self._reader.read(65536):
                     pass
-        with contextlib.suppress(OSError):
-            self._writer.close()
-            await self._writer.wait_closed()
+        self._writer.close()  # serve() waits for it to be closed
 
     async def _write(self, opcode: int, payload: bytes) -> None:
         # One write() per frame, so a pong sent from recv() never lands inside another frame.
