@@ -175,5 +175,6 @@ def parallel(jobs: int) -> Iterator[ThreadPoolExecutor]:
     except BaseException:
         stop_all()
         pool.shutdown(wait=True, cancel_futures=True)
+        _stopping.clear()  # every run of this pool has ended: a later pool may start afresh
         raise
     pool.shutdown(wait=True)

@@ -110,3 +110,11 @@ def test_stop_all_ends_the_runs_in_flight_and_starts_no_new_one(
     assert results and results[0].exit_code != 0
     with pytest.raises(KeyboardInterrupt):
         runner.run_kata(kata, solutions=True)
+
+
+def test_a_pool_stopped_by_an_error_leaves_later_runs_free_to_start(adder_repo: FakeRepo) -> None:
+    kata = load(adder_repo.root / "katas.toml").get("adder")
+    with pytest.raises(RuntimeError), runner.parallel(2) as pool:
+        pool.submit(runner.run_kata, kata, solutions=True)
+        raise RuntimeError("a bug in the caller")
+    assert runner.run_kata(kata, solutions=True).exit_code == 0
