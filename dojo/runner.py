@@ -17,9 +17,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import reaper
 from .catalogue import Kata
+
+if TYPE_CHECKING:
+    import psutil
 
 GRACE = 10.0  # seconds a stopped pytest gets for its teardown (servers, folders) before SIGKILL
 _running: set[subprocess.Popen[bytes]] = set()  # every pytest started here and not yet ended
@@ -109,13 +113,13 @@ def _run_alone(args: list[str], cwd: Path, env: dict[str, str], output: Path, bu
     """Run pytest in a session of its own, its output in a file: pytest's exit code, or None
     after `budget` seconds. A process the code under test forked and left behind (a mutant's
     orphan) can neither hold a pipe open and hang us, nor outlive the run: the group is killed."""
-    started = time.time()
     with output.open("wb") as sink, _running_lock:
         if _stopping.is_set():
             raise KeyboardInterrupt
         proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         _running.add(proc)
+    born = _start_time(proc.pid)  # unreaped until we wait, so its /proc entry is still there
     try:
         return proc.wait(timeout=budget)
     except subprocess.TimeoutExpired:
@@ -125,23 +129,48 @@ def _run_alone(args: list[str], cwd: Path, env: dict[str, str], output: Path, bu
         proc.wait()
         with _running_lock:
             _running.discard(proc)
-        _kill_leftovers(env[RUN_COOKIE], started)
+        _kill_leftovers(env[RUN_COOKIE], born)
 
 
-def _kill_leftovers(cookie: str, started: float) -> None:
-    """Kill what escaped the run's session (a setsid'd daemon, a process forked at exit): any
-    process of ours born since the run started that carries the run's cookie."""
+def _start_time(pid: int) -> float:
     import psutil  # only here: most commands never run pytest this way
 
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return 0.0  # already gone: look at every process of ours instead
+
+
+def _kill_leftovers(cookie: str, born: float) -> None:
+    """Kill what escaped the run's session (a setsid'd daemon, a process forked at exit): any
+    process of ours started no earlier than the run's pytest (`born`, on psutil's own clock, so
+    the two compare exactly) that carries the run's cookie; return once they are gone."""
+    import psutil
+
+    killed = []
     for proc in psutil.process_iter(["uids", "create_time"]):
         try:
             if (proc.info["uids"] is None or proc.info["uids"].real != os.getuid()
-                    or proc.info["create_time"] < started - 1 or proc.pid == os.getpid()):
+                    or proc.info["create_time"] < born or proc.pid == os.getpid()):
                 continue
             if proc.environ().get(RUN_COOKIE) == cookie:
                 proc.kill()
+                killed.append(proc)
         except psutil.Error:
             continue  # gone meanwhile, or not ours to read
+    deadline = time.monotonic() + GRACE  # SIGKILL lands when the process next leaves the kernel
+    while killed and time.monotonic() < deadline:
+        killed = [proc for proc in killed if _still_running(proc)]
+        time.sleep(0.01 if killed else 0)
+
+
+def _still_running(proc: psutil.Process) -> bool:
+    import psutil
+
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)  # a zombie only waits for its parent
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:

@@ -59,6 +59,13 @@ def test_answer():
 '''
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)  # ours to reap: we're a subreaper
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.fixture
 def stopping_reset() -> Iterator[None]:
     yield
@@ -82,11 +89,7 @@ def test_a_forked_orphan_neither_hangs_the_run_nor_outlives_it(
             break
         time.sleep(0.05)
     orphan = int(pid_file.read_text())
-    try:
-        gone = not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        gone = True
-    assert gone, f"the orphan {orphan} outlived the run that started it"
+    assert not _alive(orphan), f"the orphan {orphan} outlived the run that started it"
 
 
 def test_stop_all_ends_the_runs_in_flight_and_starts_no_new_one(
