@@ -13,6 +13,7 @@ import pytest
 
 from . import flight, reaper, settings, switch, timelimit, tools
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
+from .shrink_budget import shrink_within
 from .timelimit import time_limit
 
 pytest_plugins = ["dojo.hypothesis_summary", "dojo.safe_failures", "dojo.import_limit", "dojo.first_tests"]
@@ -169,7 +170,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     item.stash[_children_key] = reaper.children()
     flight.running(item.name, _limit_for(item))
-    with time_limit(_limit_for(item), _learner_dirs(item), item.name):
+    with time_limit(_limit_for(item), _learner_dirs(item), item.name), shrink_within(_limit_for(item)):
         return (yield)
 
 

@@ -129,3 +129,35 @@ def test_a_double_forked_orphan_is_reaped_too(fake_repo: FakeRepo) -> None:
     pid = int((fake_repo.root / "grandchild.pid").read_text())
     time.sleep(0.2)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+SLOW_TO_SHRINK = '''
+import time
+
+from hypothesis import given, settings, strategies as st
+
+from .slow_property import nothing
+
+
+@settings(database=None, deadline=None, max_examples=50)
+@given(st.lists(st.integers(0, 1000), min_size=30))
+def test_a_property_whose_examples_are_slow(xs):
+    time.sleep(0.03)  # as an example that forks a process or asks a server would
+    assert nothing() is None and sum(xs) < 100
+'''
+
+
+def test_a_failing_property_reports_its_example_within_the_limit(fake_repo: FakeRepo) -> None:
+    # Hypothesis would shrink for minutes; the learner must get the counterexample, not a timeout
+    fake_repo.add_kata(
+        "slow_property",
+        stub="def nothing():\n    return None  # TODO\n",
+        solution="def nothing():\n    return None\n",
+        tests=SLOW_TO_SHRINK,
+        limit=4,
+    )
+    result = fake_repo.pytest("katas/demo", timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "timed out" not in output, output
+    assert "xs=[" in output, f"no counterexample shown:\n{output}"
