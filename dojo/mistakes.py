@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import process_end
 from .catalogue import Kata
 from .runner import RunResult, run_kata
 
@@ -164,8 +165,8 @@ def _judge(mistake: Mistake, run: RunResult) -> MistakeResult:
     names = tuple(o.nodeid.rsplit("::", 1)[-1] for o in failed)
     shown = run.output + "".join(o.nodeid + o.details + o.message for o in failed)
     if phrase not in shown.lower():
-        return MistakeResult(
-            mistake, caught=False, failed_tests=names,
-            problem=f"caught, but no failure says {mistake.expect!r}: the message doesn't teach",
-        )
+        problem = f"caught, but no failure says {mistake.expect!r}: the message doesn't teach"
+        # a test that ended pytest itself (a hard stop, os._exit) hid the others: say where
+        problem += "".join(f"; {o.message}\n{o.details}" for o in failed if process_end.is_cut_short(o.message))
+        return MistakeResult(mistake, caught=False, failed_tests=names, problem=problem)
     return MistakeResult(mistake, caught=True, failed_tests=names, first_message=failed[0].message)

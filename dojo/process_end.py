@@ -6,8 +6,8 @@ import signal
 import time
 from pathlib import Path
 
-from .. import flight
-from ..timelimit import HARD_STOP_GRACE
+from . import flight
+from .timelimit import HARD_STOP_GRACE
 
 PREFIX = "the test process "  # every explanation starts so: a run cut short, not a collection error
 HARD_STOP_EXIT = 1  # faulthandler's exit status when the hard stop ends the process

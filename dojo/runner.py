@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import reaper
+from . import flight, process_end, reaper
 from .catalogue import Kata
 
 if TYPE_CHECKING:
@@ -106,7 +106,34 @@ def run_kata(
         if report.is_file():
             for nodeid, entry in json.loads(report.read_text(encoding="utf-8")).items():
                 outcomes.append(TestOutcome(nodeid=nodeid, **entry))
+        else:
+            outcomes.extend(_cut_short(report, exit_code, text))
         return RunResult(exit_code, outcomes, text, repeat)
+
+
+def _cut_short(report: Path, exit_code: int, output: str) -> list[TestOutcome]:
+    """The test during which the code under test ended pytest (os._exit, a hard stop, a signal),
+    as an error that says so, with the stacks a hard stop printed; none if it wasn't that."""
+    explained = process_end.explain(report, exit_code)
+    note = flight.read(flight.path_for(report))
+    if explained is None or note is None:
+        return []
+    return [TestOutcome(nodeid=note.running, outcome="error", phase="call", message=explained,
+                        details=_stacks(output))]
+
+
+def _stacks(output: str) -> str:
+    """The innermost frames of each thread a hard stop dumped (faulthandler: most recent first)."""
+    start = output.rfind("Timeout (")
+    if start < 0:
+        return ""
+    shown: list[str] = []
+    frames = 0
+    for line in output[start:].splitlines():
+        frames = frames + 1 if line.lstrip().startswith("File ") else 0
+        if frames <= 6:  # each thread's header and its six innermost frames
+            shown.append(line)
+    return "\n".join(shown)
 
 
 def _run_alone(args: list[str], cwd: Path, env: dict[str, str], output: Path, budget: float) -> int | None:

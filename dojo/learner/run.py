@@ -13,9 +13,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from .. import reaper, warm
+from .. import process_end, reaper, warm
 from ..catalogue import Catalogue, Kata
-from . import interrupts, process_end
+from . import interrupts
 from .scratch import scratch_folder
 from .state import RunRecord, State
 from .status import fingerprint, first_unfinished

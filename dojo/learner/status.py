@@ -6,8 +6,9 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
+from .. import process_end
 from ..catalogue import Catalogue, Kata
-from . import pristine, process_end
+from . import pristine
 from .state import RunRecord, State
 
 # Generated or cached files that never change what the tests see.

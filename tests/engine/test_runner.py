@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -121,3 +122,30 @@ def test_a_pool_stopped_by_an_error_leaves_later_runs_free_to_start(adder_repo: 
         pool.submit(runner.run_kata, kata, solutions=True)
         raise RuntimeError("a bug in the caller")
     assert runner.run_kata(kata, solutions=True).exit_code == 0
+
+
+SPINS = '''
+import signal
+
+
+def answer():
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)  # the time limit can't interrupt it
+    while True:
+        pass
+'''
+
+
+@pytest.mark.time_limit(120)
+def test_a_run_the_code_under_test_cut_short_names_the_test_and_where_it_was(fake_repo: FakeRepo) -> None:
+    # only the hard stop ends this run, and pytest's report is never written: the maintainer
+    # still learns which test it was and where the code was, not just "pytest exit 1"
+    tests = "from .spins import answer\n\n\ndef test_first():\n    assert answer() == 42\n"
+    fake_repo.add_kata("spins", SPINS, "def answer():\n    return 42\n", tests, limit=1)
+    kata = load(fake_repo.root / "katas.toml").get("spins")
+
+    result = runner.run_kata(kata, timeout=90)
+
+    assert [(o.nodeid, o.outcome) for o in result.outcomes] == [("test_first", "error")], result.output
+    cut = result.outcomes[0]
+    assert "past its time limit" in cut.message, cut.message
+    assert re.search(r'File ".*spins\.py", line \d+ in answer', cut.details), cut.details
