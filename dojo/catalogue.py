@@ -15,6 +15,9 @@ KATAS_DIR = "katas"
 SOLUTIONS_DIR = "solutions"
 KNOWN_SERVICES = frozenset({"redis", "postgres", "nginx", "docker", "haproxy"})
 DEFAULT_TIME_LIMIT = 10.0
+# 1 warm-up, 2 what an interview asks, 3 deep: the learner's level for `kata next --level`
+DIFFICULTIES = {1: "warm-up", 2: "interview", 3: "deep"}
+MAX_MINUTES = 240  # a kata longer than an afternoon should be two katas
 
 _Schema = Mapping[str, type | tuple[type, ...]]
 _TOPIC_FIELDS: _Schema = {"name": str, "title": str, "stress": bool}
@@ -28,6 +31,8 @@ _KATA_FIELDS: _Schema = {
     "hints": list,
     "support_files": list,
     "tools": list,
+    "difficulty": int,
+    "minutes": int,
 }
 _KATA_REQUIRED = ("name", "topic", "files", "hints")
 _DEFAULTS_FIELDS: _Schema = {"time_limit": (int, float)}
@@ -59,6 +64,8 @@ class Kata:
     time_limit: float = DEFAULT_TIME_LIMIT
     support_files: tuple[str, ...] = ()
     tools: tuple[str, ...] = ()  # programs the tests run (node, gcc...): see dojo.tools
+    difficulty: int = 0  # see DIFFICULTIES; 0: not given (verify says so)
+    minutes: int = 0  # a realistic time for a prepared candidate; 0: not given
     root: Path = field(default=Path("."), compare=False, repr=False)
 
     @property
@@ -238,6 +245,12 @@ def _strings(path: Path, where: str, name: str, value: object) -> tuple[str, ...
     return tuple(items)
 
 
+def _whole(entry: dict[str, object], key: str) -> int:
+    """An optional int field (its type already checked), 0 when absent."""
+    value = entry.get(key, 0)
+    return value if isinstance(value, int) else 0
+
+
 def _kata(path: Path, where: str, entry: dict[str, object], default_limit: float) -> Kata:
     name = str(entry["name"])
     if not name.isidentifier():
@@ -264,6 +277,13 @@ def _kata(path: Path, where: str, entry: dict[str, object], default_limit: float
     time_limit = float(entry.get("time_limit", default_limit))  # type: ignore[arg-type]
     if time_limit <= 0:
         raise CatalogueError(f"{path}: {where}: time_limit must be positive")
+    difficulty = _whole(entry, "difficulty")
+    if "difficulty" in entry and difficulty not in DIFFICULTIES:
+        levels = ", ".join(f"{n} ({word})" for n, word in DIFFICULTIES.items())
+        raise CatalogueError(f"{path}: {where}: difficulty must be one of {levels}")
+    minutes = _whole(entry, "minutes")
+    if "minutes" in entry and not 1 <= minutes <= MAX_MINUTES:
+        raise CatalogueError(f"{path}: {where}: minutes must be from 1 to {MAX_MINUTES}")
     return Kata(
         name=name,
         topic=str(entry["topic"]),
@@ -274,6 +294,8 @@ def _kata(path: Path, where: str, entry: dict[str, object], default_limit: float
         time_limit=time_limit,
         support_files=_strings(path, where, "support_files", entry.get("support_files", [])),
         tools=tools,
+        difficulty=difficulty,
+        minutes=minutes,
         root=path.parent,
     )
 

@@ -138,13 +138,20 @@ def list_(
 
 
 @app.command("next")
-def next_() -> None:
+def next_(
+    level: Annotated[int | None, typer.Option(
+        "--level", "-l", help="only katas of this difficulty: 1 warm-up, 2 interview, 3 deep")] = None,
+) -> None:
     """Run the first kata (in learning order) that is not done yet."""
+    if level is not None and level not in catalogue_mod.DIFFICULTIES:
+        raise _usage_error("--level is 1 (warm-up), 2 (interview) or 3 (deep)")
     catalogue = load_catalogue()
     state = _load_state(catalogue)
-    kata = first_unfinished(catalogue, state)
+    kata = first_unfinished(catalogue, state, level)
     if kata is None:
-        console.print(f"[green]all {len(catalogue.katas)} katas done![/green]")
+        at_level = [k for k in catalogue.katas if level is None or k.difficulty == level]
+        which = "" if level is None else f" at level {level} ({catalogue_mod.DIFFICULTIES[level]})"
+        console.print(f"[green]all {len(at_level)} katas{which} done![/green]")
         raise typer.Exit(0)
     raise typer.Exit(_run(catalogue, state, kata))
 
@@ -291,7 +298,8 @@ def drill(
         str | None, typer.Argument(help="kata to drill (fuzzy); default: one not drilled lately")
     ] = None,
     topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only this topic (repeatable)")] = None,
-    minutes: Annotated[float | None, typer.Option("--minutes", "-m", help="time box (default: 20 per kata)")] = None,
+    minutes: Annotated[float | None, typer.Option(
+        "--minutes", "-m", help="time box (default: the kata's minutes, as `kata list` shows)")] = None,
     history: Annotated[bool, typer.Option("--history", help="show the drill log and progress per topic")] = False,
     mock: Annotated[
         int | None, typer.Option("--mock", help="a mock interview: N katas of mixed topics in one time box")

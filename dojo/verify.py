@@ -113,6 +113,9 @@ def static_problems(kata: Kata) -> list[str]:
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
     for stray in _stray(kata.solution_dir, set(kata.files) | MAINTAINER_FILES, test_files=False):
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
+    for field_name in ("difficulty", "minutes"):
+        if not getattr(kata, field_name):
+            problems.append(f"katas.toml: {kata.name} has no {field_name} (a learner plans with it)")
     if kata.hints and (code := CODE_IN_HINT.search(kata.hints[0])):
         problems.append(
             f"first hint shows code ({code.group()!r}): hints nudge before they show code; move it to a later hint"

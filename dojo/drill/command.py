@@ -28,7 +28,7 @@ from .runner import ScratchRunner
 from .session import KEYS, Clock, Drill, Event, Result, Runner, clock_text
 from .workspace import Workspace
 
-DEFAULT_MINUTES = 20.0  # per kata, single drill or mock
+DEFAULT_MINUTES = 20.0  # per kata, single drill or mock, when the catalogue gives no minutes
 
 
 class DrillProblem(Exception):
@@ -164,6 +164,11 @@ def _say(kata: Kata, result: Result, console: Console) -> None:
                       f"[/red]; the reference: `kata solution {kata.name} --force`")
 
 
+def time_box(kata: Kata) -> float:
+    """Minutes a drill of `kata` gets by default: the catalogue's realistic time for it."""
+    return float(kata.minutes) if kata.minutes else DEFAULT_MINUTES
+
+
 def drill(catalogue: Catalogue, named: Kata | None, topics: Sequence[str],
           minutes: float | None, tools: Tools, console: Console) -> int:
     """`kata drill [KATA]`: the named kata or a weighted pick; 0 if it went green, 1 otherwise."""
@@ -174,7 +179,7 @@ def drill(catalogue: Catalogue, named: Kata | None, topics: Sequence[str],
     else:
         kata = pick.choose(candidates(catalogue, topics, tools, console), log, tools.now(),
                            tools.rng)
-    box = minutes or DEFAULT_MINUTES
+    box = minutes or time_box(kata)
     result = drill_one(kata, None, box, log, tools, console)
     if result.outcome != ABANDONED:
         _debrief(kata, console)
@@ -191,7 +196,7 @@ def mock(catalogue: Catalogue, count: int, topics: Sequence[str], minutes: float
                            tools.rng)
     if len(chosen) < count:
         console.print(f"[yellow]only {len(chosen)} kata(s) to drill, not {count}[/yellow]")
-    box = minutes or DEFAULT_MINUTES * len(chosen)
+    box = minutes or sum(time_box(kata) for kata in chosen)
     mock_id = now.isoformat(timespec="seconds")
     console.print(f"[bold]mock interview: {len(chosen)} katas, {clock_text(box * 60)} in all"
                   f"[/bold]: " + ", ".join(k.name for k in chosen))

@@ -9,7 +9,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..catalogue import Catalogue
+from ..catalogue import DIFFICULTIES, Catalogue, Kata
 from .state import State
 from .status import Kind, Status, statuses
 
@@ -30,6 +30,12 @@ def totals(found: dict[str, Status]) -> str:
     return ", ".join(parts)
 
 
+def effort(kata: Kata) -> str:
+    """'interview, 30 min': the kata's level and a prepared candidate's time ('' if not given)."""
+    parts = [DIFFICULTIES.get(kata.difficulty, ""), f"{kata.minutes} min" if kata.minutes else ""]
+    return ", ".join(part for part in parts if part)
+
+
 def render(catalogue: Catalogue, state: State, console: Console) -> None:
     """A table with progress bars on a terminal; stable plain lines when piped or redirected."""
     found = statuses(catalogue, state)
@@ -43,6 +49,7 @@ def render(catalogue: Catalogue, state: State, console: Console) -> None:
 
 def _plain(catalogue: Catalogue, state: State, found: dict[str, Status]) -> list[str]:
     width = max((len(k.name) for k in catalogue.katas), default=0)
+    effort_width = max((len(effort(k)) for k in catalogue.katas), default=0)
     lines = []
     for topic in catalogue.topics:
         katas = catalogue.in_topic(topic.name)
@@ -52,7 +59,7 @@ def _plain(catalogue: Catalogue, state: State, found: dict[str, Status]) -> list
         lines.append(f"{topic.name}: {done}/{len(katas)} done - {topic.title}")
         for kata in katas:
             here = "*" if kata.slug == state.current else " "
-            lines.append(f" {here}{kata.name:<{width}}  {found[kata.slug].describe()}")
+            lines.append(f" {here}{kata.name:<{width}}  {effort(kata):<{effort_width}}  {found[kata.slug].describe()}")
     return lines
 
 
@@ -60,6 +67,7 @@ def _rich(catalogue: Catalogue, state: State, found: dict[str, Status]) -> Group
     # the same column widths in every topic, so statuses and titles line up down the page
     name_width = max((len(k.name) for k in catalogue.katas), default=0)
     status_width = max((len(s.describe()) for s in found.values()), default=0)
+    effort_width = max((len(effort(k)) for k in catalogue.katas), default=0)
     parts: list[Table | Text] = []
     for topic in catalogue.topics:
         katas = catalogue.in_topic(topic.name)
@@ -79,7 +87,7 @@ def _rich(catalogue: Catalogue, state: State, found: dict[str, Status]) -> Group
         )
         parts.append(head)
         rows = Table.grid(padding=(0, 2), expand=True)
-        for width in (3, name_width, status_width):
+        for width in (3, name_width, effort_width, status_width):
             rows.add_column(width=width, no_wrap=True)
         rows.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         for kata in katas:
@@ -87,7 +95,7 @@ def _rich(catalogue: Catalogue, state: State, found: dict[str, Status]) -> Group
             mark, style = _MARKS[status.kind]
             here = "▶" if kata.slug == state.current else " "
             rows.add_row(
-                Text(f"{here} {mark}", style=style), Text(kata.name),
+                Text(f"{here} {mark}", style=style), Text(kata.name), Text(effort(kata), style="dim"),
                 Text(status.describe(), style=style), Text(kata.title, style="dim"),
             )
         parts.append(rows)

@@ -98,9 +98,12 @@ def statuses(catalogue: Catalogue, state: State) -> dict[str, Status]:
     return {kata.slug: status_of(kata, state) for kata in catalogue.katas}
 
 
-def first_unfinished(catalogue: Catalogue, state: State) -> Kata | None:
-    """The first kata in learning order that is not done, or None when all are."""
+def first_unfinished(catalogue: Catalogue, state: State, level: int | None = None) -> Kata | None:
+    """The first kata in learning order (of difficulty `level`, if given) that is not done, or
+    None when all are."""
     for kata in catalogue.katas:
+        if level is not None and kata.difficulty != level:
+            continue
         if not status_of(kata, state).finished:
             return kata
     return None

@@ -24,6 +24,8 @@ title = "Strings: words in, words out"
 name = "adder"
 topic = "basics"
 title = "Add two numbers"
+difficulty = 1
+minutes = 10
 files = ["adder.py"]
 hints = ["Python has an operator for this.", "It is the plus sign: return a + b."]
 
@@ -31,6 +33,8 @@ hints = ["Python has an operator for this.", "It is the plus sign: return a + b.
 name = "greeter"
 topic = "basics"
 title = "Greet someone by name"
+difficulty = 2
+minutes = 15
 files = ["greeter.py"]
 hints = ["An f-string does it.", "Mind the comma and the space.", "return f'hello, {name}'"]
 

@@ -67,6 +67,19 @@ def test_next_runs_the_first_unfinished_kata_in_learning_order(kata, repo: Path)
     assert "basics/greeter" in done.stdout and "basics/adder" not in done.stdout
 
 
+def test_next_at_a_level_skips_the_katas_of_other_levels(kata, repo: Path):
+    # adder is a warm-up (level 1) and not done; greeter is the only interview-level kata
+    done = kata("next", "--level", "2")
+    assert done.returncode == 1
+    assert "basics/greeter" in done.stdout and "basics/adder" not in done.stdout
+    solve(repo, "greeter")
+    assert kata("run", "greeter").returncode == 0
+    done = kata("next", "--level", "2")
+    assert done.returncode == 0 and "all 1 katas at level 2 (interview) done" in done.stdout
+    refused = kata("next", "--level", "4")
+    assert refused.returncode == 2 and "--level is 1 (warm-up), 2 (interview) or 3 (deep)" in refused.stdout
+
+
 def test_next_and_run_say_all_done_and_exit_0_when_every_kata_passes(kata, repo: Path):
     for name in ("adder", "greeter", "shouter"):
         solve(repo, name)

@@ -131,7 +131,7 @@ def test_ctrl_c_abandons_a_real_drill_removes_the_scratch_copy_and_leaves_no_pro
 ):
     drill = DrillProcess(repo, "greeter")
     drills.append(drill)
-    drill.wait_for("20:00 on the clock")
+    drill.wait_for("15:00 on the clock")  # greeter's minutes in the catalogue
     scratch = _scratch_file(repo, "greeter")
     children = psutil.Process(drill.proc.pid).children(recursive=True)
     drill.proc.send_signal(signal.SIGINT)

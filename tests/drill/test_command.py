@@ -80,6 +80,18 @@ def test_time_up_is_logged_as_timed_out_with_the_whole_time_box(
     assert _scratch(repo) == []
 
 
+def test_without_minutes_a_drill_gets_the_katas_own_time_from_the_catalogue(
+    repo: Path, catalogue: Catalogue, harness: Harness
+):
+    command.drill(catalogue, catalogue.get("greeter"), [], None, harness.tools(), _console())
+    command.drill(catalogue, catalogue.get("shouter"), [], None, harness.tools(), _console())
+    greeter, shouter = log_mod.load(repo).entries
+    assert (greeter.outcome, greeter.seconds) == (TIMED_OUT, 15 * 60.0), "greeter's entry says 15 minutes"
+    assert (shouter.outcome, shouter.seconds) == (TIMED_OUT, command.DEFAULT_MINUTES * 60), (
+        "an entry without minutes gets the default time box"
+    )
+
+
 @pytest.mark.parametrize("where", ["waiting", "running the tests"])
 def test_ctrl_c_logs_the_drill_as_abandoned_and_removes_its_scratch_copy(
     repo: Path, catalogue: Catalogue, harness: Harness, where: str
@@ -170,6 +182,7 @@ def test_in_a_mock_q_gives_up_one_question_and_ctrl_c_ends_the_mock(
     assert command.mock(catalogue, 3, [], None, harness.tools(), console) == 1
     assert [e.outcome for e in log_mod.load(repo).entries] == [ABANDONED, ABANDONED]
     out = console.export_text()
-    assert "mock interview: 3 katas, 1:00:00 in all" in out, "20 minutes a kata by default"
+    # each kata's own minutes (adder 10, greeter 15), 20 for shouter, whose entry gives none
+    assert "mock interview: 3 katas, 45:00 in all" in out
     assert "given up after 0:30" in out and "not reached" in out
     assert _scratch(repo) == []

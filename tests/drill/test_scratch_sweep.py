@@ -23,7 +23,7 @@ def _drill_base(repo: Path) -> Path:
 def test_a_sighup_removes_the_drills_scratch_copy(repo: Path, drills: list[DrillProcess]) -> None:  # noqa: F811
     drill = DrillProcess(repo, "greeter")
     drills.append(drill)
-    drill.wait_for("20:00 on the clock")
+    drill.wait_for("15:00 on the clock")  # greeter's minutes in the catalogue
     scratch = _scratch_file(repo, "greeter")
     drill.proc.send_signal(signal.SIGHUP)
     drill.proc.wait(timeout=PATIENCE)
@@ -35,7 +35,7 @@ def test_the_next_drill_removes_the_scratch_copy_a_sigkilled_drill_left(
 ) -> None:
     drill = DrillProcess(repo, "greeter")
     drills.append(drill)
-    drill.wait_for("20:00 on the clock")
+    drill.wait_for("15:00 on the clock")  # greeter's minutes in the catalogue
     scratch = _scratch_file(repo, "greeter")
     drill.proc.kill()
     drill.proc.wait(timeout=PATIENCE)

@@ -20,6 +20,8 @@ topic = "demo"
 files = ["{name}.py"]
 hints = ["first hint", "second hint"]
 time_limit = {limit}
+difficulty = 1
+minutes = 10
 """
 
 

@@ -59,9 +59,15 @@ def test_bad_toml_names_the_file_and_the_line(fake_repo: FakeRepo) -> None:
          r"kata #1 \('adder'\): unknown service 'mongo'"),
         ('name = "adder"\ntopic = "demo"\nfiles = ["adder.py"]\nhints = ["a", "b"]\ntools = ["rustc"]',
          r"kata #1 \('adder'\): unknown tool 'rustc' \(known: gcc, kubectl, node, strace\)"),
+        ('name = "adder"\ntopic = "demo"\nfiles = ["adder.py"]\nhints = ["a", "b"]\ndifficulty = 4',
+         r"kata #1 \('adder'\): difficulty must be one of 1 \(warm-up\), 2 \(interview\), 3 \(deep\)"),
+        ('name = "adder"\ntopic = "demo"\nfiles = ["adder.py"]\nhints = ["a", "b"]\nminutes = 0',
+         r"kata #1 \('adder'\): minutes must be from 1 to 240"),
+        ('name = "adder"\ntopic = "demo"\nfiles = ["adder.py"]\nhints = ["a", "b"]\nminutes = 1.5',
+         r"kata #1 \('adder'\): field 'minutes' has the wrong type"),
     ],
     ids=["unknown-field", "missing-field", "one-hint", "unknown-topic", "missing-file", "unknown-service",
-         "unknown-tool"],
+         "unknown-tool", "difficulty-4", "minutes-0", "minutes-float"],
 )
 def test_a_malformed_entry_is_named_with_its_problem(
     adder_repo: FakeRepo, entry: str, problem: str

@@ -97,6 +97,14 @@ def test_a_first_hint_that_nudges_passes(adder_repo: FakeRepo) -> None:
     assert static_problems(_with_first_hint(adder_repo, nudge)) == []
 
 
+def test_an_entry_without_difficulty_or_minutes_is_named(adder_repo: FakeRepo) -> None:
+    catalogue = adder_repo.root / "katas.toml"
+    catalogue.write_text(catalogue.read_text().replace("difficulty = 1\nminutes = 10\n", ""))
+    problems = static_problems(load(catalogue).get("adder"))
+    assert "katas.toml: adder has no difficulty (a learner plans with it)" in problems, problems
+    assert "katas.toml: adder has no minutes (a learner plans with it)" in problems, problems
+
+
 def _add_mistakes(repo: FakeRepo, bodies: dict[str, str], expect: str = "assert") -> None:
     """One mistake per body: the solution's `return a + b` edited into `return <body>`."""
     entries = [
