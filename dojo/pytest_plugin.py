@@ -13,10 +13,12 @@ import pytest
 
 from . import flight, reaper, settings, switch, timelimit, tools
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
-from .shrink_budget import shrink_within
 from .timelimit import time_limit
 
-pytest_plugins = ["dojo.hypothesis_summary", "dojo.safe_failures", "dojo.import_limit", "dojo.first_tests"]
+pytest_plugins = [
+    "dojo.hypothesis_summary", "dojo.safe_failures", "dojo.import_limit", "dojo.first_tests", "dojo.not_yet",
+    "dojo.shrink_budget",
+]
 
 STRESS_SWITCH_INTERVAL = 1e-5
 _catalogue_key = pytest.StashKey[Catalogue]()
@@ -170,6 +172,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     item.stash[_children_key] = reaper.children()
     flight.running(item.name, _limit_for(item))
+    from .shrink_budget import shrink_within  # a plugin module: pytest imports it first (see pytest_plugins)
+
     with time_limit(_limit_for(item), _learner_dirs(item), item.name), shrink_within(_limit_for(item)):
         return (yield)
 

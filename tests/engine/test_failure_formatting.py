@@ -131,3 +131,58 @@ def test_formatting_runs_with_the_garbage_collector_paused_and_restores_it() -> 
         assert not gc.isenabled(), "a collector the test turned off stays off"
     finally:
         gc.enable()
+
+
+NOT_YET_STUB = '''
+def answer():
+    # TODO
+    raise NotImplementedError("Answer.answer")
+
+
+def ask(question):
+    return answer()
+'''
+NOT_YET_TESTS = '''
+import threading
+
+from .not_yet import ask, answer
+
+
+def test_calls_the_stub():
+    assert ask("life") == 42
+
+
+def test_calls_the_stub_in_a_thread():
+    errors = []
+
+    def run():
+        try:
+            answer()
+        except Exception as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    raise errors[0]  # as the kata's thread helpers re-raise what the thread raised
+
+
+def test_a_real_failure():
+    assert 6 * 7 == 41, "the learner's arithmetic is off"
+
+
+def test_a_not_implemented_error_of_the_tests_own():
+    raise NotImplementedError("a helper of the tests")
+'''
+
+
+def test_a_stub_not_written_yet_fails_in_one_line_and_real_failures_in_full(fake_repo: FakeRepo) -> None:
+    fake_repo.add_kata("not_yet", stub=NOT_YET_STUB, solution=NOT_YET_STUB, tests=NOT_YET_TESTS)
+    output = fake_repo.pytest("katas/demo", "-q").stdout
+    assert re.search(r"_ test_calls_the_stub _+\nnot implemented yet: Answer\.answer\n_", output), output
+    assert re.search(r"_ test_calls_the_stub_in_a_thread _+\nnot implemented yet: Answer\.answer\n_", output), output
+    assert output.count("raise NotImplementedError(\"Answer.answer\")") == 0, "no stub traceback on a fresh stub"
+    # anything else keeps pytest's whole report
+    assert "the learner's arithmetic is off" in output and "assert (6 * 7) == 41" in output, output
+    assert 'raise NotImplementedError("a helper of the tests")' in output, output
+    assert "4 failed" in output, output
