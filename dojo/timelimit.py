@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import inspect
+import os
 import signal
 import sys
 import threading
@@ -34,6 +37,42 @@ def _arm_hard_stop(seconds: float) -> None:
 
 class KataTimeout(BaseException):
     """A test ran past its limit. A BaseException, so a learner's `except Exception` can't swallow it."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds  # the limit that ran out
+
+
+# The modules whose trace functions are debuggers (pdb and breakpoint() trace through bdb;
+# PyCharm and VS Code through pydevd), as pytest-timeout recognises them: a learner stepping
+# through their code must not lose the session to the time limit.
+DEBUGGER_MODULES = ("bdb", "pydevd", "pydevd_frame_evaluator", "debugpy")
+_stood_down_said = False
+
+
+def debugger_active() -> bool:
+    """Whether a debugger traces this thread now (sys.settrace, or sys.monitoring on 3.12+)."""
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is not None and monitoring.get_tool(monitoring.DEBUGGER_ID) is not None:
+        return True
+    trace = sys.gettrace()
+    if trace is None:
+        return False  # coverage traces too, but through its own module, not one of these
+    module = inspect.getmodule(trace) or inspect.getmodule(type(trace))
+    parts = module.__name__.split(".") if module is not None else []
+    return any(part.startswith(DEBUGGER_MODULES) for part in parts)
+
+
+def _stand_down() -> None:
+    """No limit for the rest of this test: a debugger holds it. Said once per session."""
+    global _stood_down_said
+    faulthandler.cancel_dump_traceback_later()
+    if not _stood_down_said:
+        _stood_down_said = True
+        note = "\nkata: a debugger is active, so the time limit stands down for this test\n"
+        # no terminal to tell? the stand-down itself is what matters
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.write(sys.stderr.fileno() if _hard_stop_output is None else _hard_stop_output, note.encode())
 
 
 def describe_threads(
@@ -93,9 +132,12 @@ def time_limit(
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
         __tracebackhide__ = True  # the learner's frames matter, not this handler's
+        if debugger_active():
+            _stand_down()
+            return
         where = describe_threads(learner_dirs, threads_before, frame)
         first = headline or f"{what} timed out after {seconds:g} s: deadlock or infinite loop?"
-        raise KataTimeout(f"{first}\nWhere each thread was when the time ran out:\n{where}")
+        raise KataTimeout(f"{first}\nWhere each thread was when the time ran out:\n{where}", seconds)
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)

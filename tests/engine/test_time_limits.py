@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import psutil
+import pytest
 
 from .conftest import FakeRepo
 
@@ -164,3 +167,36 @@ def test_a_failing_property_reports_its_example_within_the_limit(fake_repo: Fake
     # Hypothesis' own note would claim five minutes and ask for a bug report upstream
     assert "Hypothesis stopped shrinking the failing example at a third of the test's time limit" in output, output
     assert "five minutes" not in output and "PLEASE REPORT" not in output, output
+
+
+DEBUGGED = '''
+from .debugged import answer
+
+
+def test_stepped_through_in_pdb():
+    breakpoint()  # the learner stops here and takes their time
+    assert answer() == 42
+'''
+
+
+@pytest.mark.time_limit(120)
+def test_the_limit_stands_down_while_a_debugger_holds_the_test(fake_repo: FakeRepo) -> None:
+    fake_repo.add_kata("debugged", "def answer():\n    return 42  # TODO\n", "def answer():\n    return 42\n",
+                       DEBUGGED, limit=1)
+    learner = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "katas/demo"], cwd=fake_repo.root,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert learner.stdin is not None
+    # the learner reads at the (Pdb) prompt past the limit and its 15 s hard stop, then continues
+    output, _ = learner.communicate(input=_after(18, "continue\n"), timeout=90)
+    assert learner.returncode == 0, output
+    assert "1 passed" in output, output
+    assert "a debugger is active, so the time limit stands down for this test" in output, output
+    assert "timed out" not in output, output
+
+
+def _after(seconds: float, text: str) -> str:
+    """`text`, once `seconds` have passed: what a learner types after looking around."""
+    time.sleep(seconds)
+    return text
