@@ -12,6 +12,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,17 @@ PORT = 8000
 SIZE_BUDGET_MB = 30
 JUNK_MB = 20  # a stand-in for the host's .venv in the build context
 SECRET = "DATABASE_PASSWORD=hunter2"
+# What the health check meets in a second container: the port open, /health answering 503.
+FAILING_SERVER = """
+import http.server
+class Failing(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    do_HEAD = do_GET
+http.server.HTTPServer(("0.0.0.0", 8000), Failing).serve_forever()
+"""
 PIP_STEP = re.compile(r"\bpip3?\b.*\binstall\b")
 
 
@@ -142,12 +154,29 @@ def built(scope: DockerScope, context: Path, python_base_image: str) -> Built:
     return build(scope, context, python_base_image)
 
 
+class CannotStart(Exception):
+    """The daemon refused to start a container of the image."""
+
+
+def start(scope: DockerScope, image: Any, **kwargs: Any) -> Any:
+    """Run a container of the image; the daemon's refusal (an unknown USER, a missing CMD) named."""
+    try:
+        return scope.run(image.id, **kwargs)
+    except docker.errors.APIError as exc:
+        raise CannotStart(f"the daemon cannot start a container of the image: {exc.explanation}. "
+                          "Does USER name a user the image has (useradd it, or give a number)? "
+                          "Does CMD name a program in it?") from exc
+
+
 @pytest.fixture(scope="module")
 def running(scope: DockerScope, built: Built) -> Running:
     """One container of the image, port 8000 on a free port of 127.0.0.1."""
     if built.image is None:
         return Running(None, 0, f"the Dockerfile does not build:\n{built.error}")
-    ctr = scope.run(built.image.id, ports={f"{PORT}/tcp": ("127.0.0.1", None)})
+    try:
+        ctr = start(scope, built.image, ports={f"{PORT}/tcp": ("127.0.0.1", None)})
+    except CannotStart as exc:
+        return Running(None, 0, str(exc))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         ctr.reload()
@@ -184,14 +213,24 @@ def get(port: int, path: str, timeout: float = 15.0, ctr: Any = None) -> tuple[i
                          f"({error}). Does the app listen on 0.0.0.0:{PORT} (not 127.0.0.1)?")
 
 
-def pip_layer(image: Any) -> dict[str, Any]:
-    """The history entry of the step that pip-installs the requirements."""
-    steps = [h for h in image.history() if PIP_STEP.search(h.get("CreatedBy", ""))]
+def pip_steps(built: Built) -> list[tuple[str, bool]]:
+    """The build's `pip install` steps, in any stage: (instruction, came from the cache).
+
+    Read from the classic builder's log ("Step 4/9 : RUN pip install ...", then " ---> Using
+    cache" or " ---> Running in ..."), so a multi-stage build, whose pip step is not in the final
+    image's history, is judged like a single stage.
+    """
+    built.require()
+    steps: list[tuple[str, bool]] = []
+    for block in re.split(r"^Step \d+/\d+ : ", built.log, flags=re.M)[1:]:
+        instruction, _, rest = block.partition("\n")
+        if PIP_STEP.search(instruction):
+            steps.append((instruction.strip(), " ---> Using cache" in rest))
     if not steps:
-        created = "\n  ".join(h.get("CreatedBy", "")[:100] for h in reversed(image.history())[-8:])
-        pytest.fail("no layer of the image runs `pip install`: install requirements.txt in a "
-                    f"RUN step. The image's last steps:\n  {created}", pytrace=False)
-    return steps[0]  # history is newest first
+        shown = "\n  ".join(re.findall(r"^Step \d+/\d+ : (.{0,100})", built.log, flags=re.M))
+        pytest.fail("no step of the build runs `pip install`: install requirements.txt in a RUN "
+                    f"step. The build's steps:\n  {shown}", pytrace=False)
+    return steps
 
 
 # -- the tests ---------------------------------------------------------------------------------
@@ -247,10 +286,38 @@ def test_image_declares_its_port_and_gets_healthy(built: Built, running: Running
                 "command exist in the image (a slim image has no curl)?", pytrace=False)
 
 
+def test_health_check_fails_when_health_does_not_answer_200(built: Built, scope: DockerScope) -> None:
+    """The same image with a stand-in on port 8000 that answers 503 to everything."""
+    image = built.require()
+    if not (image.attrs["Config"].get("Healthcheck") or {}).get("Test"):
+        pytest.fail("the image has no HEALTHCHECK", pytrace=False)
+    # entrypoint replaces the image's ENTRYPOINT and CMD alike: the app never starts
+    try:
+        ctr = start(scope, image, entrypoint=["python3", "-c", FAILING_SERVER], network_mode="none")
+    except CannotStart as exc:
+        pytest.fail(str(exc), pytrace=False)
+    deadline = time.monotonic() + 30
+    probes: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not probes:
+        ctr.reload()
+        if ctr.status in ("exited", "dead"):
+            log = ctr.logs().decode("utf-8", "replace")[-800:]
+            pytest.fail(f"the stand-in server could not start in the image: {log}", pytrace=False)
+        probes = (ctr.attrs["State"].get("Health") or {}).get("Log") or []
+        time.sleep(0.1)
+    assert probes, "the health check never ran within 30 s in a second container: --interval?"
+    first = probes[0]
+    assert first.get("ExitCode") != 0, (
+        "the health check passed (exit 0) in a container where port 8000 answers 503 to every "
+        f"request (its output: {(first.get('Output') or '').strip()[-200:]!r}): a check that "
+        "cannot fail (`|| true`, `|| exit 0`) or that only sees the port open tells the "
+        "orchestrator nothing. Ask GET /health and fail unless it answers 200")
+
+
 def test_image_stays_within_the_size_budget(built: Built, python_base_image: str,
                                             docker_api: Any) -> None:
     image = built.require()
-    pip_layer(image)  # an image that installs nothing is small but useless
+    pip_steps(built)  # an image that installs nothing is small but useless
     base = docker_api.images.get(python_base_image)
     added = (image.attrs["Size"] - base.attrs["Size"]) / 1e6
     own = image.history()[: len(image.history()) - len(base.history())]  # newest first
@@ -266,21 +333,22 @@ def test_dependency_layer_is_cached_until_requirements_change(
     built: Built, scope: DockerScope, python_base_image: str, request: pytest.FixtureRequest,
     tmp_path: Path, wheels_dir: Path,
 ) -> None:
-    first = pip_layer(built.require())
+    pip_steps(built)
     project = make_context(tmp_path / "ctx", request, wheels_dir)
     with (project / "app" / "main.py").open("a") as main:
-        main.write("\n# a code-only change\n")
+        # unique per run: an earlier run's cached layers must not answer for this one
+        main.write(f"\n# a code-only change {uuid.uuid4().hex}\n")
     after_code = build(scope, project, python_base_image)
-    second = pip_layer(after_code.require())
-    assert second["Id"] == first["Id"], (
-        "after a code-only change (app/main.py) the `pip install` layer was rebuilt "
-        f"({first['Id'][:19]} -> {second['Id'][:19]}): the dependency layer must come before "
-        "the COPY of the code, and copy only requirements.txt and the wheels")
+    rebuilt = [step for step, cached in pip_steps(after_code) if not cached]
+    assert not rebuilt, (
+        f"after a code-only change (app/main.py) the `pip install` step ran again ({rebuilt[0]!r}): "
+        "the layer was rebuilt. The dependency step must come before the COPY of the code, after "
+        "a COPY of only requirements.txt and the wheels")
     with (project / "requirements.txt").open("a") as requirements:
-        requirements.write("# pinned for the kata\n")
+        requirements.write(f"# pinned for the kata {uuid.uuid4().hex}\n")
     after_requirements = build(scope, project, python_base_image)
-    third = pip_layer(after_requirements.require())
-    assert third["Id"] != first["Id"], (
+    steps = pip_steps(after_requirements)
+    assert not all(cached for _step, cached in steps), (
         "requirements.txt changed but the `pip install` layer came from the cache: the step must "
         "install from the copied requirements.txt (-r), so a change there invalidates it")
 
