@@ -17,6 +17,7 @@ from .learner import doctor as doctor_mod
 from .learner import hint as hint_mod
 from .learner import reset as reset_mod
 from .learner import run as run_mod
+from .learner import solutions_branch as branch_mod
 from .learner import state as state_mod
 from .learner.fuzzy import NoSuchKata, is_exact, resolve
 from .learner.status import Kind, first_unfinished, status_of
@@ -237,6 +238,24 @@ def solution(
     chosen = _find_or_current(catalogue, state, kata)
     _spoiler_gate(state, chosen, force, "solution")
     diff_mod.print_solution(chosen, console)
+
+
+@app.command("solutions-branch")
+def solutions_branch() -> None:
+    """Create or refresh the local git branch `solutions`: your HEAD with every reference solution
+    in place of your files, so `git diff solutions -- <kata folder>` compares your work."""
+    catalogue = load_catalogue()
+    try:
+        made = branch_mod.refresh(catalogue)
+    except branch_mod.BranchProblem as exc:
+        raise _usage_error(str(exc)) from None
+    state = "refreshed" if made.changed else "already up to date"
+    console.print(f"{branch_mod.BRANCH}: {state} at {made.commit[:12]}, one commit on top of your "
+                  f"HEAD {made.base[:12]} ({made.files} learner files replaced by their reference)")
+    for missing in made.missing:
+        err_console.print(f"[yellow]not in your HEAD, left out: {escape(missing)}[/yellow]")
+    first = catalogue.katas[0].kata_dir.relative_to(catalogue.root) if catalogue.katas else "katas"
+    console.print(f"compare: git diff {branch_mod.BRANCH} -- {first}", highlight=False, markup=False)
 
 
 @app.command("reset")
