@@ -218,13 +218,14 @@ def _spoiler_gate(state: state_mod.State, kata: catalogue_mod.Kata, force: bool,
 def diff(
     kata: OptionalKataArg = None,
     force: Annotated[bool, typer.Option("--force", help="show it even before your first run")] = False,
+    code: Annotated[bool, typer.Option("--code", help="code only: comments, docstrings, formatting ignored")] = False,
 ) -> None:
     """A coloured unified diff of your file(s) against the reference solution."""
     catalogue = load_catalogue()
     state = _load_state(catalogue)
     chosen = _find_or_current(catalogue, state, kata)
     _spoiler_gate(state, chosen, force, "diff")
-    diff_mod.print_diff(chosen, console)
+    diff_mod.print_diff(chosen, console, code_only=code)
 
 
 @app.command("solution")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.padding import Padding
-from rich.syntax import Syntax
 
 from ..alternatives import load_alternatives
 from ..catalogue import Kata
+from .diff import print_unified
 
 
 def show(kata: Kata, console: Console) -> int:
@@ -21,6 +20,6 @@ def show(kata: Kata, console: Console) -> int:
                   "the same tests accept each of them\n")
     for number, alternative in enumerate(alternatives, start=1):
         console.print(f"[bold]{number}. {escape(alternative.name)}[/bold]: {escape(alternative.design)}")
-        diff = Syntax(alternative.diff().rstrip(), "diff", background_color="default", word_wrap=True)
-        console.print(Padding(diff, (0, 0, 1, 3)))
+        print_unified(alternative.diff().splitlines(), console, indent="   ")
+        console.print()
     return 0

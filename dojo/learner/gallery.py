@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.padding import Padding
-from rich.syntax import Syntax
 
 from ..catalogue import Kata
 from ..mistakes import load_gallery, try_mistake
+from .diff import print_unified
 
 
 def show(kata: Kata, console: Console) -> int:
@@ -28,6 +27,6 @@ def show(kata: Kata, console: Console) -> int:
                           if result.first_message.strip() else "")
         else:
             console.print(f"   [yellow]not caught: {escape(result.problem)}[/yellow]")
-        diff = Syntax(mistake.diff().rstrip(), "diff", background_color="default", word_wrap=True)
-        console.print(Padding(diff, (0, 0, 1, 3)))
+        print_unified(mistake.diff().splitlines(), console, indent="   ")
+        console.print()
     return 0

@@ -77,6 +77,27 @@ def test_diff_shows_the_learners_lines_against_the_solution(repo: Path, kata):
     assert forced.exit_code == 0 and "+    return f'hello, {name}'" in forced.output
 
 
+def test_diff_code_ignores_comments_docstrings_and_formatting_and_shows_logic(repo: Path):
+    mine = repo / "katas/basics/adder/adder.py"
+    mine.write_text('"""My adder."""\n\n\ndef add(a:int, b:int)->int:\n  return (a+b)  # mine\n')
+    same = runner.invoke(app, ["diff", "adder", "--force", "--code"])
+    assert same.exit_code == 0 and "your adder.py match the solution's code" in same.output, same.output
+    assert "My adder" in runner.invoke(app, ["diff", "adder", "--force"]).output, "plain diff shows all"
+    mine.write_text('"""My adder."""\n\n\ndef add(a:int, b:int)->int:\n  return (a-b)  # mine\n')
+    lines = runner.invoke(app, ["diff", "adder", "--force", "--code"]).output.splitlines()
+    assert [line for line in lines if line[:1] in "+-" and line[:3] not in ("---", "+++")] == [
+        "-    return a - b", "+    return a + b"
+    ], lines
+
+
+def test_a_long_diff_line_is_printed_whole_on_a_narrow_terminal(repo: Path):
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=30, color_system=None)
+    long = "+    return a + b  # " + "a comment far longer than the terminal is wide " * 2
+    diff.print_unified(["--- a", "+++ b", long], console, indent="   ")
+    assert ("   " + long) in out.getvalue().splitlines(), "the terminal wraps it, not us"
+
+
 def test_diff_is_coloured_on_a_terminal(repo: Path):
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, color_system="standard", width=120)
