@@ -52,6 +52,28 @@ def container(deployment: dict[str, Any], name: str = "web") -> dict[str, Any]:
     return dict(found[0])
 
 
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A LabelSelector's meaning (matchLabels AND every matchExpression); empty selects nothing here."""
+    match_labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not match_labels and not expressions:
+        return False  # the API server refuses an empty selector on a Deployment
+    if not match_labels.items() <= labels.items():
+        return False
+    for expr in expressions:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        ok = {"In": key in labels and labels[key] in values,
+              "NotIn": key not in labels or labels[key] not in values,
+              "Exists": key in labels, "DoesNotExist": key not in labels}.get(str(op), False)
+        if not ok:
+            return False
+    return True
+
+
+# the API server's rule for a port's name (IANA_SVC_NAME), which the schema does not carry
+PORT_NAME = re.compile(r"^(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
+
+
 def short(exc: Exception) -> str:
     """jsonschema's message and where it points, without the schema dump."""
     text = str(exc)
@@ -98,8 +120,12 @@ def test_they_agree_with_what_kubectl_generates(manifests: Manifests) -> None:
 def test_selectors_connect_service_deployment_and_pods(manifests: Manifests) -> None:
     deployment, service = manifests["Deployment"], manifests["Service"]
     pod_labels = template_of(deployment).get("metadata", {}).get("labels") or {}
-    selector = deployment.get("spec", {}).get("selector", {}).get("matchLabels") or {}
-    assert selector and selector.items() <= pod_labels.items(), (
+    selector = deployment.get("spec", {}).get("selector") or {}
+    assert selector.get("matchLabels") or selector.get("matchExpressions"), (
+        f"the Deployment's selector {selector} has neither matchLabels nor matchExpressions: a "
+        "Deployment's selector is a LabelSelector (selector: {matchLabels: {app: web}}), unlike "
+        "a Service's plain map")
+    assert selects(selector, pod_labels), (
         f"the Deployment's selector {selector} does not match its pod template's labels {pod_labels}: "
         "the API server rejects it (`selector` does not match template `labels`)")
     svc_selector = service.get("spec", {}).get("selector") or {}
@@ -109,7 +135,12 @@ def test_selectors_connect_service_deployment_and_pods(manifests: Manifests) -> 
     ports = container(deployment).get("ports") or []
     by_name = {p.get("name"): p.get("containerPort") for p in ports if p.get("name")}
     numbers = {p.get("containerPort") for p in ports}
+    for name in by_name:
+        assert PORT_NAME.match(str(name)), (
+            f"the container's port name {name!r} is refused by the API server: at most 15 lower-case "
+            "letters, digits and '-' (IANA_SVC_NAME), at least one letter, no '-' at either end")
     for port in service["spec"].get("ports") or []:
+        assert port.get("protocol", "TCP") == "TCP", f"the Service's port {port} is not TCP: HTTP is"
         target = port.get("targetPort", port.get("port"))
         resolved = by_name.get(target) if isinstance(target, str) else target
         assert resolved in numbers, (
@@ -124,6 +155,9 @@ def test_rollout_probe_and_user(manifests: Manifests) -> None:
     assert strategy.get("type", "RollingUpdate") == "RollingUpdate" and rolling.get("maxUnavailable") in (0, "0%"), (
         f"strategy {strategy}: a rolling update with maxUnavailable 0 (and maxSurge 1) never has a "
         "replica unavailable, like the reconcile loop")
+    assert rolling.get("maxSurge", "25%") not in (0, "0%"), (
+        f"strategy {strategy}: maxSurge 0 with maxUnavailable 0 is refused by the API server: no "
+        "rollout could make progress. maxSurge: 1 starts one new pod before an old one goes")
     web = container(deployment)
     probe = (web.get("readinessProbe") or {}).get("httpGet") or {}
     ports = {p.get("name") for p in web.get("ports") or []} | {p.get("containerPort") for p in web.get("ports") or []}
@@ -134,3 +168,7 @@ def test_rollout_probe_and_user(manifests: Manifests) -> None:
                 **(web.get("securityContext") or {})}
     assert security.get("runAsNonRoot") is True, (
         f"securityContext {security}: runAsNonRoot: true makes the kubelet refuse to run it as root")
+    assert security.get("runAsUser") != 0, (
+        f"securityContext {security}: runAsUser 0 is root, and with runAsNonRoot the kubelet refuses "
+        "to start the container (CreateContainerConfigError): leave it out, the image's USER is "
+        "10001, or give that uid")
