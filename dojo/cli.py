@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from .learner import alternatives_view, gallery, interrupts, listing, pristine, 
 from .learner import diff as diff_mod
 from .learner import doctor as doctor_mod
 from .learner import hint as hint_mod
+from .learner import report as report_mod
 from .learner import reset as reset_mod
 from .learner import run as run_mod
 from .learner import solutions_branch as branch_mod
@@ -310,6 +312,31 @@ def mistakes(
             "shows how the tests catch wrong answers, which spoils the kata; --force shows it anyway"
         )
     raise typer.Exit(gallery.show(chosen, console))
+
+
+@app.command("report")
+def report(
+    format_: Annotated[str, typer.Option("--format", "-f", help="junit (XML, what CI graders read) or json")] = "junit",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="default: kata-report.xml or .json")] = None,
+    topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only this topic (repeatable)")] = None,
+) -> None:
+    """Run every kata (or a topic's) on your files and write a per-kata, per-test report for a
+    grader: exit 0 when every test passed, 1 when some failed."""
+    if format_ not in report_mod.FORMATS:
+        raise _usage_error(f"--format is one of {', '.join(report_mod.FORMATS)}, not {format_!r}")
+    catalogue = load_catalogue()
+    known = [t.name for t in catalogue.topics]
+    for name in topic or []:
+        if name not in known:
+            raise _usage_error(f"no topic {name!r}; topics: {', '.join(known)}")
+    katas = [k for k in catalogue.katas if not topic or k.topic in topic]
+    target = output or Path(f"kata-report.{'xml' if format_ == 'junit' else 'json'}")
+    summary = report_mod.write(catalogue, katas, format_, target)
+    if not target.is_file():
+        raise _usage_error(f"pytest wrote no report (exit {summary.exit_code}): run `pytest katas` to see why")
+    console.print(f"{len(katas)} katas: {summary.passed} tests passed, {summary.failed} failed; "
+                  f"report in {escape(str(target))}")
+    raise typer.Exit(0 if summary.failed == 0 and summary.exit_code == 0 else 1)
 
 
 @app.command("drill")
