@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pytest_docker.plugin import DockerComposeExecutor
 
 from dojo.pytest_plugin import kata_of, settings_of
@@ -115,6 +118,8 @@ def test_app_counts_in_redis_reached_by_service_name(stack: Stack) -> None:
     host = first["redis"].split(":")[0]
     assert host == "redis", (f"the app reaches Redis at {first['redis']}: use the service name "
                              "`redis` (Docker's DNS resolves it on the project's network)")
+    assert first["redis"] == "redis:6379", (
+        f"the app reaches Redis at {first['redis']}: REDIS_PORT is Redis' own port, 6379")
     _code, out = stack.container("redis").exec_run(["redis-cli", "GET", "hits"])
     assert out.decode().strip() == str(second["hits"]), (
         f"the project's own Redis holds hits={out.decode().strip()!r}, the app said {second['hits']}")
@@ -133,6 +138,11 @@ def test_redis_is_private_and_web_is_published_on_loopback(stack: Stack) -> None
     assert addresses == {"127.0.0.1"}, (
         f"web's port 8000 is published on {addresses or 'nothing'}: on loopback only, "
         '"127.0.0.1::8000" (0.0.0.0 would open it to the network)')
+    asked = {b.get("HostPort") or "" for b in (web.attrs["HostConfig"]["PortBindings"] or {}).get("8000/tcp") or []}
+    assert asked <= {"", "0"}, (
+        f"web asks for host port {sorted(asked)}: leave the host port to the daemon "
+        '("127.0.0.1::8000"), a fixed one collides with whatever else holds it (a second copy of '
+        "the project, another app)")
     web_nets = set(web.attrs["NetworkSettings"]["Networks"])
     redis_nets = set(redis.attrs["NetworkSettings"]["Networks"])
     shared = (web_nets & redis_nets) - DEFAULT_NETWORKS
@@ -155,6 +165,34 @@ def test_counter_survives_app_restart_but_not_down_v(stack: Stack) -> None:
     fresh = stack.get()["hits"]
     assert fresh == 1, (f"after `down -v` and `up` the counter is {fresh}, expected 1: down removes the "
                         "containers (and -v their volumes), so Redis starts empty")
+
+
+def test_images_come_from_the_environment_with_the_readme_defaults(
+    request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    """`config` only: what compose makes of the file with the variables set, and unset."""
+    kata = kata_of(request)
+    assert kata is not None
+    command = compose.compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+    shutil.copy(source_file(kata, "docker-compose.yml", settings_of(request.config)),
+                tmp_path / "docker-compose.yml")
+    (tmp_path / "app").mkdir()
+    stand_ins = {"KATA_IMAGE_PYTHON": "ci.local/python:stand-in", "KATA_IMAGE_REDIS": "ci.local/redis:stand-in"}
+    bare = {k: v for k, v in os.environ.items() if k not in stand_ins}
+    for env, expected in ((bare, {"web": "python:3.11-slim", "redis": "redis:7.4"}),
+                          ({**bare, **stand_ins}, {"web": stand_ins["KATA_IMAGE_PYTHON"],
+                                                   "redis": stand_ins["KATA_IMAGE_REDIS"]})):
+        done = subprocess.run([*command.split(), "-f", str(tmp_path / "docker-compose.yml"), "config"],
+                              capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+        assert done.returncode == 0, f"`{command} config` rejects the file: {done.stderr.strip()[-800:]}"
+        services = (yaml.safe_load(done.stdout) or {}).get("services") or {}
+        images = {name: (services.get(name) or {}).get("image") for name in expected}
+        assert images == expected, (
+            f"with {', '.join(k for k in stand_ins if k in env) or 'no KATA_IMAGE_* set'} the services "
+            f"run {images}, expected {expected}: image: ${{KATA_IMAGE_REDIS:-redis:7.4}} (and "
+            "${KATA_IMAGE_PYTHON:-python:3.11-slim}) lets CI substitute its stand-ins")
 
 
 def test_web_stops_on_sigterm_so_down_takes_a_moment(stack: Stack) -> None:
