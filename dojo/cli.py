@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from rich.markup import escape
 
 from . import catalogue as catalogue_mod
 from .drill import command as drill_cmd
+from .drill import log as drill_log_mod
 from .learner import alternatives_view, gallery, interrupts, listing, pristine, unwritable
 from .learner import diff as diff_mod
 from .learner import doctor as doctor_mod
@@ -21,6 +23,7 @@ from .learner import reset as reset_mod
 from .learner import run as run_mod
 from .learner import solutions_branch as branch_mod
 from .learner import state as state_mod
+from .learner import stats as stats_mod
 from .learner.fuzzy import NoSuchKata, is_exact, resolve
 from .learner.status import Kind, first_unfinished, status_of
 from .learner.watch import Watch
@@ -312,6 +315,18 @@ def mistakes(
             "shows how the tests catch wrong answers, which spoils the kata; --force shows it anyway"
         )
     raise typer.Exit(gallery.show(chosen, console))
+
+
+@app.command("stats")
+def stats() -> None:
+    """Your progress per topic, your drills per week (success rate, median time to green), and
+    the katas to practise next: spaced repetition over your drills (1, 3, 7, 21 days)."""
+    catalogue = load_catalogue()
+    state = _load_state(catalogue)
+    log = drill_log_mod.load(catalogue.root)
+    if log.rebuilt:
+        err_console.print(f"[yellow]note:[/yellow] {escape(log.rebuilt)}", soft_wrap=True)
+    stats_mod.render(catalogue, state, log, datetime.datetime.now(datetime.UTC), console)
 
 
 @app.command("report")

@@ -21,7 +21,7 @@ from ..learner.run import shown
 from . import card as card_mod
 from . import history as history_mod
 from . import log as log_mod
-from . import pick, services
+from . import pick, schedule, services
 from .events import Events
 from .log import ABANDONED, GREEN, DrillLog, Entry
 from .runner import ScratchRunner
@@ -177,8 +177,7 @@ def drill(catalogue: Catalogue, named: Kata | None, topics: Sequence[str],
         check_runnable(named, tools)
         kata = named
     else:
-        kata = pick.choose(candidates(catalogue, topics, tools, console), log, tools.now(),
-                           tools.rng)
+        kata = schedule.next_up(candidates(catalogue, topics, tools, console), log, tools.now())
     box = minutes or time_box(kata)
     result = drill_one(kata, None, box, log, tools, console)
     if result.outcome != ABANDONED:

@@ -58,12 +58,12 @@ def week_of(entry: Entry) -> str:
     return f"{year}-W{week:02}"
 
 
-def _rate(summary: Summary) -> str:
+def rate_text(summary: Summary) -> str:
     rate = summary.success_rate
     return "-" if rate is None else f"{rate:.0%} ({summary.green}/{summary.finished})"
 
 
-def _median(summary: Summary) -> str:
+def median_text(summary: Summary) -> str:
     return "-" if summary.median_seconds is None else clock_text(summary.median_seconds)
 
 
@@ -72,7 +72,7 @@ def _summary_table(title: str, column: str, groups: dict[str, Summary]) -> Table
     for name in (column, "drills", "success rate", "median to green", "abandoned"):
         table.add_column(name, overflow="fold")
     for name, summary in groups.items():
-        table.add_row(name, str(summary.drills), _rate(summary), _median(summary),
+        table.add_row(name, str(summary.drills), rate_text(summary), median_text(summary),
                       str(summary.abandoned))
     return table
 
