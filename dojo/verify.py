@@ -30,6 +30,7 @@ MIN_MISTAKES = 3
 MAINTAINER_FILES = {MISTAKES_FILE, ALTERNATIVES_FILE, MUTANTS_FILE, ALTERNATIVES_DIR}
 # What makes a hint show code: a backtick, a call, an assignment, a bytes or raw literal.
 # The first hint must be a nudge (the concept, the contract clause, the question to ask).
+DOC_CITED = re.compile(r"\bdocs/[\w./-]+\.md\b")  # a learner must be able to open what a kata cites
 CODE_IN_HINT = re.compile(r"`|\b[A-Za-z_][\w.]*\(| = |\b[bru]'")
 
 
@@ -113,6 +114,11 @@ def static_problems(kata: Kata) -> list[str]:
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
     for stray in _stray(kata.solution_dir, set(kata.files) | MAINTAINER_FILES, test_files=False):
         problems.append(f"stray file {_rel(kata, stray)} (not in the catalogue entry)")
+    for file in (kata.readme, *sorted(kata.kata_dir.glob("test_*.py"))):
+        text = file.read_text("utf-8") if file.is_file() else ""
+        for cited in sorted(set(DOC_CITED.findall(text))):
+            if not (kata.root / cited).is_file():
+                problems.append(f"{_rel(kata, file)} cites {cited}, which is not in the repository")
     for field_name in ("difficulty", "minutes"):
         if not getattr(kata, field_name):
             problems.append(f"katas.toml: {kata.name} has no {field_name} (a learner plans with it)")

@@ -97,6 +97,15 @@ def test_a_first_hint_that_nudges_passes(adder_repo: FakeRepo) -> None:
     assert static_problems(_with_first_hint(adder_repo, nudge)) == []
 
 
+def test_a_cited_document_the_repository_lacks_is_named(adder_repo: FakeRepo) -> None:
+    readme = adder_repo.root / "katas/demo/adder/README.md"
+    readme.write_text(readme.read_text() + "\nThe vectors: docs/vectors.md §1 and docs/gone.md.\n")
+    (adder_repo.root / "docs").mkdir()
+    (adder_repo.root / "docs/vectors.md").write_text("# vectors\n")
+    problems = static_problems(load(adder_repo.root / "katas.toml").get("adder"))
+    assert problems == ["katas/demo/adder/README.md cites docs/gone.md, which is not in the repository"], problems
+
+
 def test_an_entry_without_difficulty_or_minutes_is_named(adder_repo: FakeRepo) -> None:
     catalogue = adder_repo.root / "katas.toml"
     catalogue.write_text(catalogue.read_text().replace("difficulty = 1\nminutes = 10\n", ""))

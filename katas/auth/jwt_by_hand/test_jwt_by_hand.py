@@ -427,7 +427,7 @@ def test_the_hmac_verdict_is_a_constant_time_comparison(monkeypatch: pytest.Monk
 
 # --- time claims (freezegun), audience and issuer --------------------------------------------
 
-BOUNDARIES = [  # token {"exp": 1000, "nbf": 900}; PyJWT 2.15.1 behaves the same (VECTORS.md 1.4)
+BOUNDARIES = [  # token {"exp": 1000, "nbf": 900}; PyJWT 2.15.1 behaves the same (docs/vectors.md 1.4)
     (899, 0, NotYetValid), (899, 5, None), (900, 0, None), (999, 0, None),
     (1000, 0, Expired), (1000, 5, None), (1004, 5, None), (1005, 5, Expired),
 ]

@@ -25,7 +25,7 @@ from .safe_conversion import (
     safe_ownership,
 )
 
-# VECTORS.md §9.2: YC Post-Money Safe User Guide, Appendix II, Example 1.
+# docs/vectors.md §9.2: YC Post-Money Safe User Guide, Appendix II, Example 1.
 EXAMPLE_1_CAP = Capitalization(
     common={"Founders": 9_250_000},
     options_outstanding=300_000,

@@ -31,7 +31,7 @@ from dojo.testing import Background
 
 from .dns_wire import DNSError, Question, Record, build_query, parse_message, resolve
 
-# VECTORS.md §6.1: the query for example.com A, ID 0x1234, RD=1.
+# docs/vectors.md §6.1: the query for example.com A, ID 0x1234, RD=1.
 VECTOR_6_1 = b"\x124\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"
 
 PROPERTY = settings(max_examples=120, deadline=None)

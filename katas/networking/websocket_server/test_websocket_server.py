@@ -49,7 +49,7 @@ MASK = bytes.fromhex("37fa213d")  # the masking key of the §5.7 examples
 BYTES_256 = bytes(range(256))
 BYTES_64K = bytes(range(256)) * 256
 
-# RFC 6455 §5.7 (VECTORS.md §2.2): (name, opcode, payload, fin, mask, bytes on the wire, hint).
+# RFC 6455 §5.7 (docs/vectors.md §2.2): (name, opcode, payload, fin, mask, bytes on the wire, hint).
 VECTORS = [
     (
         "unmasked text 'Hello'",

@@ -29,7 +29,7 @@ from .http_streaming import (
     sse_handler,
 )
 
-# VECTORS.md §5.1: the MDN example, byte for byte what h11 0.16 emits.
+# docs/vectors.md §5.1: the MDN example, byte for byte what h11 0.16 emits.
 MDN_BODY = b"7\r\nMozilla\r\n11\r\nDeveloper Network\r\n0\r\n\r\n"
 WIKI_BODY = b"4;name=val\r\nWiki\r\n5\r\npedia\r\n0\r\nExpires: never\r\n\r\n"
 
@@ -340,7 +340,7 @@ def test_format_event_rejects_what_cannot_be_sent(kwargs: dict[str, Any]) -> Non
         pytest.fail(f"format_event accepted {kwargs}: it would inject a field or be ignored")
 
 
-# --- SSE: parsing, WHATWG examples (VECTORS.md §5.2) ---------------------------------------------
+# --- SSE: parsing, WHATWG examples (docs/vectors.md §5.2) ---------------------------------------------
 
 
 def parse_all(*pieces: str) -> tuple[list[Event], SSEParser]:

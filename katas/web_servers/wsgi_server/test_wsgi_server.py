@@ -551,7 +551,7 @@ def test_an_idle_keep_alive_connection_does_not_block_other_clients(serve: Calla
 
 # --- framing --------------------------------------------------------------------------------------------
 
-MDN_CHUNKED = b"7\r\nMozilla\r\n11\r\nDeveloper Network\r\n0\r\n\r\n"  # VECTORS.md 5.1, RFC 9112 7.1
+MDN_CHUNKED = b"7\r\nMozilla\r\n11\r\nDeveloper Network\r\n0\r\n\r\n"  # docs/vectors.md 5.1, RFC 9112 7.1
 
 
 @pytest.mark.parametrize(
