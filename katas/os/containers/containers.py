@@ -23,7 +23,9 @@ MS_PRIVATE = 1 << 18
 # From <linux/sockios.h> and <net/if.h>: the ioctls `ip link set lo up` uses.
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 IFF_UP = 0x1
-COMMAND_NOT_FOUND = 127
+# Statuses as `docker run` gives them when there is no command status to give.
+SETUP_FAILED = 125  # the container could not be made (namespaces, cgroup, mounts)
+COMMAND_NOT_FOUND = 127  # the command could not be executed
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -91,13 +93,16 @@ def run_container(
     Inside, the command is PID 1, `uname -n` says `hostname`, /proc shows only the
     container's processes, and the only network interface is `lo`, up. With `memory_limit`
     (bytes) the container runs in `cgroup`, a fresh cgroup directory, limited to that much.
-    Needs root (CAP_SYS_ADMIN). Raises OSError if the namespaces cannot be made.
+    Needs root (CAP_SYS_ADMIN). If the container cannot be made (namespaces, cgroup, mounts)
+    the status is 125, if the command cannot be executed 127, with the reason on stderr.
+    A memory limit without a cgroup raises ValueError.
 
     >>> run_container(["sh", "-c", "echo $$; uname -n"], "box").stdout   # doctest: +SKIP
     b'1\\nbox\\n'
     """
     # TODO: a pipe for the command's stdout. Fork a middle process that unshares the four
     # namespaces, joins the cgroup (if memory_limit), forks PID 1 (which runs _container_init)
-    # and exits with its status as a shell shows it. Every forked child ends with os._exit.
+    # and exits with its status as a shell shows it. Every forked child ends with os._exit or
+    # exec, whatever happens (try/finally): an exception must never carry it back to the caller.
     # TODO: in the caller: close the write end, read the output to EOF, wait for the middle.
     raise NotImplementedError("run_container")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import select
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -73,6 +75,7 @@ class Run:
     error: str
     hostname_after: str  # the caller's hostname after the run
     proc_is_callers: bool  # whether the caller's /proc still shows the caller
+    stderr: str  # what the run wrote to the caller's standard error
 
     def check(self) -> ContainerResult:
         if self.error:
@@ -92,18 +95,28 @@ class Run:
         return self.result
 
 
-def _sandboxed(call: Callable[[], ContainerResult]) -> Run:
-    """Run `call` in a forked child with its own mount and UTS namespaces; report back as JSON."""
+def _sandboxed(call: Callable[[], ContainerResult], setup: Callable[[], None] = lambda: None) -> Run:
+    """Run `call` in a forked child with its own mount and UTS namespaces; report back as JSON.
+
+    `setup` runs in the sandbox just before `call` (to drop privileges, say). The child's
+    standard error goes to a file, reported as Run.stderr.
+    """
     read_end, write_end = os.pipe()
+    escapes = tempfile.TemporaryFile()  # noqa: SIM115 (closed below; children inherit it)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
+        sandbox = os.getpid()
         try:
             os.close(read_end)
             report: dict[str, object] = {"error": ""}
+            errors = tempfile.TemporaryFile()  # noqa: SIM115 (this child ends in os._exit)
             try:
                 _enter_sandbox()
+                os.dup2(errors.fileno(), 2)
+                sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 (pytest had replaced it)
+                setup()
                 got = call()
                 if isinstance(got, ContainerResult):
                     report["status"] = got.status
@@ -112,6 +125,13 @@ def _sandboxed(call: Callable[[], ContainerResult]) -> Run:
                     report["error"] = f"run_container returned {got!r}, not a ContainerResult"
             except BaseException:
                 report["error"] = traceback.format_exc(limit=-4)
+            if os.getpid() != sandbox:  # a child forked by run_container came back out of it
+                escaped = f"{report['error'] or 'it returned normally'}".splitlines()[-1]
+                os.write(escapes.fileno(), f"{os.getpid()}: {escaped}\n".encode())
+                os._exit(0)
+            sys.stderr.flush()
+            errors.seek(0)
+            report["stderr"] = errors.read().decode(errors="replace")
             report["hostname"] = os.uname().nodename
             try:
                 report["proc_ok"] = os.readlink("/proc/self") == str(os.getpid())
@@ -128,8 +148,9 @@ def _sandboxed(call: Callable[[], ContainerResult]) -> Run:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([read_end], [], [], remaining)[0]:
                 raise AssertionError(
-                    f"run_container did not return within {PATIENCE:g} s (is it waiting for a "
-                    "process that never ends, or reading a pipe whose write end it still holds?)"
+                    f"run_container did not return within {PATIENCE:g} s. Is it waiting for a "
+                    "process that never ends, reading a pipe whose write end it still holds, or "
+                    "waiting for a command that is blocked writing to a full pipe nobody reads?"
                 )
             chunk = os.read(read_end, 65536)
             if not chunk:
@@ -144,15 +165,27 @@ def _sandboxed(call: Callable[[], ContainerResult]) -> Run:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        escapes.seek(0)
+        escaped = escapes.read().decode(errors="replace")
+        escapes.close()
+    assert not escaped, (
+        "a process forked by run_container returned from it into the CALLER's code (as pid "
+        f"{escaped.strip()}); it would go on running the caller's program a second time. Every "
+        "forked child must end in os._exit or exec, whatever happens: try/finally: os._exit(...)"
+    )
     sent: dict[str, Any] = json.loads(data)
     result: ContainerResult | None = None
     if "status" in sent:
         result = ContainerResult(sent["status"], base64.b64decode(sent["stdout"]))
-    return Run(result, sent["error"], sent["hostname"], sent["proc_ok"])
+    return Run(result, sent["error"], sent["hostname"], sent["proc_ok"], sent["stderr"])
+
+
+def contained(argv: list[str], hostname: str = HOSTNAME, **kwargs: object) -> Run:
+    return _sandboxed(lambda: run_container(argv, hostname, **kwargs))  # type: ignore[arg-type]
 
 
 def contain(argv: list[str], **kwargs: object) -> ContainerResult:
-    return _sandboxed(lambda: run_container(argv, HOSTNAME, **kwargs)).check()  # type: ignore[arg-type]
+    return contained(argv, **kwargs).check()
 
 
 # --- namespaces --------------------------------------------------------------------------------
@@ -186,6 +219,39 @@ def test_proc_shows_only_the_containers_processes() -> None:
     )
 
 
+def _mountinfo(text: str) -> list[tuple[str, list[str], list[str], str]]:
+    """(mount point, mount options, propagation tags, filesystem type) per /proc/self/mountinfo line."""
+    mounts = []
+    for line in text.splitlines():
+        mine, _, theirs = line.partition(" - ")  # man 5 proc: optional fields end at " - "
+        fields = mine.split()
+        mounts.append((fields[4], fields[5].split(","), fields[6:], theirs.split()[0]))
+    return mounts
+
+
+def test_proc_is_a_new_proc_mounted_rw_nosuid_nodev_noexec() -> None:
+    out = contain(["cat", "/proc/self/mountinfo"])
+    procs = [(options, fstype) for point, options, _, fstype in _mountinfo(out.stdout.decode())
+             if point == "/proc"]
+    assert procs and procs[-1][1] == "proc", f"no proc filesystem mounted on /proc inside: {procs}"
+    options = procs[-1][0]
+    assert {"rw", "nosuid", "nodev", "noexec"} <= set(options), (
+        f"the container's /proc is mounted {','.join(options)}; expected rw,nosuid,nodev,noexec "
+        "as runc mounts it: flags MS_NOSUID | MS_NODEV | MS_NOEXEC (2 | 4 | 8), and not MS_RDONLY (1)"
+    )
+
+
+def test_every_mount_inside_is_private() -> None:
+    out = contain(["cat", "/proc/self/mountinfo"])
+    tagged = [(point, tags) for point, _, tags, _ in _mountinfo(out.stdout.decode()) if tags]
+    assert not tagged, (
+        f"mounts inside the container with propagation tags: {tagged[:5]}. `shared:N` mounts "
+        "propagate out to the host, a `master:N` (slave) one still receives every mount the host "
+        "makes later, `unbindable` is more than asked for: make them all private, "
+        "mount(None, '/', None, MS_REC | MS_PRIVATE), as `mount --make-rprivate /` does"
+    )
+
+
 LOOPBACK_PROBE = (
     "import socket\n"
     "with socket.create_server(('127.0.0.1', 0)) as server:\n"
@@ -202,10 +268,13 @@ def test_the_only_network_interface_is_loopback_and_it_is_up() -> None:
         "namespace (CLONE_NEWNET) starts with nothing but its own loopback."
     )
     talk = contain([sys.executable, "-c", LOOPBACK_PROBE])
-    assert talk == ContainerResult(0, b"ping\n"), (
+    assert talk.status == 0 and talk.stdout.startswith(b"ping"), (
         f"a TCP connection to 127.0.0.1 inside the container gave {talk}. A new namespace's lo "
         "is DOWN: set IFF_UP on it like `ip link set lo up` (ioctl SIOCGIFFLAGS, then "
         "SIOCSIFFLAGS with struct.pack('16sh', b'lo', flags | IFF_UP))."
+    )
+    assert talk.stdout == b"ping\n", (
+        f"the probe printed 'ping\\n', and stdout is {talk.stdout!r}: read the pipe to its end (EOF)"
     )
 
 
@@ -226,6 +295,124 @@ def test_pid_1_survives_a_sigterm_it_has_no_handler_for() -> None:
         f"{out.stdout!r}. As PID 1 of its namespace, sh must survive a SIGTERM it has no handler "
         "for (that is why `docker stop` waits 10 s for some apps): is the command really PID 1 "
         "of a new pid namespace?"
+    )
+
+
+def test_a_signal_status_is_128_plus_the_signal() -> None:
+    out = contain([sys.executable, "-c", "import ctypes; ctypes.string_at(0)"])
+    assert out.status == 128 + signal.SIGSEGV, (
+        f"PID 1 died of SIGSEGV (it read address 0): status {out.status}, expected "
+        f"{128 + signal.SIGSEGV} (128 + N, as a shell and docker show a signal N): "
+        "os.waitstatus_to_exitcode gives -N for it"
+    )
+
+
+def test_all_of_a_big_output_arrives() -> None:
+    size = 1 << 20  # far more than a pipe holds (64 KiB): read while the container runs
+    out = contain(["head", "-c", str(size), "/dev/zero"])
+    assert out == ContainerResult(0, bytes(size)), (
+        f"a command that writes {size} bytes: status {out.status}, {len(out.stdout)} bytes "
+        "received. Read the pipe to its end BEFORE waiting for the process: a writer blocks "
+        "once the pipe is full."
+    )
+
+
+def test_a_command_that_cannot_be_run_gives_127_and_says_why() -> None:
+    run = contained(["kata-no-such-command"])
+    out = run.check()
+    assert (out.status, out.stdout) == (127, b""), (
+        f"a command that does not exist: status {out.status}, stdout {out.stdout!r}; expected "
+        "127 and nothing on stdout (as `docker run` and a shell give it)"
+    )
+    assert run.stderr.strip(), "the reason the command could not run must be written to stderr"
+
+
+def test_a_hostname_the_kernel_refuses_gives_125() -> None:
+    """sethostname(2) takes at most 64 bytes (HOST_NAME_MAX): a container that cannot be made."""
+    fits = contained(["uname", "-n"], hostname="h" * 64).check()
+    assert fits == ContainerResult(0, b"h" * 64 + b"\n"), f"a 64-byte hostname: {fits}"
+    run = contained(["echo", "ran"], hostname="h" * 65)
+    out = run.check()
+    assert (out.status, out.stdout) == (125, b""), (
+        f"a 65-byte hostname (sethostname fails with EINVAL): status {out.status}, stdout "
+        f"{out.stdout!r}; expected 125 (the container could not be made, as docker says it) "
+        "and the command never run"
+    )
+    assert run.stderr.strip(), "the reason the container could not be made must be written to stderr"
+
+
+def _become_nobody() -> None:
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+def test_without_privileges_the_status_is_125_and_stderr_says_why() -> None:
+    run = _sandboxed(lambda: run_container(["echo", "ran"], HOSTNAME), setup=_become_nobody)
+    out = run.check()
+    assert (out.status, out.stdout) == (125, b""), (
+        f"run by an unprivileged user (unshare fails with EPERM): status {out.status}, stdout "
+        f"{out.stdout!r}; expected 125 and the command never run"
+    )
+    assert os.strerror(errno.EPERM) in run.stderr, (
+        f"stderr was {run.stderr!r}: it should give the system call's error, "
+        f"{os.strerror(errno.EPERM)!r}. ctypes keeps errno only with CDLL(..., use_errno=True); "
+        "then raise OSError(ctypes.get_errno(), ...)"
+    )
+
+
+# seccomp (man 2 seccomp): a filter that makes mount(2) fail with EPERM, as Docker's default
+# profile does. Per architecture: (AUDIT_ARCH_*, __NR_mount).
+_MOUNT_SYSCALL = {"x86_64": (0xC000003E, 165), "aarch64": (0xC00000B7, 40)}
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _refuse_mount() -> None:
+    arch, nr_mount = _MOUNT_SYSCALL[os.uname().machine]
+    ld_abs, jeq_k, ret_k = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET
+    program = [
+        (ld_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq_k, 0, 3, arch),  # another ABI: allow
+        (ld_abs, 0, 0, 0),  # seccomp_data.nr
+        (jeq_k, 0, 1, nr_mount),
+        (ret_k, 0, 0, _SECCOMP_RET_ERRNO | errno.EPERM),
+        (ret_k, 0, 0, _SECCOMP_RET_ALLOW),
+    ]
+    filters = (_SockFilter * len(program))(*(_SockFilter(*insn) for insn in program))
+    fprog = _SockFprog(len(program), filters)
+    _sys(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
+
+
+def test_a_mount_the_kernel_refuses_gives_125() -> None:
+    if os.uname().machine not in _MOUNT_SYSCALL:
+        pytest.skip(f"no seccomp filter for {os.uname().machine} in this test")
+    run = _sandboxed(lambda: run_container(["echo", "ran"], HOSTNAME), setup=_refuse_mount)
+    out = run.check()
+    assert (out.status, out.stdout) == (125, b""), (
+        f"with mount(2) refused (EPERM, by a seccomp filter like Docker's default profile): status "
+        f"{out.status}, stdout {out.stdout!r}; expected 125 and the command never run. Check "
+        "mount's result: a non-zero return is a failure, with the reason in errno."
+    )
+    assert os.strerror(errno.EPERM) in run.stderr, (
+        f"stderr was {run.stderr!r}: it should give mount's error, {os.strerror(errno.EPERM)!r}"
+    )
+
+
+def test_a_memory_limit_without_a_cgroup_is_refused() -> None:
+    run = contained(["true"], memory_limit=64 * MiB)
+    assert "ValueError" in run.error, (
+        f"run_container(..., memory_limit=..., cgroup=None) must raise ValueError before "
+        f"starting anything; it gave {run.result}{run.error}"
     )
 
 
@@ -311,3 +498,13 @@ def test_a_memory_limit_kills_a_command_that_needs_more(cgroup: Path) -> None:
         f"and output {big.stdout!r}; expected it killed by the OOM killer (SIGKILL, 137). "
         f"oom_kill count of the cgroup: {_oom_kills(cgroup)}."
     )
+
+
+def test_a_cgroup_that_does_not_exist_gives_125(cgroup: Path) -> None:
+    run = contained(["echo", "ran"], memory_limit=64 * MiB, cgroup=cgroup / "missing")
+    out = run.check()
+    assert (out.status, out.stdout) == (125, b""), (
+        f"with a cgroup directory that does not exist: status {out.status}, stdout {out.stdout!r}; "
+        "expected 125 (the container could not be made) and the command never run"
+    )
+    assert run.stderr.strip(), "the reason the container could not be made must be written to stderr"

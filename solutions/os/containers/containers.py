@@ -7,7 +7,6 @@ import fcntl
 import os
 import socket
 import struct
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,12 @@ CLONE_NEWNET = 0x40000000  # network devices, addresses, ports
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
-# From <linux/sockios.h> and <net/if.h>: the ioctls `ip link set lo up` uses.
-SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
+# From <linux/sockios.h> and <net/if.h>: the ioctl `ip link set lo up` uses.
+SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
-COMMAND_NOT_FOUND = 127
+# Statuses as `docker run` gives them when there is no command status to give.
+SETUP_FAILED = 125  # the container could not be made (namespaces, cgroup, mounts)
+COMMAND_NOT_FOUND = 127  # the command could not be executed
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -49,19 +50,20 @@ def unshare(flags: int) -> None:
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     """mount(2): attach a filesystem (or change a mount's propagation, with source None)."""
-    enc = [s.encode() if s is not None else None for s in (source, target, fstype, data)]
-    _check(
-        libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]), f"mount {target}"
-    )
+    def c_str(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()  # None is passed as a NULL pointer
+
+    result = libc.mount(c_str(source), c_str(target), c_str(fstype), ctypes.c_ulong(flags), c_str(data))
+    _check(result, f"mount {target}")
 
 
 def bring_up_loopback() -> None:
     """Set the IFF_UP flag of `lo` in this network namespace, as `ip link set lo up` does."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        # struct ifreq: a 16-byte interface name, then (here) a short of flags.
-        request = struct.pack("16sh", b"lo", 0)
-        flags = struct.unpack("16sh", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[:18])[1]
-        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+        # struct ifreq: a 16-byte interface name, then (here) a short of flags. A new
+        # namespace's lo has no flag a caller may change set (IFF_LOOPBACK is the device's
+        # own), so there is nothing to read first: IFF_UP alone is the whole new set.
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh", b"lo", IFF_UP))
 
 
 def limit_memory(cgroup: Path, limit_bytes: int) -> None:
@@ -87,9 +89,19 @@ def _container_init(argv: Sequence[str], hostname: str, stdout_fd: int) -> None:
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     socket.sethostname(hostname)  # sethostname(2) changes the UTS namespace's name only
     bring_up_loopback()  # a new network namespace has lo, and it is down
+    # The pipe's own fd is close-on-exec (PEP 446): after exec only fd 1 holds it.
     os.dup2(stdout_fd, 1)
-    os.close(stdout_fd)
-    os.execvp(argv[0], list(argv))
+    try:
+        os.execvp(argv[0], list(argv))
+    except OSError as exc:
+        os.write(2, f"container: cannot run {argv[0]!r}: {exc.strerror}\n".encode())
+        os._exit(COMMAND_NOT_FOUND)
+
+
+def _shell_status(wait_status: int) -> int:
+    """A waitpid status as a shell shows it: the exit code, or 128 + N for signal N."""
+    code = os.waitstatus_to_exitcode(wait_status)
+    return 128 - code if code < 0 else code
 
 
 def run_container(
@@ -103,46 +115,38 @@ def run_container(
     Inside, the command is PID 1, `uname -n` says `hostname`, /proc shows only the
     container's processes, and the only network interface is `lo`, up. With `memory_limit`
     (bytes) the container runs in `cgroup`, a fresh cgroup directory, limited to that much.
-    Needs root (CAP_SYS_ADMIN). Raises OSError if the namespaces cannot be made.
+    Needs root (CAP_SYS_ADMIN). If the container cannot be made (namespaces, cgroup, mounts)
+    the status is 125, if the command cannot be executed 127, with the reason on stderr.
+    A memory limit without a cgroup raises ValueError.
 
     >>> run_container(["sh", "-c", "echo $$; uname -n"], "box").stdout   # doctest: +SKIP
     b'1\\nbox\\n'
     """
+    if memory_limit is not None and cgroup is None:
+        raise ValueError("a memory limit needs a cgroup directory")
     read_end, write_end = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
     # Two forks: unshare(CLONE_NEWPID) does not move the caller (its pid can't change), it
     # makes the caller's NEXT child PID 1 of the new namespace. A middle process keeps the
     # caller itself out of every namespace, and it reports the container's status.
     middle = os.fork()
     if middle == 0:
-        status = COMMAND_NOT_FOUND
+        status = SETUP_FAILED  # unless PID 1 runs and ends
         try:
-            os.close(read_end)
             unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET)
             if memory_limit is not None:
-                if cgroup is None:
-                    raise ValueError("a memory limit needs a cgroup directory")
+                assert cgroup is not None  # checked above, before forking
                 limit_memory(cgroup, memory_limit)
             init = os.fork()
             if init == 0:
-                try:
-                    _container_init(argv, hostname, write_end)
-                except BaseException as exc:
-                    os.write(2, f"container: {exc}\n".encode())
-                finally:
-                    os._exit(COMMAND_NOT_FOUND)
-            os.close(write_end)
-            code = os.waitstatus_to_exitcode(os.waitpid(init, 0)[1])
-            status = 128 - code if code < 0 else code
-        except BaseException as exc:
+                # PID 1: execs, or exits 127, or raises into the handler below (125)
+                _container_init(argv, hostname, write_end)
+            os.close(write_end)  # only the container's processes write to the pipe
+            status = _shell_status(os.waitpid(init, 0)[1])
+        except Exception as exc:
             os.write(2, f"container: {exc}\n".encode())
         finally:
             os._exit(status)
     os.close(write_end)
-    chunks = []
     with os.fdopen(read_end, "rb") as output:
-        while chunk := output.read(65536):
-            chunks.append(chunk)
-    code = os.waitstatus_to_exitcode(os.waitpid(middle, 0)[1])
-    return ContainerResult(128 - code if code < 0 else code, b"".join(chunks))
+        stdout = output.read()  # to EOF: every process that could write has exited
+    return ContainerResult(_shell_status(os.waitpid(middle, 0)[1]), stdout)

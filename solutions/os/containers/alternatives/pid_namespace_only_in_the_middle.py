@@ -1,0 +1,141 @@
+"""A container from scratch: new UTS, PID, mount and network namespaces, a private /proc, a cgroup."""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# From <sched.h> and <sys/mount.h> (man 2 unshare, man 2 mount).
+CLONE_NEWNS = 0x00020000  # mount namespace
+CLONE_NEWUTS = 0x04000000  # hostname
+CLONE_NEWPID = 0x20000000  # process ids (applies to the caller's next child)
+CLONE_NEWNET = 0x40000000  # network devices, addresses, ports
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+# From <linux/sockios.h> and <net/if.h>: the ioctl `ip link set lo up` uses.
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+# Statuses as `docker run` gives them when there is no command status to give.
+SETUP_FAILED = 125  # the container could not be made (namespaces, cgroup, mounts)
+COMMAND_NOT_FOUND = 127  # the command could not be executed
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass(frozen=True)
+class ContainerResult:
+    """What the containerised command did."""
+
+    status: int  # as a shell shows it: the exit code, or 128 + N if signal N killed it
+    stdout: bytes  # everything it wrote to its standard output
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    """unshare(2): move this process into new namespaces of the kinds in `flags`."""
+    _check(libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """mount(2): attach a filesystem (or change a mount's propagation, with source None)."""
+    def c_str(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()  # None is passed as a NULL pointer
+
+    result = libc.mount(c_str(source), c_str(target), c_str(fstype), ctypes.c_ulong(flags), c_str(data))
+    _check(result, f"mount {target}")
+
+
+def bring_up_loopback() -> None:
+    """Set the IFF_UP flag of `lo` in this network namespace, as `ip link set lo up` does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        # struct ifreq: a 16-byte interface name, then (here) a short of flags. A new
+        # namespace's lo has no flag a caller may change set (IFF_LOOPBACK is the device's
+        # own), so there is nothing to read first: IFF_UP alone is the whole new set.
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh", b"lo", IFF_UP))
+
+
+def limit_memory(cgroup: Path, limit_bytes: int) -> None:
+    """Set the memory limit of `cgroup` (a cgroup directory) and move this process into it.
+
+    cgroup v2 calls the file memory.max, cgroup v1 memory.limit_in_bytes; both take bytes.
+    """
+    # The limit first, then join: the process never runs a moment without it.
+    limit_file = cgroup / "memory.max"
+    if not limit_file.exists():
+        limit_file = cgroup / "memory.limit_in_bytes"
+    limit_file.write_text(str(limit_bytes))
+    # Children inherit their parent's cgroup at fork: join before starting the command.
+    (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
+
+def _container_init(argv: Sequence[str], hostname: str, stdout_fd: int,
+                    memory_limit: int | None, cgroup: Path | None) -> None:
+    """PID 1 makes its own mount, UTS and network namespaces, and joins the cgroup itself."""
+    unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWNET)  # these move the caller: no fork needed
+    if memory_limit is not None and cgroup is not None:
+        limit_memory(cgroup, memory_limit)  # before exec: the command starts limited
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # our pid namespace's proc
+    socket.sethostname(hostname)
+    bring_up_loopback()
+    os.dup2(stdout_fd, 1)
+    try:
+        os.execvp(argv[0], list(argv))
+    except OSError as exc:
+        os.write(2, f"container: {argv[0]}: {exc.strerror}\n".encode())
+        os._exit(COMMAND_NOT_FOUND)
+
+
+def run_container(
+    argv: Sequence[str],
+    hostname: str,
+    memory_limit: int | None = None,
+    cgroup: Path | None = None,
+) -> ContainerResult:
+    """Like the solution, with only CLONE_NEWPID in the middle process; output read in chunks."""
+    if memory_limit is not None and cgroup is None:
+        raise ValueError("a memory limit needs a cgroup directory")
+    read_end, write_end = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        status = SETUP_FAILED
+        try:
+            unshare(CLONE_NEWPID)  # the one namespace that needs the next child
+            init = os.fork()
+            if init == 0:
+                try:
+                    _container_init(argv, hostname, write_end, memory_limit, cgroup)
+                except BaseException as exc:
+                    os.write(2, f"container: {exc}\n".encode())
+                finally:
+                    os._exit(SETUP_FAILED)
+            os.close(write_end)
+            _, wait_status = os.waitpid(init, 0)
+            if os.WIFSIGNALED(wait_status):
+                status = 128 + os.WTERMSIG(wait_status)
+            else:
+                status = os.WEXITSTATUS(wait_status)
+        except BaseException as exc:
+            os.write(2, f"container: {exc}\n".encode())
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 1 << 16):
+        chunks.append(chunk)
+    os.close(read_end)
+    _, wait_status = os.waitpid(middle, 0)
+    status = 128 + os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else os.WEXITSTATUS(wait_status)
+    return ContainerResult(status, b"".join(chunks))
