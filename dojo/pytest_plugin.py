@@ -51,12 +51,25 @@ def pytest_configure(config: pytest.Config) -> None:
     if current.stress:
         # more thread switches, more interleavings: a race that hides at 5 ms shows up
         sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
+    _local_traffic_skips_proxies()
     reaper.become_subreaper()
     reaper.stop_with_parent()
     if not hasattr(config, "workerinput"):  # xdist's controller stops its workers itself
         reaper.hang_up_as_ctrl_c()
     reaper.guard_interpreter_exit()
     _watch_for_a_dying_process(config, current)
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _local_traffic_skips_proxies() -> None:
+    """Tests talk only to this machine: a learner's HTTP_PROXY (a corporate proxy, say) must not
+    carry 127.0.0.1 traffic away. NO_PROXY is read by requests, urllib, httpx, aiohttp with
+    trust_env, curl and the learner's own clients alike, in this process and its children."""
+    for name in ("NO_PROXY", "no_proxy"):
+        listed = [host.strip() for host in os.environ.get(name, "").split(",") if host.strip()]
+        os.environ[name] = ",".join([*listed, *(host for host in LOCAL_HOSTS if host not in listed)])
 
 
 def _watch_for_a_dying_process(config: pytest.Config, current: settings.Settings) -> None:

@@ -134,3 +134,32 @@ def test_a_kata_whose_tool_is_missing_is_skipped_saying_how_to_get_it(adder_repo
     assert result.returncode == 0, result.stdout
     assert "this kata needs tools that are missing" in result.stdout
     assert "node: not on PATH (sudo apt-get install nodejs | brew install node)" in result.stdout
+
+
+LOCAL_HTTP = '''
+import http.server
+import threading
+
+import requests
+
+from .local_http import answer
+
+
+def test_a_local_server_is_reached_directly_whatever_the_proxy_settings():
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert requests.get(f"http://127.0.0.1:{server.server_port}/", timeout=5).status_code == 200
+    finally:
+        server.shutdown()
+    assert answer() == 42
+'''
+
+
+def test_a_learners_http_proxy_never_carries_local_test_traffic(fake_repo: FakeRepo) -> None:
+    # a proxy that refuses every connection: a request sent through it fails
+    fake_repo.add_kata("local_http", "def answer():\n    return 42  # TODO\n", "def answer():\n    return 42\n",
+                       LOCAL_HTTP)
+    proxy = {"HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "example.com"}
+    result = fake_repo.pytest("katas/demo", env=proxy)
+    assert result.returncode == 0, result.stdout + result.stderr
