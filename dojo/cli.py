@@ -122,7 +122,7 @@ def _run(catalogue: catalogue_mod.Catalogue, state: state_mod.State, kata: catal
     # a `kata watch` in another terminal keeps a warm pytest: use it when it answers
     record = run_mod.run_kata(kata, state, run_mod.warm_launcher(catalogue.root, run_mod.run_budget(kata)))
     console.print(run_mod.verdict(kata, record, catalogue, state))
-    done = record is not None and not (record.error or record.failed or record.skipped)
+    done = record is not None and record.green
     return 0 if done else 1
 
 

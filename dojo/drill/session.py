@@ -33,8 +33,7 @@ def clock_text(seconds: float) -> str:
 
 def is_green(record: RunRecord | None) -> bool:
     """Every test ran and passed (a skipped test is not a pass: the drill goes on)."""
-    return record is not None and not (record.error or record.failed or record.skipped) \
-        and record.passed > 0
+    return record is not None and record.green
 
 
 @dataclass(frozen=True)

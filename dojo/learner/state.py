@@ -37,6 +37,11 @@ class RunRecord:
     def total(self) -> int:
         return self.passed + self.failed + self.skipped
 
+    @property
+    def green(self) -> bool:
+        """Every test ran and passed (a skipped test is not a pass)."""
+        return not (self.error or self.failed or self.skipped) and self.passed > 0
+
 
 @dataclass(frozen=True)
 class _Snapshot:

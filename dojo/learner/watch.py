@@ -85,7 +85,7 @@ class Watch:
         record = done.record
         self.warm.ensure()  # if a run brought the server down, the next save finds a new one warm
         self.console.print(verdict(done.kata, record, self.catalogue, self.state, advice=False))
-        if record is not None and not (record.error or record.failed or record.skipped):
+        if record is not None and record.green:
             upcoming = self._neighbour(+1)
             offer = f"press n for the next kata, {upcoming.name}" if upcoming else "all done here"
             self.console.print(f"[green bold]{done.kata.name} is done![/green bold] {offer}")
