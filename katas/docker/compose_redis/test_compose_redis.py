@@ -82,7 +82,21 @@ class Stack:
             time.sleep(0.1)
         pytest.fail(f"GET / on web did not count a hit: {body}. The app connects to "
                     f"{body.get('redis', 'REDIS_HOST:REDIS_PORT')}: Redis must be reachable there by "
-                    "its service name, on a network both services share", pytrace=False)
+                    f"its service name, on a network both services share{self.why_not(body)}",
+                    pytrace=False)
+
+    def why_not(self, body: dict[str, Any]) -> str:
+        """What else the failure says: a Redis that is not running, or a port nothing listens on."""
+        found = self.client.containers.list(all=True, filters={"label": [
+            f"com.docker.compose.project={self.name}", "com.docker.compose.service=redis"]})
+        if found and found[0].status != "running":
+            log = found[0].logs(tail=5).decode("utf-8", "replace").strip()
+            return (f". The redis container is {found[0].status} (exit code "
+                    f"{found[0].attrs['State']['ExitCode']}); its last lines:\n{log}")
+        if "refused" in body.get("error", ""):
+            return (". Connection refused: the name resolved, but nothing listens on that port "
+                    "(Redis listens on 6379)")
+        return ""
 
 
 @pytest.fixture(scope="module")
