@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,24 @@ def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 # the API server's rule for a port's name (IANA_SVC_NAME), which the schema does not carry
 PORT_NAME = re.compile(r"^(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
+
+
+# a resource quantity as the API server parses it: 128Mi, 0.5Gi, 100M, 1e9, 500m
+QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+                      r"(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
+SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "n": Decimal("1e-9"),
+            "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1, "k": 10**3, "M": 10**6, "G": 10**9,
+            "T": 10**12, "P": 10**15, "E": 10**18}
+
+
+def quantity(value: object, where: str) -> Decimal:
+    found = QUANTITY.match(str(value))
+    assert found, (f"{where} is {value!r}, which the API server refuses: a quantity is a number with "
+                   "an optional suffix, Mi/Gi (powers of 2) or M/G (powers of 10); `MB` is not one")
+    number, suffix = found.group(1), found.group(2) or ""
+    if suffix[:1] in ("e", "E") and suffix not in SUFFIXES:
+        return Decimal(number + suffix)
+    return Decimal(number) * Decimal(SUFFIXES[suffix])
 
 
 def short(exc: Exception) -> str:
@@ -172,3 +191,16 @@ def test_rollout_probe_and_user(manifests: Manifests) -> None:
         f"securityContext {security}: runAsUser 0 is root, and with runAsNonRoot the kubelet refuses "
         "to start the container (CreateContainerConfigError): leave it out, the image's USER is "
         "10001, or give that uid")
+
+
+def test_memory_is_requested_and_limited(manifests: Manifests) -> None:
+    resources = container(manifests["Deployment"]).get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    assert "memory" in requests and "memory" in limits, (
+        f"container web's resources are {resources}: a memory request (what the scheduler reserves "
+        "on a node) and a memory limit (past it the container is OOM-killed, not the node)")
+    request = quantity(requests["memory"], "resources.requests.memory")
+    limit = quantity(limits["memory"], "resources.limits.memory")
+    assert 0 < request <= limit, (
+        f"memory request {requests['memory']} and limit {limits['memory']}: the API server refuses a "
+        "request above its limit (and a zero request reserves nothing)")
