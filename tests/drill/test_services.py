@@ -49,7 +49,7 @@ def test_probe_asks_the_doctor_once_per_service_and_only_when_needed(monkeypatch
 def test_a_container_stand_in_counts_as_available(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(doctor, "check_docker",
                         lambda: doctor.Check("Docker daemon", True, "answers", required=False))
-    monkeypatch.setattr(doctor, "_locate", lambda service: ("redis-server", None, "redis:7"))
+    monkeypatch.setattr(doctor, "_locate", lambda service: ("redis-server", None, "redis:7", None))
     assert services.probe()("redis") == "", "no local binary, but Docker can run the image"
 
 
