@@ -47,6 +47,7 @@ class Failing(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_GET
 http.server.HTTPServer(("0.0.0.0", 8000), Failing).serve_forever()
 """
+BASE_LABEL = "kata.python_image.base"  # set on the base the tests pass as BASE
 PIP_STEP = re.compile(r"\bpip3?\b.*\binstall\b")
 
 
@@ -149,9 +150,19 @@ def build(scope: DockerScope, context: Path, base: str) -> Built:
 
 
 @pytest.fixture(scope="module")
-def built(scope: DockerScope, context: Path, python_base_image: str) -> Built:
+def base_image(scope: DockerScope, python_base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The Python base with a label of this run: only a build FROM ${BASE} inherits it."""
+    folder = tmp_path_factory.mktemp("base")
+    (folder / "Dockerfile").write_text(f"FROM {python_base_image}\nLABEL {BASE_LABEL}={scope.scope}\n")
+    with paused():
+        image, _log = scope.build(folder)
+    return str(image.id)  # FROM takes an image id as well as a name
+
+
+@pytest.fixture(scope="module")
+def built(scope: DockerScope, context: Path, base_image: str) -> Built:
     """One build of the learner's Dockerfile for the whole module."""
-    return build(scope, context, python_base_image)
+    return build(scope, context, base_image)
 
 
 class CannotStart(Exception):
@@ -244,6 +255,16 @@ def test_the_app_answers_on_the_published_port(running: Running) -> None:
     assert (status, body) == (200, b"ok"), f"GET /health answered {status} {body[:100]!r}"
 
 
+def test_it_builds_on_the_given_base_and_installs_the_requirements(built: Built) -> None:
+    labels = built.require().attrs["Config"].get("Labels") or {}
+    assert BASE_LABEL in labels, (
+        "the image is not built on the base passed as the build argument BASE: keep "
+        "`ARG BASE=python:3.11-slim` before the first FROM and write `FROM ${BASE}` (in every "
+        "stage that must run the app): CI passes a stand-in, and a FROM with a name written out "
+        "builds on something else")
+    pip_steps(built)
+
+
 def test_it_runs_as_a_non_root_user(built: Built, running: Running) -> None:
     user = built.require().attrs["Config"].get("User") or ""
     assert user.split(":")[0] not in ("", "root", "0"), (
@@ -314,11 +335,11 @@ def test_health_check_fails_when_health_does_not_answer_200(built: Built, scope:
         "orchestrator nothing. Ask GET /health and fail unless it answers 200")
 
 
-def test_image_stays_within_the_size_budget(built: Built, python_base_image: str,
+def test_image_stays_within_the_size_budget(built: Built, base_image: str,
                                             docker_api: Any) -> None:
     image = built.require()
     pip_steps(built)  # an image that installs nothing is small but useless
-    base = docker_api.images.get(python_base_image)
+    base = docker_api.images.get(base_image)
     added = (image.attrs["Size"] - base.attrs["Size"]) / 1e6
     own = image.history()[: len(image.history()) - len(base.history())]  # newest first
     layers = sorted(((h["Size"] / 1e6, h["CreatedBy"][:90]) for h in own if h.get("Size")),
@@ -330,7 +351,7 @@ def test_image_stays_within_the_size_budget(built: Built, python_base_image: str
 
 
 def test_dependency_layer_is_cached_until_requirements_change(
-    built: Built, scope: DockerScope, python_base_image: str, request: pytest.FixtureRequest,
+    built: Built, scope: DockerScope, base_image: str, request: pytest.FixtureRequest,
     tmp_path: Path, wheels_dir: Path,
 ) -> None:
     pip_steps(built)
@@ -338,7 +359,7 @@ def test_dependency_layer_is_cached_until_requirements_change(
     with (project / "app" / "main.py").open("a") as main:
         # unique per run: an earlier run's cached layers must not answer for this one
         main.write(f"\n# a code-only change {uuid.uuid4().hex}\n")
-    after_code = build(scope, project, python_base_image)
+    after_code = build(scope, project, base_image)
     rebuilt = [step for step, cached in pip_steps(after_code) if not cached]
     assert not rebuilt, (
         f"after a code-only change (app/main.py) the `pip install` step ran again ({rebuilt[0]!r}): "
@@ -346,7 +367,7 @@ def test_dependency_layer_is_cached_until_requirements_change(
         "a COPY of only requirements.txt and the wheels")
     with (project / "requirements.txt").open("a") as requirements:
         requirements.write(f"# pinned for the kata {uuid.uuid4().hex}\n")
-    after_requirements = build(scope, project, python_base_image)
+    after_requirements = build(scope, project, base_image)
     steps = pip_steps(after_requirements)
     assert not all(cached for _step, cached in steps), (
         "requirements.txt changed but the `pip install` layer came from the cache: the step must "
