@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# Sections that would give the answer away during the drill: shown in the debrief instead.
-_DEBRIEF = re.compile(r"trap|complexity|classic bug|mistake", re.IGNORECASE)
+# Sections that would give the answer away during the drill: shown in the debrief instead, with
+# what an interviewer asks next.
+_DEBRIEF = re.compile(r"trap|complexity|classic bug|mistake|good answer|follow-up", re.IGNORECASE)
 _HEADING = re.compile(r"^##\s+(.*)$")
 
 

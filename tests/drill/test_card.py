@@ -43,6 +43,15 @@ def test_other_readmes_show_their_first_section_and_a_hash_in_code_is_no_heading
     assert card.debrief == (), "a concept section is no debrief"
 
 
+def test_a_good_answer_and_the_follow_ups_wait_for_the_debrief_and_sources_stay_out():
+    text = ("# Queue\n\n> **The interviewer's question:** \"Build a queue?\"\n\n**Task.** Build it.\n\n"
+            "## What a good answer covers\n\n- O(1) put.\n\n## Follow-ups\n\n- At 10x?\n\n"
+            "## Sources\n\n- [docs](https://docs.python.org/3/)\n")
+    card = card_of(text)
+    assert "The interviewer's question" in card.question and "O(1)" not in card.question
+    assert [heading for heading, _ in card.debrief] == ["What a good answer covers", "Follow-ups"]
+
+
 def test_the_classic_bugs_section_is_part_of_the_debrief():
     card = card_of("# Job queue\n\nTask.\n\n## The classic bugs\n\nForgetting SKIP LOCKED.\n")
     assert card.debrief == (("The classic bugs", "Forgetting SKIP LOCKED."),)
