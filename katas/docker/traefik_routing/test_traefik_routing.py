@@ -36,12 +36,13 @@ class Backend:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.seen: list[tuple[str, str]] = []  # (path, Host header)
+        self.seen: list[tuple[str, str]] = []  # (path, Host header) of the requests traefik proxied
         backend = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                backend.seen.append((self.path, self.headers.get("Host", "")))
+                if "X-Forwarded-For" in self.headers:  # not one of traefik's own health checks
+                    backend.seen.append((self.path, self.headers.get("Host", "")))
                 body = backend.name.encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -56,6 +57,7 @@ class Backend:
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
+        """Stop serving: from now on the port refuses connections, like a crashed server's."""
         self.server.shutdown()
         self.server.server_close()
 
@@ -90,7 +92,8 @@ class Traefik:
             if router and router.get("status") == "enabled":
                 return
             time.sleep(0.1)
-        known = {n: r.get("status") for n, r in self.routers().items() if not n.endswith("@internal")}
+        known = {n: " ".join([r.get("status", "?"), *r.get("error", [])])
+                 for n, r in self.routers().items() if not n.endswith("@internal")}
         pytest.fail(f"traefik has no enabled router {name} ({what}); its routers: {known}; its log:\n"
                     f"{self.service.log_tail(15)}", pytrace=False)
 
@@ -137,29 +140,87 @@ def traefik(server_process: Callable[..., Any], kata_file: Callable[[str], Path]
     return Traefik(service, web_port)
 
 
+API_SERVERS = {"api-1", "api-2"}
+
+
 def test_host_rule_round_robins_over_both_api_servers(traefik: Traefik, backends: dict[str, Backend]) -> None:
     traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
     answers = Counter(traefik.get("/users", "api.localhost") for _ in range(10))
     assert all(status == 200 for status, _ in answers), f"GET /users for api.localhost: {dict(answers)}"
     by_server = Counter(body for _, body in answers.elements())
-    assert set(by_server) == {"api-1", "api-2"}, (
+    assert set(by_server) == API_SERVERS, (
         f"10 requests for api.localhost reached {dict(by_server)}: the api service must balance over "
         "both servers, API_1 and API_2")
-    status, _ = traefik.get("/users", "other.localhost")
-    assert status == 404, f"a request for other.localhost got {status}: only api.localhost goes to api"
+    hosts = {host for name in API_SERVERS for _, host in backends[name].seen}
+    assert hosts == {"api.localhost"}, (
+        f"the API servers received the Host header {sorted(hosts)}, not the client's api.localhost: traefik "
+        "passes the client's Host on unless the service says passHostHeader: false")
+    for other in ("other.localhost", "myapi.localhost", "api.localhost.example"):
+        status, _ = traefik.get("/users", other)
+        assert status == 404, (f"a request for {other} got {status}: only the host api.localhost goes to api "
+                               "(Host() compares the whole name; a HostRegexp needs ^ and $)")
+
+
+def test_an_api_server_that_is_down_costs_no_request(traefik: Traefik, backends: dict[str, Backend]) -> None:
+    traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
+    backends["api-2"].close()  # refuses connections from now on
+    deadline = time.monotonic() + 10  # time for a health check to notice, if that is the design
+    in_a_row = 0
+    failed: Counter[int] = Counter()
+    while time.monotonic() < deadline and in_a_row < 5:
+        status, _ = traefik.get("/users", "api.localhost")
+        in_a_row = in_a_row + 1 if status == 200 else 0
+        if status != 200:
+            failed[status] += 1
+            time.sleep(0.1)
+    answers = Counter(traefik.get("/users", "api.localhost") for _ in range(10))
+    assert answers == Counter({(200, "api-1"): 10}), (
+        f"with API_2 down (it refuses connections), 10 requests for api.localhost answered {dict(answers)} "
+        f"(in the 10 s before: {dict(failed)} failures): traefik sends requests to a server that is down "
+        "and passes its error on, unless a retry middleware tries again (on the next server) or a "
+        "healthCheck on the service takes the server out")
+
+
+def test_host_rule_ignores_the_port_clients_send(traefik: Traefik, backends: dict[str, Backend]) -> None:
+    traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
+    host = f"api.localhost:{traefik.web_port}"  # what a client sends for a port other than 80
+    status, body = traefik.get("/users", host)
+    assert (status, body in API_SERVERS) == (200, True), (
+        f"GET /users with Host: {host} answered {status} {body[:80]!r}: a request for api.localhost on "
+        "any port is a request for api.localhost (Host() compares the name without the port)")
+
+
+def test_every_path_of_the_api_host_goes_to_the_api(traefik: Traefik, backends: dict[str, Backend]) -> None:
+    traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
+    traefik.wait_for_router("static@file", "PathPrefix(`/static/`) from dynamic.yml")
+    status, body = traefik.get("/static/app.css", "api.localhost")
+    assert (status, body in API_SERVERS) == (200, True), (
+        f"GET /static/app.css for api.localhost answered {status} {body[:80]!r}, expected an API server: "
+        "when two routers match, traefik takes the one with the higher priority, by default the longer "
+        "rule; give the api router a priority above the static router's")
 
 
 def test_path_prefix_goes_to_static_without_the_prefix(traefik: Traefik, backends: dict[str, Backend]) -> None:
-    traefik.wait_for_router("static@file", "PathPrefix(`/static`) from dynamic.yml")
-    for path, expected in (("/static/app.css", "/app.css"), ("/static/img/logo.png", "/img/logo.png")):
+    traefik.wait_for_router("static@file", "PathPrefix(`/static/`) from dynamic.yml")
+    for path, expected in (("/static/app.css", "/app.css"), ("/static/img/logo.png", "/img/logo.png"),
+                           ("/static/app.css?v=3", "/app.css?v=3")):
         status, body = traefik.get(path, "www.localhost")
         assert (status, body) == (200, "static"), (
             f"GET {path} answered {status} {body[:80]!r}, expected the static server")
         got = backends["static"].seen[-1][0]
         assert got == expected, (f"GET {path} reached the static server as {got!r}, expected {expected!r}: "
-                                 "a stripPrefix middleware removes /static before forwarding")
-    status, _ = traefik.get("/elsewhere", "www.localhost")
-    assert status == 404, f"GET /elsewhere answered {status}: no router should match it"
+                                 "a stripPrefix middleware on the static router removes /static before "
+                                 "forwarding, and keeps the rest (the query string too)")
+
+
+def test_only_paths_under_static_go_to_static(traefik: Traefik, backends: dict[str, Backend]) -> None:
+    traefik.wait_for_router("static@file", "PathPrefix(`/static/`) from dynamic.yml")
+    for path in ("/elsewhere", "/", "/staticfiles/app.css", "/static-old/app.css"):
+        status, body = traefik.get(path, "www.localhost")
+        assert status == 404, (
+            f"GET {path} for www.localhost answered {status} {body[:80]!r}, expected 404: only paths under "
+            "/static/ go to the static server, and PathPrefix(`/static`) also matches /staticfiles and "
+            "/static-old (a prefix of the string, not of the path's segments)")
 
 
 def test_docker_labels_route_to_both_containers(
@@ -176,13 +237,16 @@ def test_docker_labels_route_to_both_containers(
         "exposedByDefault=false, traefik.http.routers.ctr.rule sets the rule")
     deadline = time.monotonic() + 8
     seen: Counter[str] = Counter()
+    failed: Counter[int] = Counter()
     while time.monotonic() < deadline and not hostnames <= set(seen):
         status, body = traefik.get("/", "ctr.localhost")
         if status == 200:
             seen[body] += 1
         else:
+            failed[status] += 1
             time.sleep(0.1)  # a container's server is still starting
     assert hostnames <= set(seen), (
-        f"requests for ctr.localhost reached {dict(seen)}, expected both containers {sorted(hostnames)}: "
+        f"requests for ctr.localhost reached {dict(seen)} (failed with {dict(failed)}), expected both "
+        f"containers {sorted(hostnames)}: "
         "the same service name on both containers makes one service with two servers; "
         "traefik.http.services.ctr.loadbalancer.server.port says where they listen")
