@@ -74,14 +74,14 @@ def test_post_money_safe_ownership_is_investment_over_the_cap() -> None:
             f"safe_ownership({investment:,}, {cap:,})",
             got,
             expected,
-            "Post-money SAFE ownership = investment / post-money cap (VECTORS §9.1): the cap "
+            "Post-money SAFE ownership = investment / post-money cap (docs/vectors.md §9.1): the cap "
             "already includes the SAFE money. investment / (cap + investment) reads it as a "
             "pre-money cap, which is the old SAFE.",
         )
 
 
 def test_quick_start_guide_figures() -> None:
-    """VECTORS §9.3: the guide rounds these to the precision printed here."""
+    """docs/vectors.md §9.3: the guide rounds these to the precision printed here."""
     cap = 6_700_000  # "$1M at 15% sold gives a cap of $1M / 15% ≈ $6.7M"
     for investment, printed, places in [(500_000, "7.5", 1), (800_000, "12", 0), (1_000_000, "15", 0)]:
         percent = round(float(safe_ownership(investment, cap)) * 100, places)
@@ -111,7 +111,7 @@ def test_example_1_company_capitalization() -> None:
         "Company Capitalization",
         got,
         Fraction(200_000_000, 17),
-        "10,000,000 / (1 - 5% - 10%) = 11,764,705.88 (VECTORS §9.2): it counts the shares BOTH "
+        "10,000,000 / (1 - 5% - 10%) = 11,764,705.88 (docs/vectors.md §9.2): it counts the shares BOTH "
         "SAFEs convert into, so each SAFE owns investment/cap of the same number.",
     )
 
@@ -180,7 +180,7 @@ def test_example_1_series_a_cap_table() -> None:
 
 
 def test_example_1_pool_target_of_ten_percent_is_the_guides_top_up_before_rounding() -> None:
-    """VECTORS §9.2: the guide's 1,695,000 is the 10% target rounded to the nearest thousand."""
+    """docs/vectors.md §9.2: the guide's 1,695,000 is the 10% target rounded to the nearest thousand."""
     got = pool_increase_for(15_000_000, 5_000_000, 11_764_705, 100_000, Fraction(1, 10))
     check(
         "pool increase for a 10% unissued pool after the round",
@@ -203,7 +203,7 @@ def test_example_1_pool_target_of_ten_percent_is_the_guides_top_up_before_roundi
 
 
 def test_venture_hacks_option_pool_shuffle() -> None:
-    """VECTORS §9.4: $2M on $8M pre-money, the pool 20% of the post, inside the pre-money."""
+    """docs/vectors.md §9.4: $2M on $8M pre-money, the pool 20% of the post, inside the pre-money."""
     cap = Capitalization(common={"founders": 6_000_000})
     table = price_round(8_000_000, 2_000_000, cap, target_pool_post=Fraction(20, 100))
     check(
@@ -239,7 +239,7 @@ def test_a_capped_safe_with_a_discount_converts_at_the_lower_price() -> None:
         "conversion price, cap $0.34 vs discount 1.1144 x 0.8 = $0.89152",
         got,
         Fraction("0.34"),
-        "VECTORS §9.2: the cap governs (588,235 shares against 224,335 at the discount): "
+        "docs/vectors.md §9.2: the cap governs (588,235 shares against 224,335 at the discount): "
         "'whichever calculation results in a greater number of shares', the lower price",
     )
     high_cap = Safe("Investor C", 200_000, post_money_cap=20_000_000, discount_rate=Fraction(80, 100))

@@ -233,7 +233,7 @@ RFC_EXPECTED_ANSWERS = [
 
 
 def test_the_rfc_compression_example_decodes_like_dnspython_does() -> None:
-    """RFC 1035 §4.1.4 (VECTORS §6.2): pointers, a pointer to a pointer, pointers inside RDATA."""
+    """RFC 1035 §4.1.4 (docs/vectors.md §6.2): pointers, a pointer to a pointer, pointers inside RDATA."""
     data = rfc_compression_message()
     peer = dns.message.from_wire(data)  # the independent reading
     assert [rr.name.to_text(omit_final_dot=True) for rr in peer.answer][:2] == ["BAR.FOO.F.ISI.ARPA", "BAZ.ARPA"]
