@@ -178,7 +178,7 @@ def test_an_api_server_that_is_down_costs_no_request(traefik: Traefik, backends:
         f"with API_2 down (it refuses connections), 10 requests for api.localhost answered {dict(answers)} "
         f"(in the 10 s before: {dict(failed)} failures): traefik sends requests to a server that is down "
         "and passes its error on, unless a retry middleware tries again (on the next server) or a "
-        "healthCheck on the service takes the server out")
+        "healthCheck on the service (checking every second or two) takes the server out")
 
 
 def test_host_rule_ignores_the_port_clients_send(traefik: Traefik, backends: dict[str, Backend]) -> None:
