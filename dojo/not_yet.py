@@ -2,18 +2,23 @@
 
 On a fresh stub every test fails with the stub's NotImplementedError, and pytest would print each
 traceback in full: hundreds of lines (700 for rw_lock) that say nothing but "not written yet",
-burying the first real failure once the learner starts. Such a failure is cut to one line,
-"not implemented yet: RWLock.acquire_read"; every other failure keeps pytest's full report.
+burying the first real failure once the learner starts. Such a failure still fails (the exit
+status, the engine's report and JUnit XML see a failure) but is reported in a category of its own:
+one line per missing piece at the end ("RWLock.acquire_read: 8 tests") and "8 not implemented
+yet" in pytest's last line, so the FAILURES section holds only real failures. Every other failure
+keeps pytest's full report.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 PREFIX = "not implemented yet: "
+CATEGORY = "not implemented yet"  # pytest's stats key: its last line says "8 not implemented yet"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -22,18 +27,56 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     excinfo = call.excinfo
-    if report.failed and excinfo is not None and _raised_by_a_stub(item, excinfo):
-        report.longrepr = f"{PREFIX}{excinfo.value or excinfo.typename}"
+    if report.failed and excinfo is not None:
+        stub_error = _stub_error(item, excinfo.value)
+        if stub_error is not None:
+            report.longrepr = f"{PREFIX}{stub_error or 'NotImplementedError'}"
     return report
 
 
-def _raised_by_a_stub(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
-    """NotImplementedError raised by the kata's own learner file (the stub, its scratch copy in a
-    drill, an override), not by a test, a helper or a library."""
+def _stub_error(item: pytest.Item, error: BaseException) -> NotImplementedError | None:
+    """The NotImplementedError raised by the kata's own learner file (the stub, its scratch copy in
+    a drill, an override) that made the test fail: the error itself, or one it caused (a test that
+    catches it and fails saying "read_frame raised NotImplementedError instead of ..."). None if
+    the failure has another cause, or the NotImplementedError came from a test or a library."""
     from .pytest_plugin import kata_of  # the plugin loads this module: import it only when asked
 
-    if type(excinfo.value) is not NotImplementedError or not excinfo.traceback:
-        return False
     kata = kata_of(item)
-    raised_in = Path(str(excinfo.traceback[-1].path))
-    return kata is not None and raised_in.name in kata.files
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while kata is not None and current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current) is NotImplementedError and _innermost_file(current) in kata.files:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _innermost_file(error: BaseException) -> str:
+    tb = error.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return Path(tb.tb_frame.f_code.co_filename).name
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    # recognised by the one-line report itself, which survives xdist's trip to the controller
+    if report.when == "call" and report.failed and _is_not_yet(report):
+        return CATEGORY, "F", "NOT IMPLEMENTED YET"
+    return None
+
+
+def _is_not_yet(report: pytest.TestReport) -> bool:
+    return isinstance(report.longrepr, str) and report.longrepr.startswith(PREFIX)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    reports = terminalreporter.stats.get(CATEGORY, [])
+    if not reports:
+        return
+    missing = Counter(str(report.longrepr).removeprefix(PREFIX) for report in reports)
+    terminalreporter.section(CATEGORY, sep="-", yellow=True)
+    for piece, tests in missing.items():  # in the order the tests first met them
+        terminalreporter.write_line(f"{piece}: {tests} test{'' if tests == 1 else 's'}")
