@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -55,17 +56,16 @@ def snapshot(folder: str) -> dict[str, float]:
         for name in files:
             if name.endswith(".py"):
                 path = os.path.join(root, name)
-                try:
+                # gone for a moment (an editor's atomic save), or a dangling link: not code to run
+                with contextlib.suppress(FileNotFoundError):
                     times[path] = os.stat(path).st_mtime
-                except FileNotFoundError:  # an editor's atomic save: gone for a moment
-                    continue
     return times
 
 
-def _stop(child: subprocess.Popen[bytes] | None) -> None:
-    if child is None or child.poll() is not None:
-        return
-    child.terminate()
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    # Wait until it has exited: the old server must release the port before the new one binds
+    # it, and an unwaited child stays a zombie.
+    child.terminate()  # a no-op if it has exited already
     try:
         child.wait(timeout=2)
     except subprocess.TimeoutExpired:
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     seen = snapshot(watch)
-    child: subprocess.Popen[bytes] | None = subprocess.Popen(command)
+    child = subprocess.Popen(command)
     print(f"reloader: started {command} (pid {child.pid})", flush=True)
     try:
         while not stopping:
@@ -101,7 +101,6 @@ def main(argv: list[str]) -> int:
             if now == seen:
                 continue  # a crashed child stays down until the code changes again
             seen = now
-            # The old server must release the port before the new one binds it.
             _stop(child)
             child = subprocess.Popen(command)
             print(f"reloader: change seen, restarted (pid {child.pid})", flush=True)
