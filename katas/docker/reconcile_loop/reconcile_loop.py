@@ -60,7 +60,7 @@ class Reconciler:
           spec's labels plus APP_LABEL and VERSION_LABEL);
         * rolling update: while live replicas of another version remain, surge by one (create one
           of spec.version if the total is not above spec.replicas), else remove one old replica;
-          never more than one replica missing;
+          never fewer than spec.replicas running (maxSurge=1, maxUnavailable=0);
         * remove extras of the current version above spec.replicas.
         A container that disappears under you (NotFound) is not an error: the next pass sees it.
         """

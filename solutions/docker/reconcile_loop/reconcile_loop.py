@@ -61,7 +61,7 @@ class Reconciler:
           spec's labels plus APP_LABEL and VERSION_LABEL);
         * rolling update: while live replicas of another version remain, surge by one (create one
           of spec.version if the total is not above spec.replicas), else remove one old replica;
-          never more than one replica missing;
+          never fewer than spec.replicas running (maxSurge=1, maxUnavailable=0);
         * remove extras of the current version above spec.replicas.
         A container that disappears under you (NotFound) is not an error: the next pass sees it.
         """
@@ -80,11 +80,11 @@ class Reconciler:
         if old:
             # Surge first (maxSurge=1, maxUnavailable=0): one new replica, then one old goes.
             if len(live) > spec.replicas:
-                self._remove(old[0])  # the surge replica runs: an old one may go
+                self._remove(old.pop())  # the surge replica runs: an old one (any) may go
             elif len(live) == spec.replicas:
                 self._create(spec)
-        elif len(current) > spec.replicas:
-            for ctr in current[spec.replicas:]:
+        else:
+            for ctr in current[spec.replicas:]:  # scale down: the extras go
                 self._remove(ctr)
 
     def _create(self, spec: Spec) -> None:
