@@ -45,6 +45,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Engine:
     """A tiny Docker client: one HTTP request per method, each on a fresh connection.
 
+    A call raises TimeoutError once the daemon has been silent for `timeout` seconds; wait()
+    and logs() wait as long as the container runs, stop() also for its grace period `t`.
+
     >>> engine = Engine()
     >>> cid = engine.create("python:3.11-slim", ["echo", "hi"], labels={"kata": "1"})
     >>> engine.start(cid); engine.wait(cid)
@@ -54,9 +57,11 @@ class Engine:
     >>> engine.remove(cid)
     """
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET, api_version: str = API_VERSION) -> None:
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, api_version: str = API_VERSION,
+                 timeout: float = 30.0) -> None:
         self.socket_path = socket_path
         self.api_version = api_version
+        self.timeout = timeout  # seconds of silence after which a call gives up
 
     def version(self) -> dict[str, Any]:
         """GET /version (no prefix): {"ApiVersion": "1.41", "Version": "20.10.24+dfsg1", ...}."""
@@ -103,12 +108,15 @@ class Engine:
         # TODO
         raise NotImplementedError("Engine.wait")
 
-    def stop(self, container_id: str, timeout: int = 1) -> None:
-        """POST /containers/{id}/stop?t=timeout: 204 stopped, 304 already stopped (both fine)."""
+    def stop(self, container_id: str, timeout: int) -> None:
+        """POST /containers/{id}/stop?t=timeout: 204 stopped, 304 already stopped (both fine).
+
+        The daemon sends SIGTERM, then SIGKILL after `timeout` seconds, and answers only then.
+        """
         # TODO
         raise NotImplementedError("Engine.stop")
 
     def remove(self, container_id: str, force: bool = False) -> None:
-        """DELETE /containers/{id}?v=1(&force=1): 204; 404 raises EngineError(404, ...)."""
+        """DELETE /containers/{id}?v=1(&force=1): 204; 404 raises EngineError(404, ...), 409 if running."""
         # TODO
         raise NotImplementedError("Engine.remove")

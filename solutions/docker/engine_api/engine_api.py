@@ -53,6 +53,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Engine:
     """A tiny Docker client: one HTTP request per method, each on a fresh connection.
 
+    A call raises TimeoutError once the daemon has been silent for `timeout` seconds; wait()
+    and logs() wait as long as the container runs, stop() also for its grace period `t`.
+
     >>> engine = Engine()
     >>> cid = engine.create("python:3.11-slim", ["echo", "hi"], labels={"kata": "1"})
     >>> engine.start(cid); engine.wait(cid)
@@ -62,13 +65,18 @@ class Engine:
     >>> engine.remove(cid)
     """
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET, api_version: str = API_VERSION) -> None:
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, api_version: str = API_VERSION,
+                 timeout: float = 30.0) -> None:
         self.socket_path = socket_path
         self.api_version = api_version
+        self.timeout = timeout  # seconds of silence after which a call gives up
 
     def _open(self, method: str, path: str, query: dict[str, str] | None = None,
-              body: Any = None, timeout: float | None = 30.0) -> tuple[UnixHTTPConnection, http.client.HTTPResponse]:
-        """Send one request; the caller reads the response and closes the connection."""
+              body: Any = None, *, timeout: float | None) -> tuple[UnixHTTPConnection, http.client.HTTPResponse]:
+        """Send one request; the caller reads the response and closes the connection.
+
+        `timeout`: how long the daemon may stay silent before the call gives up (None: forever).
+        """
         # Pinning the version keeps the meaning of every field fixed, whatever the daemon's newest is.
         url = path if path == "/version" else f"/v{self.api_version}{path}"
         if query:
@@ -82,14 +90,14 @@ class Engine:
         try:
             conn.request(method, url, body=payload, headers=headers)
             return conn, conn.getresponse()
-        except BaseException:
-            conn.close()
+        except Exception:
+            conn.close()  # the caller never gets it: close it here
             raise
 
     def _call(self, method: str, path: str, query: dict[str, str] | None = None,
-              body: Any = None, ok: tuple[int, ...] = (200,), timeout: float | None = 30.0) -> Any:
+              body: Any = None, *, ok: tuple[int, ...] = (200,), timeout: float | None) -> Any:
         """A request whose whole answer is one JSON document (or nothing): returns it parsed."""
-        conn, resp = self._open(method, path, query, body, timeout)
+        conn, resp = self._open(method, path, query, body, timeout=timeout)
         try:
             data = resp.read()
         finally:
@@ -101,7 +109,7 @@ class Engine:
     def version(self) -> dict[str, Any]:
         """GET /version (no prefix): {"ApiVersion": "1.41", "Version": "20.10.24+dfsg1", ...}."""
         # the one unversioned call: it is how a client learns which version to ask for
-        return self._call("GET", "/version")  # type: ignore[no-any-return]
+        return self._call("GET", "/version", timeout=self.timeout)  # type: ignore[no-any-return]
 
     def containers(self, all: bool = False, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """GET /containers/json: running containers (all=True: also stopped ones).
@@ -113,7 +121,7 @@ class Engine:
         if labels:
             # several label filters are ANDed by the daemon; urlencode quotes the JSON
             query["filters"] = json.dumps({"label": [f"{k}={v}" for k, v in labels.items()]})
-        return self._call("GET", "/containers/json", query)  # type: ignore[no-any-return]
+        return self._call("GET", "/containers/json", query, timeout=self.timeout)  # type: ignore[no-any-return]
 
     def create(self, image: str, cmd: list[str], labels: dict[str, str] | None = None,
                name: str | None = None) -> str:
@@ -125,13 +133,13 @@ class Engine:
         """
         body = {"Image": image, "Cmd": cmd, "Labels": labels or {}, "HostConfig": {"Init": True}}
         query = {"name": name} if name else None
-        created = self._call("POST", "/containers/create", query, body, ok=(201,))
+        created = self._call("POST", "/containers/create", query, body, ok=(201,), timeout=self.timeout)
         return created["Id"]  # type: ignore[no-any-return]
 
     def start(self, container_id: str) -> None:
         """POST /containers/{id}/start: 204 started, 304 already running (both fine)."""
         # 304 is the daemon saying "nothing to do": starting is idempotent for the caller
-        self._call("POST", f"/containers/{container_id}/start", ok=(204, 304))
+        self._call("POST", f"/containers/{container_id}/start", ok=(204, 304), timeout=self.timeout)
 
     def logs(self, container_id: str, follow: bool = True) -> Iterator[tuple[int, bytes]]:
         """GET /containers/{id}/logs?stdout=1&stderr=1(&follow=1): yield (stream, payload) frames.
@@ -148,10 +156,7 @@ class Engine:
                 raise EngineError(resp.status, _message(resp.read()))
             # http.client undoes the chunked transfer encoding; read(n) returns n bytes unless
             # the body ended. Frame by frame, never read() to the end: that waits for the exit.
-            while True:
-                header = resp.read(8)
-                if len(header) < 8:
-                    return
+            while header := resp.read(8):
                 stream, length = struct.unpack(">BxxxL", header)
                 yield stream, resp.read(length)
         finally:
@@ -159,26 +164,29 @@ class Engine:
 
     def wait(self, container_id: str) -> int:
         """POST /containers/{id}/wait: blocks until it exits; returns its StatusCode."""
-        result = self._call("POST", f"/containers/{container_id}/wait", timeout=None)
+        result = self._call("POST", f"/containers/{container_id}/wait", timeout=None)  # as long as it runs
         return int(result["StatusCode"])
 
-    def stop(self, container_id: str, timeout: int = 1) -> None:
-        """POST /containers/{id}/stop?t=timeout: 204 stopped, 304 already stopped (both fine)."""
-        # SIGTERM, then SIGKILL after `timeout` s; the HTTP call itself may take that long
+    def stop(self, container_id: str, timeout: int) -> None:
+        """POST /containers/{id}/stop?t=timeout: 204 stopped, 304 already stopped (both fine).
+
+        The daemon sends SIGTERM, then SIGKILL after `timeout` seconds, and answers only then.
+        """
+        # the daemon may stay silent for the whole grace period, on top of our usual patience
         self._call("POST", f"/containers/{container_id}/stop", {"t": str(timeout)},
-                   ok=(204, 304), timeout=timeout + 30)
+                   ok=(204, 304), timeout=self.timeout + timeout)
 
     def remove(self, container_id: str, force: bool = False) -> None:
-        """DELETE /containers/{id}?v=1(&force=1): 204; 404 raises EngineError(404, ...)."""
+        """DELETE /containers/{id}?v=1(&force=1): 204; 404 raises EngineError(404, ...), 409 if running."""
         query = {"v": "1"}  # v: its anonymous volumes go too
         if force:
             query["force"] = "1"
-        self._call("DELETE", f"/containers/{container_id}", query, ok=(204,))
+        self._call("DELETE", f"/containers/{container_id}", query, ok=(204,), timeout=self.timeout)
 
 
 def _message(data: bytes) -> str:
-    """The daemon's error body is {"message": "..."}; anything else is shown as it is."""
+    """The daemon's error body is {"message": "..."}; anything else (some errors are plain text) as text."""
     try:
         return str(json.loads(data)["message"])
     except (ValueError, KeyError, TypeError):
-        return data.decode("utf-8", "replace")[:300]
+        return data.decode("utf-8", "replace").strip()
