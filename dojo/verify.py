@@ -30,6 +30,8 @@ MIN_MISTAKES = 3
 MAINTAINER_FILES = {MISTAKES_FILE, ALTERNATIVES_FILE, MUTANTS_FILE, ALTERNATIVES_DIR}
 # What makes a hint show code: a backtick, a call, an assignment, a bytes or raw literal.
 # The first hint must be a nudge (the concept, the contract clause, the question to ask).
+QUESTION_MARK = "**The interviewer's question:**"
+README_SECTIONS = ("What a good answer covers", "Follow-ups", "Sources")
 DOC_CITED = re.compile(r"\bdocs/[\w./-]+\.md\b")  # a learner must be able to open what a kata cites
 CODE_IN_HINT = re.compile(r"`|\b[A-Za-z_][\w.]*\(| = |\b[bru]'")
 
@@ -119,6 +121,8 @@ def static_problems(kata: Kata) -> list[str]:
         for cited in sorted(set(DOC_CITED.findall(text))):
             if not (kata.root / cited).is_file():
                 problems.append(f"{_rel(kata, file)} cites {cited}, which is not in the repository")
+    if kata.readme.is_file():
+        problems += readme_problems(kata.readme.read_text("utf-8"), _rel(kata, kata.readme))
     for field_name in ("difficulty", "minutes"):
         if not getattr(kata, field_name):
             problems.append(f"katas.toml: {kata.name} has no {field_name} (a learner plans with it)")
@@ -126,6 +130,23 @@ def static_problems(kata: Kata) -> list[str]:
         problems.append(
             f"first hint shows code ({code.group()!r}): hints nudge before they show code; move it to a later hint"
         )
+    return problems
+
+
+def readme_problems(text: str, name: str) -> list[str]:
+    """What a kata README lacks of the shape learners and `kata drill` rely on: the interviewer's
+    question in the intro (the drill card), then a good answer, follow-ups and sources."""
+    problems = []
+    intro = text.split("\n## ", 1)[0]
+    if QUESTION_MARK not in intro:
+        problems.append(f"{name} does not open with {QUESTION_MARK} (before its first section)")
+    headings = re.findall(r"^## (.+?)\s*$", text, re.MULTILINE)
+    for wanted in README_SECTIONS:
+        if wanted not in headings:
+            problems.append(f"{name} has no '## {wanted}' section")
+    sources = text.split("\n## Sources", 1)[-1].split("\n## ", 1)[0] if "Sources" in headings else ""
+    if "Sources" in headings and not re.search(r"\]\(https?://", sources):
+        problems.append(f"{name}: '## Sources' links no primary source")
     return problems
 
 

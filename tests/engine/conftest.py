@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 CONFTEST = 'pytest_plugins = ["dojo.pytest_plugin"]\n'
-README = "# A kata\n\n" + "This kata exists to exercise the engine. " * 8 + "\n"
+README = (
+    "# A kata\n\n> **The interviewer's question:** \"Can the engine run this?\"\n\n"
+    + "This kata exists to exercise the engine. " * 8
+    + "\n\n## What a good answer covers\n\n- It runs.\n\n## Follow-ups\n\n- And faster?\n\n"
+    + "## Sources\n\n- [pytest](https://docs.pytest.org/)\n"
+)
 ENTRY = """
 [[kata]]
 name = "{name}"

@@ -106,6 +106,19 @@ def test_a_cited_document_the_repository_lacks_is_named(adder_repo: FakeRepo) ->
     assert problems == ["katas/demo/adder/README.md cites docs/gone.md, which is not in the repository"], problems
 
 
+def test_a_readme_without_the_question_or_the_closing_sections_is_named(adder_repo: FakeRepo) -> None:
+    readme = adder_repo.root / "katas/demo/adder/README.md"
+    readme.write_text("# Adder\n\n**Task.** Add. " + "It explains at length. " * 20
+                      + "\n\n## Sources\n\nRFC 1149, in words only.\n")
+    problems = static_problems(load(adder_repo.root / "katas.toml").get("adder"))
+    assert problems == [
+        "katas/demo/adder/README.md does not open with **The interviewer's question:** (before its first section)",
+        "katas/demo/adder/README.md has no '## What a good answer covers' section",
+        "katas/demo/adder/README.md has no '## Follow-ups' section",
+        "katas/demo/adder/README.md: '## Sources' links no primary source",
+    ], problems
+
+
 def test_an_entry_without_difficulty_or_minutes_is_named(adder_repo: FakeRepo) -> None:
     catalogue = adder_repo.root / "katas.toml"
     catalogue.write_text(catalogue.read_text().replace("difficulty = 1\nminutes = 10\n", ""))
