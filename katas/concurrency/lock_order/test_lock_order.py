@@ -18,6 +18,8 @@ from dojo.testing import Background, is_blocked, wait_until
 
 from .lock_order import LockOrderChecker, LockOrderViolation, OrderedLock, dine
 
+PATIENCE = 4.0  # seconds a call that must return at once gets, however loaded the machine
+
 
 def in_thread(fn: Callable[[], object], name: str) -> object:
     """Run fn in its own thread to the end (each thread has its own held locks)."""
@@ -245,7 +247,7 @@ def test_a_timed_out_acquire_returns_false_and_holds_nothing() -> None:
     def hold_a() -> None:
         with a:
             parked.set()
-            release.wait(5)
+            release.wait(60)  # until the test is done: an acquire that waits never gets A
 
     holder = Background(hold_a, name="holds-A")
     try:
@@ -255,7 +257,14 @@ def test_a_timed_out_acquire_returns_false_and_holds_nothing() -> None:
             def attempt(timeout: float = timeout) -> tuple[object, list[str]]:
                 return a.acquire(timeout=timeout), checker.held()
 
-            got, held = in_thread(attempt, f"acquire(timeout={timeout})")  # type: ignore[misc]
+            trying = Background(attempt, name=f"acquire(timeout={timeout})")
+            trying.thread.join(PATIENCE)  # a generous deadline for a call that must not wait
+            assert not trying.thread.is_alive(), (
+                f"acquire(timeout={timeout}) is still waiting {PATIENCE:g} s later on a lock another "
+                "thread holds: a timeout is a deadline, and 0 means don't wait (only None waits "
+                "forever; `timeout or -1` turns 0 into forever)"
+            )
+            got, held = trying.result()  # type: ignore[misc]
             assert got is False, (
                 f"acquire(timeout={timeout}) on a lock another thread holds returned {got!r}: "
                 "when the real lock's acquire gives up, return False (0 means don't wait; only "
