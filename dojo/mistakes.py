@@ -132,9 +132,8 @@ def parse_edits(where: str, raw_edits: object, table: str) -> tuple[Edit, ...]:
 def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
     """Run the kata's tests with the mistake in place of the learner's file.
 
-    The first failure usually tells the story, so the tests that carry the phrase run first and
-    pytest stops at the first failure; only when that one doesn't carry the phrase (or nothing
-    failed) does the whole suite run.
+    The tests that carry the phrase run first, and pytest stops at the first failure that says
+    it: usually after one test. Only a mistake that no failure explains runs every test.
     """
     with tempfile.TemporaryDirectory(prefix=f"kata-mistake-{mistake.name}-") as tmp:
         wrong = Path(tmp) / Path(mistake.replaces).name  # same name: a build context may need it
@@ -142,12 +141,8 @@ def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
         # the other learner files come from the solution, so only this mistake is wrong
         overrides = {mistake.replaces: wrong}
         # the tests that carry the phrase go first: the failure that teaches is usually theirs
-        first = run_kata(kata, solutions=True, overrides=overrides,
-                         extra_args=("--maxfail=1", f"--kata-first={mistake.expect}"))
-        result = _judge(mistake, first)
-        if result.caught:
-            return result
-        return _judge(mistake, run_kata(kata, solutions=True, overrides=overrides))
+        return _judge(mistake, run_kata(kata, solutions=True, overrides=overrides, extra_args=(
+            f"--kata-first={mistake.expect}", f"--kata-stop-at={mistake.expect}")))
 
 
 def _judge(mistake: Mistake, run: RunResult) -> MistakeResult:

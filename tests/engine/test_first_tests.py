@@ -49,3 +49,30 @@ def test_the_tests_that_carry_the_phrase_go_first(adder_repo: FakeRepo) -> None:
     assert _order(adder_repo, "--kata-first=Zero changes") == [
         "test_table[case0]", "test_small", "test_negative", "test_large", "test_table[case1]"]
     assert _order(adder_repo, "--kata-first=nowhere to be found") == plain
+
+
+STOPS = '''
+from .adder import add
+
+
+def test_one():
+    assert add(1, 1) == 3, "an unrelated failure"
+
+
+def test_two():
+    assert add(2, 2) == 5, "the failure that TEACHES the cause"
+
+
+def test_three():
+    assert add(3, 3) == 7, "after the teaching one: never run"
+'''
+
+
+def test_the_run_stops_at_the_first_failure_that_names_the_cause(adder_repo: FakeRepo) -> None:
+    (adder_repo.root / "katas/demo/adder/test_adder.py").write_text(STOPS)
+    result = adder_repo.pytest("katas/demo/adder", "--solutions", "-q", "--kata-stop-at=teaches the CAUSE")
+    output = result.stdout
+    assert "test_three" not in output and "2 failed" in output, output
+    assert "a failure says 'teaches the cause'" in output, output
+    # without the option, every test runs
+    assert "3 failed" in adder_repo.pytest("katas/demo/adder", "--solutions", "-q").stdout
