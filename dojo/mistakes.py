@@ -133,7 +133,8 @@ def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
     """Run the kata's tests with the mistake in place of the learner's file.
 
     The tests that carry the phrase run first, and pytest stops at the first failure that says
-    it: usually after one test. Only a mistake that no failure explains runs every test.
+    it: usually after one test. A mistake that no failure explains there runs again, every test
+    in file order, as the learner runs them.
     """
     with tempfile.TemporaryDirectory(prefix=f"kata-mistake-{mistake.name}-") as tmp:
         wrong = Path(tmp) / Path(mistake.replaces).name  # same name: a build context may need it
@@ -141,8 +142,13 @@ def try_mistake(kata: Kata, mistake: Mistake) -> MistakeResult:
         # the other learner files come from the solution, so only this mistake is wrong
         overrides = {mistake.replaces: wrong}
         # the tests that carry the phrase go first: the failure that teaches is usually theirs
-        return _judge(mistake, run_kata(kata, solutions=True, overrides=overrides, extra_args=(
+        first = _judge(mistake, run_kata(kata, solutions=True, overrides=overrides, extra_args=(
             f"--kata-first={mistake.expect}", f"--kata-stop-at={mistake.expect}")))
+        if first.caught:
+            return first
+        # once more in the learner's order: a test that relies on an earlier one's side effect
+        # (a value cached by a call it made) catches the mistake only there
+        return _judge(mistake, run_kata(kata, solutions=True, overrides=overrides))
 
 
 def _judge(mistake: Mistake, run: RunResult) -> MistakeResult:

@@ -77,6 +77,7 @@ def test_getpid_and_getppid_are_the_kernels_answers() -> None:
 def test_getpid_and_getppid_in_a_forked_child() -> None:
     """In a child the answers change: the kernel's, not a value cached at import."""
     parent = os.getpid()
+    assert getpid() == parent  # asked in the parent first: a cached answer would now be the parent's
     pid = os.fork()
     if pid == 0:  # the child: report by exit status only, never return into pytest
         try:
