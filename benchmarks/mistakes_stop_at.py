@@ -1,7 +1,8 @@
 """What judging a known mistake costs: the old way (tests that carry the phrase first, stop at the
 first failure, and when that failure doesn't name the cause, run the whole suite again) against
 one run that stops at the first failure naming the cause (`--kata-stop-at`, what `kata verify`
-passes now; in file order again only if none did). Tests run are counted, so the machine's load can't skew the ratio; wall times beside.
+passes now; in file order again only if none did). Tests run are counted, so the machine's load
+can't skew the ratio; wall times beside.
 
     python benchmarks/mistakes_stop_at.py [KATA ...]   (default: pipeline, mini_shell, bearer_tokens)
 """
