@@ -36,6 +36,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "time_limit(seconds): override the kata's time limit for one test"
     )
+    config.addinivalue_line(
+        "markers",
+        "stage(number, name): the kata's step this test belongs to (1, 2, ...; `kata run` shows "
+        "one stage at a time)",
+    )
     try:
         # Files are checked by `kata verify`; a half-written entry must not stop every run.
         catalogue = load(find_root(config.rootpath) / "katas.toml", check_files=False)
