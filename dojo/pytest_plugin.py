@@ -17,7 +17,7 @@ from .timelimit import time_limit
 
 pytest_plugins = [
     "dojo.hypothesis_summary", "dojo.safe_failures", "dojo.import_limit", "dojo.first_tests", "dojo.not_yet",
-    "dojo.shrink_budget",
+    "dojo.shrink_budget", "dojo.stages",
 ]
 
 STRESS_SWITCH_INTERVAL = 1e-5
@@ -274,4 +274,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     current = session.config.stash.get(_settings_key, None)
     if current is None or current.report is None or hasattr(session.config, "workerinput"):
         return
+    from .stages import report_fields  # a plugin module: pytest imports it first (see pytest_plugins)
+
+    for nodeid, fields in session.config.stash.get(report_fields, {}).items():
+        if nodeid in _records:
+            _records[nodeid].update(fields)  # type: ignore[arg-type]
     current.report.write_text(json.dumps(_records, indent=1), encoding="utf-8")

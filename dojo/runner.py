@@ -41,6 +41,9 @@ class TestOutcome:
     phase: str
     message: str = ""
     details: str = ""
+    stage: int | None = None  # the test's stage (dojo/stages.py), if its kata has stages
+    stage_name: str = ""
+    stage_problem: str = ""  # its stage marks disagree or are malformed
 
 
 @dataclass

@@ -203,6 +203,18 @@ def check_stub(report: KataReport, run: RunResult) -> None:
         elif outcome.outcome == "skipped":
             report.skipped = outcome.message
     report.stub_failing = len(run.by_outcome("failed"))
+    report.problems += _stage_problems(kata, run)
+
+
+def _stage_problems(kata: Kata, run: RunResult) -> list[str]:
+    """Each test in exactly one stage, numbered from 1 (dojo/stages.py); none is fine too."""
+    from .stages import Stage, check  # a pytest plugin module: only when a stub run is judged
+
+    tests = [o for o in run.outcomes if o.phase != "collect"]
+    problems = [f"{_short(kata, o.nodeid)} is {o.stage_problem}" for o in tests if o.stage_problem]
+    found = {_short(kata, o.nodeid): (Stage(o.stage, o.stage_name) if o.stage else None)
+             for o in tests if not o.stage_problem}
+    return problems + check(found)
 
 
 def check_solution(report: KataReport, run: RunResult, repeat: int) -> None:

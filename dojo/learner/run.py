@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -32,7 +33,7 @@ def pytest_args(kata: Kata, report: Path) -> list[str]:
     """What we pass to pytest: the kata's folder, short tracebacks, the engine's JSON report."""
     return [
         str(kata.kata_dir), "-p", "no:cacheprovider", "-q", "--no-header", "--tb=short",
-        f"--kata-report={report}",
+        f"--kata-report={report}", "--kata-stages",
     ]
 
 
@@ -122,7 +123,7 @@ def header(kata: Kata, console: Console) -> None:
 
 def read_report(report: Path, print_: str, exit_code: int) -> RunRecord | None:
     """Counts from the engine's JSON report; None if pytest never got to run the tests."""
-    entries: dict[str, dict[str, str]] = {}
+    entries: dict[str, dict[str, Any]] = {}
     if report.is_file():
         try:
             entries = json.loads(report.read_text(encoding="utf-8"))
@@ -149,7 +150,25 @@ def read_report(report: Path, print_: str, exit_code: int) -> RunRecord | None:
     return RunRecord(
         fingerprint=print_, passed=len(tests) - failed - skipped, failed=failed,
         skipped=skipped, error=error, ran_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **_stage_fields(tests),
     )
+
+
+def _stage_fields(tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a kata in stages stands: the first stage with a failing test, and its counts."""
+    numbers = {e["stage"] for e in tests if isinstance(e.get("stage"), int)}
+    if len(numbers) < 2:
+        return {}
+    failing = sorted(e["stage"] for e in tests
+                     if isinstance(e.get("stage"), int) and e.get("outcome") in ("failed", "error"))
+    if not failing:
+        return {"stages": max(numbers)}
+    current = [e for e in tests if e.get("stage") == failing[0]]
+    return {
+        "stages": max(numbers), "stage": failing[0], "stage_name": str(current[0].get("stage_name", "")),
+        "stage_failed": sum(e.get("outcome") in ("failed", "error") for e in current),
+        "stage_total": len(current),
+    }
 
 
 def run_kata(kata: Kata, state: State, launch: Launcher) -> RunRecord | None:
@@ -181,6 +200,11 @@ def verdict(
     if record.error:
         return (f"[red]✗ {kata.name}: the tests cannot run: {escape(record.error)}[/red]\n"
                 f"  look at the first error above; stuck? `kata hint {kata.name}`")
+    if record.failed and record.stage:
+        return (f"[red]✗ {kata.name}: stage {record.stage} of {record.stages}, "
+                f"{escape(record.stage_name)}: {record.stage_failed} of "
+                f"{_tests(record.stage_total)} failing[/red] ({record.failed} of "
+                f"{_tests(record.total)} in all); stuck? `kata hint {kata.name}`")
     if record.failed:
         return (f"[red]✗ {kata.name}: {record.failed} of {_tests(record.total)} failing[/red]; "
                 f"stuck? `kata hint {kata.name}`")

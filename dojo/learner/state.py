@@ -32,6 +32,12 @@ class RunRecord:
     skipped: int = 0
     error: str = ""  # why the tests could not even be collected (import error, syntax error)
     ran_at: str = ""
+    # a kata in stages: how many, and the first with a failure (0: none failing, or no stages)
+    stages: int = 0
+    stage: int = 0
+    stage_name: str = ""
+    stage_failed: int = 0
+    stage_total: int = 0
 
     @property
     def total(self) -> int:

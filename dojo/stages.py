@@ -1,0 +1,164 @@
+"""A kata's tests in ordered stages: `kata run` shows the stage the learner is on, not a wall.
+
+A test joins a stage with `@pytest.mark.stage(2, "timeouts")` (on the test, its class or the
+module's `pytestmark`). With `--kata-stages` (what `kata run` and `kata watch` pass), the tests run
+in stage order; the first stage with a failure is the current one and its failures are reported
+in full; a failure in a later stage is one line in a category of its own ("5 in a later stage" in
+pytest's last line, still a failure for the exit status and the reports), and the summary says
+where the learner stands. Plain `pytest katas/<topic>` runs and reports everything as usual.
+A kata without stage marks is one stage: nothing changes for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import NamedTuple
+
+import pytest
+
+LATER_PREFIX = "in a later stage: "
+LATER_CATEGORY = "in a later stage"  # pytest's stats key: its last line says "5 in a later stage"
+
+
+class Stage(NamedTuple):
+    number: int
+    name: str
+
+
+class StageProblem(ValueError):
+    """A test's stage marks are not one well-formed `stage(number, name)`."""
+
+
+def stage_of(item: pytest.Item) -> Stage | None:
+    """The stage `item` belongs to; None if it has no stage mark; StageProblem if its marks
+    disagree (a class in stage 2 holding a test marked stage 3) or one is malformed."""
+    stages = {_parse(mark) for mark in item.iter_markers("stage")}
+    if len(stages) > 1:
+        listed = ", ".join(f"{s.number} {s.name!r}" for s in sorted(stages))
+        raise StageProblem(f"marked with more than one stage: {listed}")
+    return stages.pop() if stages else None
+
+
+def _parse(mark: pytest.Mark) -> Stage:
+    args = list(mark.args) + [mark.kwargs[k] for k in ("number", "name") if k in mark.kwargs]
+    if (len(args) != 2 or not isinstance(args[0], int) or isinstance(args[0], bool)
+            or args[0] < 1 or not isinstance(args[1], str) or not args[1].strip()):
+        raise StageProblem(f"stage mark {mark.args!r} is not stage(number >= 1, \"name\")")
+    return Stage(args[0], args[1].strip())
+
+
+def check(stages: dict[str, Stage | None]) -> list[str]:
+    """What is wrong with a kata's stages (test id -> its stage): every test in a stage or none,
+    stages numbered 1, 2, 3... without a gap, one name per number."""
+    marked = {test: stage for test, stage in stages.items() if stage is not None}
+    if not marked:
+        return []
+    problems = [f"{test} has no stage mark (the kata's other tests have one)"
+                for test, stage in stages.items() if stage is None]
+    names: dict[int, set[str]] = {}
+    for stage in marked.values():
+        names.setdefault(stage.number, set()).add(stage.name)
+    numbers = sorted(names)
+    if numbers != list(range(1, len(numbers) + 1)):
+        problems.append(f"stages must be numbered 1, 2, 3... without a gap; found {numbers}")
+    problems += [f"stage {number} has more than one name: {sorted(found)}"
+                 for number, found in names.items() if len(found) > 1]
+    return problems
+
+
+# test id -> what the engine's JSON report says of its stage ({"stage": 2, "stage_name": ...})
+report_fields = pytest.StashKey[dict[str, dict[str, object]]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    fields: dict[str, dict[str, object]] = {}
+    for item in items:
+        try:
+            found = stage_of(item)
+        except StageProblem as problem:
+            fields[item.nodeid] = {"stage_problem": str(problem)}
+            continue
+        if found is not None:
+            fields[item.nodeid] = {"stage": found.number, "stage_name": found.name}
+    config.stash[report_fields] = fields
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("kata").addoption(
+        "--kata-stages", action="store_true", default=False,
+        help="run a kata's tests in stage order and report later stages' failures in one line",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("kata_stages", False):  # a plugin object only when asked
+        config.pluginmanager.register(StagedRun(), "kata-stages")
+
+
+class StagedRun:
+    """Orders the tests by stage, finds the current stage, and keeps later stages short."""
+
+    def __init__(self) -> None:
+        self.stage: dict[str, Stage] = {}  # test id -> its stage (staged katas only)
+        self.tests: dict[Stage, int] = {}
+        self.failing: dict[Stage, int] = {}
+        self.current: Stage | None = None  # the first stage with a failure
+        self._counted: set[str] = set()  # a test failing in call and teardown counts once
+
+    @pytest.hookimpl(trylast=True)  # after any reordering plugin: stage order wins
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            try:
+                found = stage_of(item)
+            except StageProblem:
+                found = None  # `kata verify` names it; the learner's run goes on unstaged
+            if found is not None:
+                self.stage[item.nodeid] = found
+                self.tests[found] = self.tests.get(found, 0) + 1
+        if len(self.tests) > 1:
+            last = max(self.tests)
+            items.sort(key=lambda item: self.stage.get(item.nodeid, last))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: after not_yet has had its say
+    def pytest_runtest_makereport(
+        self, item: pytest.Item
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        stage = self.stage.get(item.nodeid)
+        if not report.failed or stage is None or len(self.tests) < 2:
+            return report
+        if report.nodeid not in self._counted:
+            self._counted.add(report.nodeid)
+            self.failing[stage] = self.failing.get(stage, 0) + 1
+        if self.current is None:
+            self.current = stage
+        elif stage.number > self.current.number:
+            report.longrepr = f"{LATER_PREFIX}stage {stage.number}, {stage.name}"
+        return report
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        longrepr = report.longrepr
+        if report.failed and isinstance(longrepr, str) and longrepr.startswith(LATER_PREFIX):
+            return LATER_CATEGORY, "f", "IN A LATER STAGE"
+        return None
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if len(self.tests) < 2:
+            return
+        total = max(self.tests).number
+        terminalreporter.section("stages", sep="-", bold=True)
+        for stage in sorted(self.tests):
+            count, failing = self.tests[stage], self.failing.get(stage, 0)
+            where = f"stage {stage.number} of {total}, {stage.name}:"
+            if self.current is None or stage < self.current:
+                terminalreporter.write_line(f"{where} green ({_tests(count)})", green=True)
+            elif stage == self.current:
+                terminalreporter.write_line(
+                    f"{where} {failing} of {_tests(count)} failing  <- you are here", red=True, bold=True
+                )
+            else:
+                terminalreporter.write_line(f"{where} {_tests(count)}, for later")
+
+
+def _tests(count: int) -> str:
+    return "1 test" if count == 1 else f"{count} tests"
