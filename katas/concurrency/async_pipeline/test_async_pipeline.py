@@ -111,6 +111,7 @@ def stage(name: str, fn: Callable[[Any], Any], workers: int = 1) -> Stage:
 # -- every item, through every stage ------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "every item through")
 @pytest.mark.asyncio
 async def test_every_item_passes_through_every_stage_once(spawn: Spawn) -> None:
     source = Source(limit=50)
@@ -123,6 +124,7 @@ async def test_every_item_passes_through_every_stage_once(spawn: Spawn) -> None:
     assert source.closed
 
 
+@pytest.mark.stage(1, "every item through")
 @given(
     items=st.lists(st.integers(-1000, 1000), max_size=30),
     shape=st.lists(st.tuples(st.sampled_from(["inc", "double", "neg"]), st.integers(1, 3)), min_size=1, max_size=3),
@@ -158,6 +160,7 @@ def test_matches_applying_the_stages_one_after_another(
     )
 
 
+@pytest.mark.stage(3, "workers and backpressure")
 @pytest.mark.asyncio
 async def test_each_stage_runs_its_workers_at_the_same_time(spawn: Spawn) -> None:
     gate = asyncio.Event()
@@ -185,6 +188,7 @@ async def test_each_stage_runs_its_workers_at_the_same_time(spawn: Spawn) -> Non
 # -- backpressure -----------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "workers and backpressure")
 @pytest.mark.parametrize("capacity", [1, 3])
 @pytest.mark.asyncio
 async def test_a_stalled_stage_stops_the_source_being_read(spawn: Spawn, capacity: int) -> None:
@@ -238,6 +242,7 @@ async def test_a_stalled_stage_stops_the_source_being_read(spawn: Spawn, capacit
 # -- shutdown -------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "workers and backpressure")
 @pytest.mark.asyncio
 async def test_the_end_of_input_reaches_every_worker_of_every_stage(spawn: Spawn) -> None:
     source = Source(limit=5)
@@ -257,6 +262,7 @@ async def test_the_end_of_input_reaches_every_worker_of_every_stage(spawn: Spawn
     assert not left, f"run_pipeline returned but left {len(left)} task(s) running"
 
 
+@pytest.mark.stage(2, "refusals and stop")
 @pytest.mark.asyncio
 async def test_stop_finishes_the_items_already_taken_and_takes_no_more(spawn: Spawn) -> None:
     stop = asyncio.Event()
@@ -284,6 +290,7 @@ async def test_stop_finishes_the_items_already_taken_and_takes_no_more(spawn: Sp
     assert not left, f"run_pipeline returned but left {len(left)} task(s) running"
 
 
+@pytest.mark.stage(4, "errors and cancellation")
 @pytest.mark.asyncio
 async def test_cancelling_run_pipeline_cancels_every_task_and_closes_the_source(
     spawn: Spawn,
@@ -317,6 +324,7 @@ async def test_cancelling_run_pipeline_cancels_every_task_and_closes_the_source(
 # -- errors ---------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "errors and cancellation")
 @pytest.mark.asyncio
 async def test_a_stage_error_stops_the_pipeline_and_names_the_stage_and_item(
     spawn: Spawn,
@@ -357,6 +365,7 @@ async def test_a_stage_error_stops_the_pipeline_and_names_the_stage_and_item(
     assert not left, f"{len(left)} task(s) left running after the error: cancel them"
 
 
+@pytest.mark.stage(4, "errors and cancellation")
 @pytest.mark.asyncio
 async def test_an_error_in_the_source_propagates_unchanged(spawn: Spawn) -> None:
     source = Source(limit=100, fail_after=5)
@@ -378,6 +387,7 @@ async def test_an_error_in_the_source_propagates_unchanged(spawn: Spawn) -> None
 # -- the contract's corners -------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "workers and backpressure")
 @pytest.mark.asyncio
 async def test_outputs_come_back_in_the_order_they_finished(spawn: Spawn) -> None:
     gates = [asyncio.Event() for _ in range(3)]
@@ -404,6 +414,7 @@ async def test_outputs_come_back_in_the_order_they_finished(spawn: Spawn) -> Non
     )
 
 
+@pytest.mark.stage(3, "workers and backpressure")
 @pytest.mark.asyncio
 async def test_stages_work_at_the_same_time(spawn: Spawn) -> None:
     """Stage 1 won't finish item 1 until stage 2 has started on item 0."""
@@ -430,6 +441,7 @@ async def test_stages_work_at_the_same_time(spawn: Spawn) -> None:
     assert sorted(got) == [0, 1, 2]
 
 
+@pytest.mark.stage(1, "every item through")
 @pytest.mark.asyncio
 async def test_a_stage_has_one_worker_unless_told_otherwise(spawn: Spawn) -> None:
     busy = peak = 0
@@ -448,6 +460,7 @@ async def test_a_stage_has_one_worker_unless_told_otherwise(spawn: Spawn) -> Non
     assert peak == 1, f"Stage(name, fn) has workers=1, yet {peak} calls ran at once"
 
 
+@pytest.mark.stage(2, "refusals and stop")
 @pytest.mark.parametrize(
     ("capacity", "workers", "why"),
     [
@@ -470,6 +483,7 @@ async def test_impossible_pipelines_are_refused_before_reading(
     assert source.taken == [], f"{why}: refuse before taking anything from the source"
 
 
+@pytest.mark.stage(1, "every item through")
 @pytest.mark.asyncio
 async def test_smallest_pipeline_and_an_empty_source(spawn: Spawn) -> None:
     source = Source(limit=0)
@@ -482,6 +496,7 @@ async def test_smallest_pipeline_and_an_empty_source(spawn: Spawn) -> None:
     assert await finish(task, "a one-item source ran out") == [1]
 
 
+@pytest.mark.stage(2, "refusals and stop")
 @pytest.mark.asyncio
 async def test_stop_already_set_takes_nothing(spawn: Spawn) -> None:
     stop = asyncio.Event()
@@ -513,6 +528,7 @@ class NoClose:
         return self.i - 1
 
 
+@pytest.mark.stage(1, "every item through")
 @pytest.mark.asyncio
 async def test_a_source_without_aclose_is_fine(spawn: Spawn) -> None:
     task = spawn(run_pipeline(NoClose(4), [stage("s", lambda x: x, 2)], capacity=1))
@@ -520,6 +536,7 @@ async def test_a_source_without_aclose_is_fine(spawn: Spawn) -> None:
     assert sorted(got) == [0, 1, 2, 3], f"got {got}: a source is any async iterable; close it only if it has aclose()"
 
 
+@pytest.mark.stage(4, "errors and cancellation")
 @pytest.mark.asyncio
 async def test_a_stage_error_cancels_the_calls_still_running(spawn: Spawn) -> None:
     """Item 0 hangs in stage 'a'; item 1 fails in stage 'b'. The hanging call must be cancelled."""
@@ -558,6 +575,7 @@ async def test_a_stage_error_cancels_the_calls_still_running(spawn: Spawn) -> No
     assert not learner_tasks_running()
 
 
+@pytest.mark.stage(4, "errors and cancellation")
 @pytest.mark.parametrize("ending", ["a stage raised", "the caller cancelled", "the source raised"])
 @pytest.mark.asyncio
 async def test_nothing_is_still_cleaning_up_when_run_pipeline_ends(spawn: Spawn, ending: str) -> None:
