@@ -42,6 +42,7 @@ def requests_header(user: bytes, password: bytes) -> str:
 # --- building and parsing the header -------------------------------------------------------
 
 
+@pytest.mark.stage(1, "build and parse")
 def test_build_reproduces_the_rfc_7617_examples() -> None:
     got = build_authorization("Aladdin", "open sesame")
     assert got == "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", f"RFC 7617 §2 example: got {got!r}"
@@ -52,11 +53,13 @@ def test_build_reproduces_the_rfc_7617_examples() -> None:
     )
 
 
+@pytest.mark.stage(2, "malformed headers")
 def test_build_refuses_a_colon_in_the_user_id() -> None:
     with pytest.raises(ValueError):
         build_authorization("ali:baba", "sesame")
 
 
+@pytest.mark.stage(1, "build and parse")
 def test_parse_reproduces_the_rfc_7617_examples() -> None:
     assert parse_authorization("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==") == ("Aladdin", "open sesame")
     got = parse_authorization("Basic dGVzdDoxMjPCow==")
@@ -66,6 +69,7 @@ def test_parse_reproduces_the_rfc_7617_examples() -> None:
     )
 
 
+@pytest.mark.stage(1, "build and parse")
 def test_parse_splits_on_the_first_colon() -> None:
     got = parse_authorization("Basic YWxhZGRpbjpvcGVuOnNlc2FtZQ==")
     assert got == ("aladdin", "open:sesame"), (
@@ -79,6 +83,7 @@ def test_parse_splits_on_the_first_colon() -> None:
     )
 
 
+@pytest.mark.stage(1, "build and parse")
 @pytest.mark.parametrize("scheme", ["basic", "BASIC", "bAsIc"])
 def test_parse_treats_the_scheme_case_insensitively(scheme: str) -> None:
     got = parse_authorization(f"{scheme}   QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
@@ -111,6 +116,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.stage(2, "malformed headers")
 @pytest.mark.parametrize("header", MALFORMED.values(), ids=MALFORMED.keys())
 def test_parse_rejects_malformed_headers(header: str) -> None:
     try:
@@ -123,6 +129,7 @@ def test_parse_rejects_malformed_headers(header: str) -> None:
     )
 
 
+@pytest.mark.stage(2, "malformed headers")
 @settings(max_examples=200, deadline=None)
 @given(st.text() | st.builds("{}{}".format, st.sampled_from(["Basic ", "basic  ", "Basic"]),
                              st.text(alphabet="ABCab012+/=: \t\n\u00e9")))
@@ -139,6 +146,7 @@ def test_parse_answers_anything_with_a_pair_or_malformed_credentials(header: str
     assert isinstance(got, tuple) and len(got) == 2 and all(isinstance(x, str) for x in got)
 
 
+@pytest.mark.stage(2, "malformed headers")
 @settings(max_examples=200, deadline=None)
 @given(raw=st.binary(max_size=24) | st.text(max_size=12).map(str.encode))
 def test_parse_decodes_any_credentials_as_strict_utf8_split_on_the_first_colon(raw: bytes) -> None:
@@ -161,6 +169,7 @@ def test_parse_decodes_any_credentials_as_strict_utf8_split_on_the_first_colon(r
         assert got == (user, password), f"{raw!r} ({header!r}): expected {(user, password)!r}, got {got!r}"
 
 
+@pytest.mark.stage(2, "malformed headers")
 @settings(max_examples=150, deadline=None)
 @given(user=st.text().filter(lambda s: ":" not in s), password=st.text())
 def test_build_and_parse_agree_with_requests_for_any_text(user: str, password: str) -> None:
@@ -170,6 +179,7 @@ def test_build_and_parse_agree_with_requests_for_any_text(user: str, password: s
     assert parse_authorization(expected) == (user, password)
 
 
+@pytest.mark.stage(1, "build and parse")
 def test_challenge_quotes_the_realm_and_announces_utf8() -> None:
     assert challenge("WallyWorld") == 'Basic realm="WallyWorld", charset="UTF-8"'
     got = challenge('the "back\\office"')
@@ -206,6 +216,7 @@ def oracle(monkeypatch: pytest.MonkeyPatch) -> ConstantTimeOracle:
     return ConstantTimeOracle(monkeypatch, basic_auth)
 
 
+@pytest.mark.stage(3, "checking the password")
 @pytest.mark.parametrize(
     ("user", "password", "expected"),
     [
@@ -242,6 +253,7 @@ def test_check_credentials_accepts_exactly_the_right_password(
         "password passes (no truncation, no padding with NUL, no case folding)")
 
 
+@pytest.mark.stage(3, "checking the password")
 def test_an_empty_password_is_a_password() -> None:
     users = {"guest": "", "Aladdin": "open sesame"}
     assert check_credentials(users, "guest", "") is True, (
@@ -259,6 +271,7 @@ def near_misses(password: str) -> st.SearchStrategy[str]:
 PASSWORDS = st.text(max_size=6) | st.text(min_size=70, max_size=80)  # short, and past 64 bytes
 
 
+@pytest.mark.stage(3, "checking the password")
 @settings(max_examples=100, deadline=None)
 @given(users=st.dictionaries(st.text(max_size=4), PASSWORDS, max_size=4), guess=st.data())
 def test_check_credentials_agrees_with_the_plain_definition(users: dict[str, str],
@@ -277,6 +290,7 @@ def test_check_credentials_agrees_with_the_plain_definition(users: dict[str, str
         "different password through")
 
 
+@pytest.mark.stage(5, "constant time")
 def test_the_password_verdict_is_a_constant_time_comparison(oracle: ConstantTimeOracle) -> None:
     oracle.answer = True  # "equal", for a wrong password
     verdict = check_credentials(USERS, "Aladdin", "wrong guess")
@@ -300,6 +314,7 @@ def test_the_password_verdict_is_a_constant_time_comparison(oracle: ConstantTime
     )
 
 
+@pytest.mark.stage(5, "constant time")
 def test_an_unknown_user_never_gets_in_even_when_the_dummy_matches(
     oracle: ConstantTimeOracle,
 ) -> None:
@@ -313,6 +328,7 @@ def test_an_unknown_user_never_gets_in_even_when_the_dummy_matches(
         )
 
 
+@pytest.mark.stage(5, "constant time")
 def test_the_stored_password_is_never_compared_with_eq() -> None:
     stored = WatchedPassword("open sesame")
     users = {"Aladdin": stored}
@@ -325,6 +341,7 @@ def test_the_stored_password_is_never_compared_with_eq() -> None:
     )
 
 
+@pytest.mark.stage(5, "constant time")
 def test_an_unknown_user_costs_the_same_comparisons_as_a_known_one(
     oracle: ConstantTimeOracle,
 ) -> None:
@@ -388,12 +405,14 @@ def _expect_challenge(response: requests.Response, why: str) -> None:
     )
 
 
+@pytest.mark.stage(4, "the wsgi app")
 def test_the_app_challenges_a_request_without_credentials(
     base_url: str, http: requests.Session
 ) -> None:
     _expect_challenge(http.get(base_url, timeout=5), "no Authorization header")
 
 
+@pytest.mark.stage(4, "the wsgi app")
 def test_the_app_greets_a_user_with_the_right_password(
     base_url: str, http: requests.Session
 ) -> None:
@@ -405,6 +424,7 @@ def test_the_app_greets_a_user_with_the_right_password(
         f"Content-Type: text/plain; charset=utf-8 expected, got {content_type!r}")
 
 
+@pytest.mark.stage(4, "the wsgi app")
 def test_the_app_accepts_utf8_credentials(base_url: str, http: requests.Session) -> None:
     # requests encodes str credentials as latin-1; bytes go out as they are.
     # (types-requests only admits str pairs; bytes work and skip the latin-1 encoding)
@@ -426,6 +446,7 @@ def test_the_app_accepts_utf8_credentials(base_url: str, http: requests.Session)
         f"the body must be 'hello, zoë' in UTF-8 ({expected!r}), got {response.content!r}")
 
 
+@pytest.mark.stage(4, "the wsgi app")
 @pytest.mark.parametrize(
     "header",
     [
@@ -445,6 +466,7 @@ def test_the_app_answers_bad_credentials_with_a_401_challenge(
     _expect_challenge(response, f"Authorization: {header}")
 
 
+@pytest.mark.stage(4, "the wsgi app")
 def test_urllib_answers_the_challenge_and_gets_in(base_url: str) -> None:
     """urllib's HTTPBasicAuthHandler sends credentials only after a matching challenge."""
     passwords = urllib.request.HTTPPasswordMgr()
