@@ -207,6 +207,7 @@ def check_met(traces: list[Trace], where: str) -> None:
 # --- chunking -------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "chunks and map")
 @given(st.lists(st.integers(), max_size=40), st.integers(min_value=1, max_value=12))
 def test_chunked_splits_into_consecutive_runs_of_size(items: list[int], size: int) -> None:
     chunks = chunked(items, size)
@@ -214,6 +215,7 @@ def test_chunked_splits_into_consecutive_runs_of_size(items: list[int], size: in
     assert chunks == expected, f"chunked({items}, {size}) returned {chunks}, expected {expected}"
 
 
+@pytest.mark.stage(1, "chunks and map")
 def test_chunked_rejects_a_size_below_one() -> None:
     with pytest.raises(ValueError):
         chunked([1, 2, 3], 0)
@@ -222,6 +224,7 @@ def test_chunked_rejects_a_size_below_one() -> None:
 # --- the process pool -------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "chunks and map")
 def test_map_returns_results_in_input_order_for_any_chunksize() -> None:
     with ProcessPool(3) as pool:
         for n in (0, 1, 7, 20):
@@ -233,6 +236,7 @@ def test_map_returns_results_in_input_order_for_any_chunksize() -> None:
                 )
 
 
+@pytest.mark.stage(1, "chunks and map")
 def test_results_keep_input_order_when_the_first_item_finishes_last(
     release: Callable[[], None],
 ) -> None:
@@ -244,6 +248,7 @@ def test_results_keep_input_order_when_the_first_item_finishes_last(
     )
 
 
+@pytest.mark.stage(1, "chunks and map")
 def test_work_runs_in_worker_processes_not_in_the_caller(rendezvous: Any) -> None:
     with ProcessPool(2) as pool:
         workers = set(pool.pids)
@@ -254,6 +259,7 @@ def test_work_runs_in_worker_processes_not_in_the_caller(rendezvous: Any) -> Non
     assert pids <= workers, f"items ran in pids {pids}, but the pool's workers are {workers}"
 
 
+@pytest.mark.stage(1, "chunks and map")
 def test_a_chunk_is_one_message_run_by_one_worker_in_order(rendezvous: Any) -> None:
     """Items 0 and 4 open the two chunks and must meet: chunks, not single items, go to workers."""
     items = [(i, i in (0, 4)) for i in range(8)]
@@ -270,6 +276,7 @@ def test_a_chunk_is_one_message_run_by_one_worker_in_order(rendezvous: Any) -> N
             assert a.end <= b.start, f"item {b.index} started before item {a.index} of its chunk ended"
 
 
+@pytest.mark.stage(1, "chunks and map")
 def test_processes_run_at_the_same_time_in_distinct_pids(rendezvous: Any) -> None:
     """Two chunks, two workers: the recorded intervals of different pids overlap."""
     with ProcessPool(2) as pool:
@@ -284,6 +291,7 @@ def test_processes_run_at_the_same_time_in_distinct_pids(rendezvous: Any) -> Non
     print(f"processes: {busy / span:.2f} CPUs busy on average (about 2 on an idle 2-core machine)")
 
 
+@pytest.mark.stage(3, "errors in the work")
 def test_an_exception_in_a_worker_is_raised_by_map() -> None:
     with ProcessPool(2) as pool:
         try:
@@ -298,6 +306,7 @@ def test_an_exception_in_a_worker_is_raised_by_map() -> None:
         assert pool.map(square, [1, 2, 3]) == [1, 4, 9], "the pool must still work after an error"
 
 
+@pytest.mark.stage(3, "errors in the work")
 def test_map_fails_fast_and_late_results_never_leak_into_the_next_map(
     release: Callable[[], None], rendezvous: Any
 ) -> None:
@@ -334,6 +343,7 @@ def test_map_fails_fast_and_late_results_never_leak_into_the_next_map(
         assert pool.map(square, [1, 2, 3, 4]) == [1, 4, 9, 16], "later calls must work as well"
 
 
+@pytest.mark.stage(4, "workers that crash")
 def test_a_crashed_worker_raises_workercrashed_instead_of_hanging() -> None:
     pool = ProcessPool(2)
     try:
@@ -354,6 +364,7 @@ def test_a_crashed_worker_raises_workercrashed_instead_of_hanging() -> None:
         pool.close()
 
 
+@pytest.mark.stage(2, "sizes and closing")
 def test_no_worker_outlives_the_pool() -> None:
     with ProcessPool(3) as pool:
         pids = pool.pids
@@ -367,6 +378,7 @@ def test_no_worker_outlives_the_pool() -> None:
     )
 
 
+@pytest.mark.stage(2, "sizes and closing")
 def test_close_closes_the_pipes_and_the_pool_refuses_more_work() -> None:
     def sockets() -> int:  # a duplex Pipe is a socketpair; one-way pipes are not counted here
         return len(psutil.Process().net_connections("unix"))
@@ -384,6 +396,7 @@ def test_close_closes_the_pipes_and_the_pool_refuses_more_work() -> None:
         pool.map(square, [1])  # the README: map() on a closed pool raises ValueError
 
 
+@pytest.mark.stage(3, "errors in the work")
 def test_close_does_not_wait_for_abandoned_work(release: Callable[[], None]) -> None:
     """After a map() failed fast, a worker may still run its chunk: close() stops it anyway."""
     pool = ProcessPool(2)
@@ -416,6 +429,7 @@ def oracle_error(fn: Callable[[Any], Any], items: list[Any]) -> type[BaseExcepti
     raise AssertionError(f"the oracle did not raise for {fn}")
 
 
+@pytest.mark.stage(2, "sizes and closing")
 def test_pool_size_and_chunk_size_are_checked_like_processpoolexecutor() -> None:
     with ProcessPool(1) as pool:
         assert len(pool.pids) == 1, f"ProcessPool(1) should start one worker, pids are {pool.pids}"
@@ -427,6 +441,7 @@ def test_pool_size_and_chunk_size_are_checked_like_processpoolexecutor() -> None
         ProcessPool(0)
 
 
+@pytest.mark.stage(3, "errors in the work")
 @pytest.mark.parametrize("item", ["exit", "interrupt"])
 def test_a_base_exception_in_fn_is_raised_by_map_and_the_worker_survives(item: str) -> None:
     expected = oracle_error(raise_base_exception, [item])
@@ -453,6 +468,7 @@ def test_a_base_exception_in_fn_is_raised_by_map_and_the_worker_survives(item: s
         )
 
 
+@pytest.mark.stage(3, "errors in the work")
 @pytest.mark.parametrize(
     ("what", "fn", "items"),
     [
@@ -489,6 +505,7 @@ def test_what_cannot_be_pickled_is_raised_by_map_and_the_pool_survives(
         assert sorted(pool.pids) == pids, "the pool's workers changed"
 
 
+@pytest.mark.stage(4, "workers that crash")
 def test_a_worker_whose_pipe_closes_before_it_exits_is_a_crash_too() -> None:
     """Reading its pipe can hit EOF before the sentinel reports the exit: that is the same crash."""
     pool = ProcessPool(1)
@@ -513,6 +530,7 @@ def test_a_worker_whose_pipe_closes_before_it_exits_is_a_crash_too() -> None:
         pool.close()
 
 
+@pytest.mark.stage(4, "workers that crash")
 def test_a_worker_killed_while_idle_breaks_the_pool() -> None:
     """The OOM killer does not wait for a chunk: the next map() reports the dead worker."""
     pool = ProcessPool(2)
@@ -552,6 +570,7 @@ def _leave_a_pool_open(result: Any) -> None:
     result.put(pool.map(square, [1, 2]))
 
 
+@pytest.mark.stage(2, "sizes and closing")
 def test_a_pool_nobody_closed_does_not_keep_the_program_from_exiting() -> None:
     result = CTX.SimpleQueue()
     program = CTX.Process(target=_leave_a_pool_open, args=(result,))
@@ -571,6 +590,7 @@ def test_a_pool_nobody_closed_does_not_keep_the_program_from_exiting() -> None:
 # --- threads: the GIL made visible ------------------------------------------------------------------
 
 
+@pytest.mark.stage(5, "threads and the gil")
 def test_thread_map_returns_results_in_order_and_raises_errors() -> None:
     assert thread_map(square, iter(range(10)), workers=3, chunksize=4) == [x * x for x in range(10)]
     with pytest.raises(ValueError, match="item 3"):
@@ -579,6 +599,7 @@ def test_thread_map_returns_results_in_order_and_raises_errors() -> None:
         thread_map(square, range(3), workers=2, chunksize=0)
 
 
+@pytest.mark.stage(5, "threads and the gil")
 def test_threads_overlap_in_time_but_the_gil_lets_only_one_run_python(rendezvous: Any) -> None:
     """Same work on threads: concurrent (intervals overlap), but together they use one CPU at most."""
     traces = thread_map(traced, [(0, True), (1, False), (2, True), (3, False)], workers=2, chunksize=2)
