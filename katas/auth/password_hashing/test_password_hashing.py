@@ -51,6 +51,7 @@ RFC7914_SCRYPT = [
 ]
 
 
+@pytest.mark.stage(1, "deriving keys")
 @pytest.mark.parametrize(("method", "password", "salt", "expected"), RFC7914_SCRYPT,
                          ids=["N=16", "N=1024 p=16", "N=16384"])
 def test_scrypt_reproduces_the_rfc_7914_vectors(
@@ -90,6 +91,7 @@ RFC_PBKDF2 = [  # RFC 7914 §11 (SHA-256, dkLen 64) and RFC 6070 (SHA-1)
 ]
 
 
+@pytest.mark.stage(1, "deriving keys")
 @pytest.mark.parametrize(("method", "password", "salt", "dklen", "expected"), RFC_PBKDF2,
                          ids=["7914 c=1", "7914 c=80000", "6070 c=1", "6070 c=2", "6070 c=4096",
                               "6070 long", "6070 nul"])
@@ -112,6 +114,7 @@ BAD_PARAMETERS = ["scrypt:0:8:1", "scrypt:1:8:1", "scrypt:3:8:1", "scrypt:1000:8
                   "pbkdf2:sha256:0", "pbkdf2:sha256:-5"]
 
 
+@pytest.mark.stage(3, "broken records")
 @pytest.mark.parametrize("method", BAD_METHODS + BAD_PARAMETERS)
 def test_derive_rejects_unknown_or_malformed_methods(method: str) -> None:
     try:
@@ -133,6 +136,7 @@ def test_derive_rejects_unknown_or_malformed_methods(method: str) -> None:
     )
 
 
+@pytest.mark.stage(1, "deriving keys")
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_derive_is_hashlib_with_the_parameters_the_method_names(data: st.DataObject) -> None:
@@ -162,6 +166,7 @@ def test_derive_is_hashlib_with_the_parameters_the_method_names(data: st.DataObj
 # --- the stored hash string ------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "hashing and verifying")
 def test_a_hash_names_its_method_and_carries_a_salt_and_the_full_checksum() -> None:
     stored = hash_password("correct horse", FAST_SCRYPT)
     parts = stored.split("$")
@@ -176,6 +181,7 @@ def test_a_hash_names_its_method_and_carries_a_salt_and_the_full_checksum() -> N
     )
 
 
+@pytest.mark.stage(2, "hashing and verifying")
 def test_every_hash_gets_its_own_salt() -> None:
     hashes = [hash_password("same password", "pbkdf2:sha256:1") for _ in range(40)]
     for stored in hashes:
@@ -191,6 +197,7 @@ def test_every_hash_gets_its_own_salt() -> None:
     )
 
 
+@pytest.mark.stage(2, "hashing and verifying")
 def test_the_salt_comes_from_secrets_not_from_random() -> None:
     salts = []
     for _ in range(2):
@@ -202,6 +209,7 @@ def test_the_salt_comes_from_secrets_not_from_random() -> None:
     )
 
 
+@pytest.mark.stage(2, "hashing and verifying")
 def test_the_right_password_verifies_and_others_do_not() -> None:
     stored = hash_password("p\u00e4ssw\u00f6rd \U0001f511", FAST_SCRYPT)
     assert verify_password(stored, "p\u00e4ssw\u00f6rd \U0001f511") is True
@@ -209,6 +217,7 @@ def test_the_right_password_verifies_and_others_do_not() -> None:
         assert verify_password(stored, wrong) is False, f"{wrong!r} must not verify"
 
 
+@pytest.mark.stage(2, "hashing and verifying")
 def test_the_default_method_works_within_openssl_memory_limits() -> None:
     try:
         stored = hash_password("hunter2")
@@ -225,6 +234,7 @@ def test_the_default_method_works_within_openssl_memory_limits() -> None:
 # --- a real peer: Werkzeug's generate_password_hash / check_password_hash -------------------
 
 
+@pytest.mark.stage(2, "hashing and verifying")
 @pytest.mark.parametrize("method", [FAST_SCRYPT, FAST_PBKDF2, "pbkdf2:sha512:1000"])
 def test_werkzeug_accepts_our_hashes_and_we_accept_werkzeugs(method: str) -> None:
     ours = hash_password("open sesame", method)
@@ -238,6 +248,7 @@ def test_werkzeug_accepts_our_hashes_and_we_accept_werkzeugs(method: str) -> Non
     assert not verify_password(theirs, "open sesamE")
 
 
+@pytest.mark.stage(2, "hashing and verifying")
 @settings(max_examples=40, deadline=None)
 @given(password=st.text(max_size=40))
 def test_any_password_round_trips_through_werkzeug(password: str) -> None:
@@ -271,6 +282,7 @@ def _broken_hashes() -> dict[str, str]:
 BROKEN = _broken_hashes()
 
 
+@pytest.mark.stage(3, "broken records")
 @pytest.mark.parametrize("stored", BROKEN.values(), ids=BROKEN.keys())
 def test_a_broken_or_unknown_hash_raises_invalid_hash(stored: str) -> None:
     for guess in ["pw", "", "anything"]:
@@ -287,6 +299,7 @@ def test_a_broken_or_unknown_hash_raises_invalid_hash(stored: str) -> None:
 
 
 
+@pytest.mark.stage(3, "broken records")
 def test_the_checksum_verdict_is_a_constant_time_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
     stored = generate_password_hash("pw", FAST_PBKDF2)
     oracle = ConstantTimeOracle(monkeypatch, password_hashing)
@@ -314,6 +327,7 @@ def test_the_checksum_verdict_is_a_constant_time_comparison(monkeypatch: pytest.
 # --- raising the parameters later --------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "rehashing")
 @pytest.mark.parametrize(
     ("made_with", "policy", "expected"),
     [
@@ -341,6 +355,7 @@ def test_needs_rehash_when_the_method_or_a_parameter_changed(
     )
 
 
+@pytest.mark.stage(4, "rehashing")
 def test_needs_rehash_compares_parameters_not_their_spelling() -> None:
     stored = hash_password("pw", "scrypt:01024:8:1")
     assert needs_rehash(stored, "scrypt:1024:8:1") is False, (
@@ -349,6 +364,7 @@ def test_needs_rehash_compares_parameters_not_their_spelling() -> None:
     assert needs_rehash(stored, "scrypt:1024:8:01") is False
 
 
+@pytest.mark.stage(4, "rehashing")
 def test_a_login_upgrades_an_outdated_hash() -> None:
     old = generate_password_hash("open sesame", "pbkdf2:sha256:1000")
     ok, new = verify_and_update(old, "open sesame", FAST_SCRYPT)
@@ -363,6 +379,7 @@ def test_a_login_upgrades_an_outdated_hash() -> None:
     )
 
 
+@pytest.mark.stage(4, "rehashing")
 def test_a_wrong_password_is_never_rehashed() -> None:
     old = generate_password_hash("open sesame", "pbkdf2:sha256:1000")
     got = verify_and_update(old, "let me in", FAST_SCRYPT)
