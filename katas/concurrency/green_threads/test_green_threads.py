@@ -108,6 +108,7 @@ def socketpair() -> Iterator[tuple[socket.socket, socket.socket]]:
 # --- scheduling -----------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "tasks take turns")
 def test_tasks_take_turns_at_each_bare_yield(fake_time: Scheduler) -> None:
     log: list[str] = []
 
@@ -132,11 +133,13 @@ def test_tasks_take_turns_at_each_bare_yield(fake_time: Scheduler) -> None:
     )
 
 
+@pytest.mark.stage(1, "tasks take turns")
 def test_run_with_no_tasks_returns_at_once(fake_time: Scheduler, clock: FakeClock) -> None:
     fake_time.run()  # the AutojumpSelector fails with "deadlock" if run() waits for nothing
     assert clock() == START, "run() with nothing to do must return without waiting"
 
 
+@pytest.mark.stage(1, "tasks take turns")
 def test_run_returns_each_task_result_and_a_task_can_spawn_another(fake_time: Scheduler) -> None:
     seen: list[bool] = []
 
@@ -163,6 +166,7 @@ def test_run_returns_each_task_result_and_a_task_can_spawn_another(fake_time: Sc
     )
 
 
+@pytest.mark.stage(1, "tasks take turns")
 def test_a_task_that_returns_without_yielding_is_done_with_its_result(fake_time: Scheduler) -> None:
     def instant() -> TaskBody:
         return 42
@@ -173,6 +177,7 @@ def test_a_task_that_returns_without_yielding_is_done_with_its_result(fake_time:
     assert task.done and task.result == 42, f"{task.done=}, {task.result=}: StopIteration.value is the result"
 
 
+@pytest.mark.stage(2, "sleep and errors")
 @pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt], ids=["Exception", "BaseException"])
 def test_an_exception_in_a_task_propagates_out_of_run(fake_time: Scheduler, error: type[BaseException]) -> None:
     def broken() -> TaskBody:
@@ -184,6 +189,7 @@ def test_an_exception_in_a_task_propagates_out_of_run(fake_time: Scheduler, erro
         fake_time.run()
 
 
+@pytest.mark.stage(2, "sleep and errors")
 def test_close_releases_the_selector(clock: FakeClock) -> None:
     sched = Scheduler(clock=clock, selector=AutojumpSelector(clock))
 
@@ -196,6 +202,7 @@ def test_close_releases_the_selector(clock: FakeClock) -> None:
     assert sched.selector.get_map() is None, "close() must close the selector (its epoll fd)"
 
 
+@pytest.mark.stage(2, "sleep and errors")
 def test_sleepers_wake_in_order_of_their_deadlines(fake_time: Scheduler, clock: FakeClock) -> None:
     log: list[tuple[float, str]] = []
 
@@ -216,6 +223,7 @@ def test_sleepers_wake_in_order_of_their_deadlines(fake_time: Scheduler, clock: 
     )
 
 
+@pytest.mark.stage(2, "sleep and errors")
 def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(fake_time: Scheduler, clock: FakeClock) -> None:
     def nap() -> TaskBody:
         yield sleep(5)
@@ -231,6 +239,7 @@ def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(fake_time: Sch
     )
 
 
+@pytest.mark.stage(2, "sleep and errors")
 def test_sleepers_due_at_the_same_moment_wake_in_the_order_they_went_to_sleep(
     fake_time: Scheduler, clock: FakeClock
 ) -> None:
@@ -255,6 +264,7 @@ def test_sleepers_due_at_the_same_moment_wake_in_the_order_they_went_to_sleep(
     assert clock() - START == 2
 
 
+@pytest.mark.stage(2, "sleep and errors")
 @pytest.mark.parametrize("delay", [0, -1, -0.5], ids=["zero", "minus-one", "minus-half"])
 def test_sleep_zero_or_negative_lets_others_run_first(fake_time: Scheduler, clock: FakeClock, delay: float) -> None:
     log: list[str] = []
@@ -281,6 +291,7 @@ DELAYS = st.sampled_from([0, 0.25, 0.5, 1, 1.5, 3, -1])
 SCRIPT = st.lists(st.one_of(st.none(), DELAYS), max_size=6)
 
 
+@pytest.mark.stage(2, "sleep and errors")
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scripts=st.lists(SCRIPT, min_size=1, max_size=4))
 def test_every_mix_of_yields_and_sleeps_agrees_with_a_model_of_virtual_time(scripts: list[list[float | None]]) -> None:
@@ -322,6 +333,7 @@ def test_every_mix_of_yields_and_sleeps_agrees_with_a_model_of_virtual_time(scri
 # --- socket readiness ----------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "waiting on sockets")
 def test_a_reader_sleeps_until_its_socket_has_data(
     fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -345,6 +357,7 @@ def test_a_reader_sleeps_until_its_socket_has_data(
     )
 
 
+@pytest.mark.stage(3, "waiting on sockets")
 def test_a_writer_waits_until_the_peer_drains_a_full_buffer(
     fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -379,6 +392,7 @@ def test_a_writer_waits_until_the_peer_drains_a_full_buffer(
     assert sorted(text for _, text in log) == ["drained", "writable after 1 byte"], f"got {log}"
 
 
+@pytest.mark.stage(3, "waiting on sockets")
 def test_one_task_can_read_a_socket_while_another_waits_to_write_it(
     fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -412,6 +426,7 @@ def test_one_task_can_read_a_socket_while_another_waits_to_write_it(
     )
 
 
+@pytest.mark.stage(3, "waiting on sockets")
 def test_io_is_polled_even_while_some_task_is_always_ready(
     clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -545,6 +560,7 @@ def serve(sched: Scheduler, clients: Clients, count: int, script: Callable[[], A
         sched.close()
 
 
+@pytest.mark.stage(4, "a real echo server")
 def test_the_echo_server_serves_several_real_clients_at_once(clients: Clients) -> None:
     def script() -> list[str]:
         socks = {name: clients.connect() for name in "ABC"}
@@ -573,6 +589,7 @@ def test_the_echo_server_serves_several_real_clients_at_once(clients: Clients) -
     assert heard == [f"{name} says {turn}\n" for turn, name in enumerate("CBACAB")]
 
 
+@pytest.mark.stage(4, "a real echo server")
 def test_a_large_echo_survives_partial_sends(clients: Clients) -> None:
     """A 512 KiB echo through a 4 KiB send buffer: send() takes only part of the data each time."""
     clients.listener.close()
@@ -598,6 +615,7 @@ def test_a_large_echo_survives_partial_sends(clients: Clients) -> None:
     assert echoed == payload, f"the echo differs from what was sent, first at byte {first_bad}"
 
 
+@pytest.mark.stage(4, "a real echo server")
 def test_a_client_that_does_not_read_its_echo_does_not_freeze_the_others(clients: Clients) -> None:
     """A slow peer: the hog sends 1 MiB and reads nothing back for a while. Its echo task must wait
     in writable() while the server keeps serving the other client."""
@@ -635,6 +653,7 @@ def test_a_client_that_does_not_read_its_echo_does_not_freeze_the_others(clients
     assert echoed == payload, "the hog's echo differs from what it sent"
 
 
+@pytest.mark.stage(4, "a real echo server")
 def test_a_client_that_half_closes_gets_every_byte_back_then_end_of_file(clients: Clients) -> None:
     """`shutdown(SHUT_WR)` (like `nc -N`): the server sees EOF, echoes what it has, closes its side."""
 
