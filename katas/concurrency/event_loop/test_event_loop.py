@@ -117,6 +117,7 @@ def elapsed(clock: FakeClock) -> float:
 # --- callbacks and timers ---------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_call_soon_runs_callbacks_in_order_with_their_arguments(loop: EventLoop) -> None:
     log: list[str] = []
     done = loop.create_future()
@@ -128,6 +129,7 @@ def test_call_soon_runs_callbacks_in_order_with_their_arguments(loop: EventLoop)
     assert log == ["first", "x+y"], f"got {log}: callbacks run first in, first out"
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_call_later_fires_in_deadline_order_at_the_right_times(loop: EventLoop, clock: FakeClock) -> None:
     log: list[tuple[float, str]] = []
     done = loop.create_future()
@@ -142,6 +144,7 @@ def test_call_later_fires_in_deadline_order_at_the_right_times(loop: EventLoop, 
     )
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_waiting_for_a_timer_blocks_in_select_instead_of_busy_waiting(loop: EventLoop, clock: FakeClock) -> None:
     done = loop.create_future()
     loop.call_later(5, done.set_result, "woke")
@@ -155,6 +158,7 @@ def test_waiting_for_a_timer_blocks_in_select_instead_of_busy_waiting(loop: Even
     )
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_a_cancelled_timer_never_runs(loop: EventLoop, clock: FakeClock) -> None:
     log: list[str] = []
     done = loop.create_future()
@@ -168,6 +172,7 @@ def test_a_cancelled_timer_never_runs(loop: EventLoop, clock: FakeClock) -> None
     assert log == ["kept"], f"got {log}: a handle whose cancel() was called must not run"
 
 
+@pytest.mark.stage(3, "readers and writers")
 def test_a_callback_that_keeps_rescheduling_itself_does_not_starve_io(
     clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -206,6 +211,7 @@ def test_a_callback_that_keeps_rescheduling_itself_does_not_starve_io(
         loop.selector.close()
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_a_callback_scheduled_by_a_callback_runs_in_the_next_iteration(loop: EventLoop) -> None:
     log: list[str] = []
     selector = loop.selector
@@ -233,6 +239,7 @@ def test_a_callback_scheduled_by_a_callback_runs_in_the_next_iteration(loop: Eve
     )
 
 
+@pytest.mark.stage(3, "readers and writers")
 def test_select_gets_timeout_zero_while_callbacks_are_ready_and_none_only_for_sockets_alone(
     loop: EventLoop, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -271,6 +278,7 @@ def test_select_gets_timeout_zero_while_callbacks_are_ready_and_none_only_for_so
     )
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_timers_due_together_fire_in_the_order_they_were_scheduled(loop: EventLoop, clock: FakeClock) -> None:
     log: list[tuple[float, str]] = []
     done = loop.create_future()
@@ -291,6 +299,7 @@ def test_timers_due_together_fire_in_the_order_they_were_scheduled(loop: EventLo
     )
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_a_cancelled_timer_does_not_wake_the_loop(loop: EventLoop, clock: FakeClock) -> None:
     done = loop.create_future()
     loop.call_later(5, done.set_result, "too early").cancel()
@@ -304,6 +313,7 @@ def test_a_cancelled_timer_does_not_wake_the_loop(loop: EventLoop, clock: FakeCl
     )
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_cancelling_a_handle_after_it_ran_changes_nothing(loop: EventLoop) -> None:
     log: list[str] = []
     done = loop.create_future()
@@ -314,6 +324,7 @@ def test_cancelling_a_handle_after_it_ran_changes_nothing(loop: EventLoop) -> No
     assert log == ["ran"]
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_close_releases_the_selector(clock: FakeClock) -> None:
     loop = EventLoop(clock=clock, selector=AutojumpSelector(clock))
     assert loop.run_until_complete(sleep(loop, 1, "rested")) == "rested"
@@ -321,6 +332,7 @@ def test_close_releases_the_selector(clock: FakeClock) -> None:
     assert loop.selector.get_map() is None, "close() must close the selector (its epoll fd)"
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 def test_an_exception_in_a_plain_callback_comes_out_of_run_until_complete(loop: EventLoop) -> None:
     def broken() -> None:
         raise KeyError("callback failed")
@@ -387,6 +399,7 @@ def run_program(loop: Any, roots: list[Node]) -> list[tuple[float, str]]:
     return log
 
 
+@pytest.mark.stage(1, "callbacks and timers")
 @settings(
     max_examples=60,
     deadline=None,
@@ -419,6 +432,7 @@ def test_any_program_of_callbacks_and_timers_runs_as_on_asyncio(roots: list[Node
 # --- futures ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_a_future_holds_a_result_or_an_exception_exactly_once(loop: EventLoop) -> None:
     fut = loop.create_future()
     assert not fut.done()
@@ -435,6 +449,7 @@ def test_a_future_holds_a_result_or_an_exception_exactly_once(loop: EventLoop) -
         failed.result()
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_done_callbacks_are_scheduled_with_call_soon_not_called_inside_set_result(
     loop: EventLoop,
 ) -> None:
@@ -464,6 +479,7 @@ def refused(call: Any, why: str) -> None:
     pytest.fail(f"no InvalidStateError: {why}")
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_every_wrong_state_raises_invalid_state_error(loop: EventLoop) -> None:
     pending = loop.create_future()
     refused(pending.result, "result() of a pending future has nothing to return")
@@ -480,6 +496,7 @@ def test_every_wrong_state_raises_invalid_state_error(loop: EventLoop) -> None:
     assert isinstance(failed.exception(), KeyboardInterrupt), "a future holds a BaseException too"
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_done_callbacks_run_in_the_order_they_were_added_and_each_gets_the_future(loop: EventLoop) -> None:
     log: list[tuple[str, Any]] = []
     fut = loop.create_future()
@@ -500,6 +517,7 @@ def test_done_callbacks_run_in_the_order_they_were_added_and_each_gets_the_futur
 # --- tasks -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_a_task_awaits_a_future_and_returns_the_coroutines_value(loop: EventLoop, clock: FakeClock) -> None:
     fut = loop.create_future()
     loop.call_later(2, fut.set_result, 20)
@@ -511,6 +529,7 @@ def test_a_task_awaits_a_future_and_returns_the_coroutines_value(loop: EventLoop
     assert loop.run_until_complete(main()) == (2, 21)
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_tasks_run_concurrently_so_their_sleeps_overlap(loop: EventLoop, clock: FakeClock) -> None:
     log: list[tuple[float, str]] = []
 
@@ -530,6 +549,7 @@ def test_tasks_run_concurrently_so_their_sleeps_overlap(loop: EventLoop, clock: 
     )
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_an_exception_in_a_coroutine_fails_its_task_and_reaches_the_awaiter(loop: EventLoop) -> None:
     async def broken() -> None:
         await sleep(loop, 1)
@@ -550,6 +570,7 @@ def test_an_exception_in_a_coroutine_fails_its_task_and_reaches_the_awaiter(loop
     assert isinstance(task.exception(), ValueError), "the task itself should hold the exception"
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_a_task_that_awaits_a_done_future_goes_straight_on(loop: EventLoop) -> None:
     ready = loop.create_future()
     ready.set_result("already there")
@@ -567,6 +588,7 @@ def test_a_task_that_awaits_a_done_future_goes_straight_on(loop: EventLoop) -> N
     assert log == ["before", "after"]
 
 
+@pytest.mark.stage(2, "futures and tasks")
 @pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit], ids=["KeyboardInterrupt", "SystemExit"])
 def test_a_base_exception_in_a_task_stops_the_loop(loop: EventLoop, error: type[BaseException]) -> None:
     async def interrupted() -> None:
@@ -586,6 +608,7 @@ def test_a_base_exception_in_a_task_stops_the_loop(loop: EventLoop, error: type[
     )
 
 
+@pytest.mark.stage(2, "futures and tasks")
 def test_a_task_that_awaits_something_other_than_a_future_fails_with_type_error(loop: EventLoop) -> None:
     class NotAFuture:
         def __await__(self) -> Any:
@@ -612,6 +635,7 @@ def test_a_task_that_awaits_something_other_than_a_future_fails_with_type_error(
 # --- sockets ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "socket coroutines")
 def test_sock_recv_waits_for_data_then_stops_watching_the_socket(
     loop: EventLoop, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -627,6 +651,7 @@ def test_sock_recv_waits_for_data_then_stops_watching_the_socket(
     assert not left, f"still registered after sock_recv returned: {left}; call remove_reader()"
 
 
+@pytest.mark.stage(4, "socket coroutines")
 def test_sock_sendall_pushes_a_large_buffer_through_a_full_socket(
     loop: EventLoop, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -661,6 +686,7 @@ def test_sock_sendall_pushes_a_large_buffer_through_a_full_socket(
     assert got == payload, f"received {len(got)} of {len(payload)} bytes, or different ones: {partial}"
 
 
+@pytest.mark.stage(4, "socket coroutines")
 def test_sock_sendall_onto_a_socket_that_is_already_full_loses_nothing(
     loop: EventLoop, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -698,6 +724,7 @@ def test_sock_sendall_onto_a_socket_that_is_already_full_loses_nothing(
     assert got == payload, f"received {len(got)} bytes after the filler, expected the {len(payload)} sent: {cause}"
 
 
+@pytest.mark.stage(4, "socket coroutines")
 def test_sock_connect_waits_while_the_handshake_is_in_progress(loop: EventLoop) -> None:
     """A listener whose accept queue is full (backlog 0, one connection waiting) drops new SYNs:
     the next connect stays in progress."""
@@ -722,6 +749,7 @@ def test_sock_connect_waits_while_the_handshake_is_in_progress(loop: EventLoop) 
         listener.close()
 
 
+@pytest.mark.stage(4, "socket coroutines")
 def test_sock_connect_to_a_closed_port_raises_connection_refused(real_loop: EventLoop) -> None:
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
@@ -736,6 +764,7 @@ def test_sock_connect_to_a_closed_port_raises_connection_refused(real_loop: Even
         sock.close()
 
 
+@pytest.mark.stage(3, "readers and writers")
 def test_a_reader_is_called_every_iteration_while_its_socket_stays_readable(
     loop: EventLoop, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -759,6 +788,7 @@ def test_a_reader_is_called_every_iteration_while_its_socket_stays_readable(
     )
 
 
+@pytest.mark.stage(3, "readers and writers")
 def test_remove_reader_cancels_a_callback_already_queued_in_this_iteration(
     loop: EventLoop, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -795,6 +825,7 @@ REPLACED = (
 )
 
 
+@pytest.mark.stage(3, "readers and writers")
 def test_add_reader_again_replaces_the_callback_even_one_already_queued(
     loop: EventLoop, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -836,6 +867,7 @@ def test_add_reader_again_replaces_the_callback_even_one_already_queued(
         d.close()
 
 
+@pytest.mark.stage(3, "readers and writers")
 def test_remove_reader_and_writer_say_whether_a_callback_was_registered(
     loop: EventLoop, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -850,6 +882,7 @@ def test_remove_reader_and_writer_say_whether_a_callback_was_registered(
     assert not loop.selector.get_map(), "nothing is registered any more"
 
 
+@pytest.mark.stage(3, "readers and writers")
 def test_a_reader_and_a_writer_on_one_socket_each_get_their_own_event(
     loop: EventLoop, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -882,6 +915,7 @@ def test_a_reader_and_a_writer_on_one_socket_each_get_their_own_event(
     assert not loop.selector.get_map(), "everything was removed: nothing may stay registered"
 
 
+@pytest.mark.stage(3, "readers and writers")
 def test_removing_the_writer_keeps_the_reader_and_stops_the_write_events(
     loop: EventLoop, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -914,6 +948,7 @@ def test_removing_the_writer_keeps_the_reader_and_stops_the_write_events(
     assert log == ["read hi"], f"got {log}: the writer was removed before it could run, the reader stays"
 
 
+@pytest.mark.stage(4, "socket coroutines")
 def test_sock_recv_returns_empty_bytes_when_the_peer_closes(
     loop: EventLoop, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -926,6 +961,7 @@ def test_sock_recv_returns_empty_bytes_when_the_peer_closes(
     assert loop.run_until_complete(main()) == b"", "a peer that closed means EOF: recv() returns b''"
 
 
+@pytest.mark.stage(4, "socket coroutines")
 def test_sock_connect_to_a_listening_socket_succeeds(real_loop: EventLoop) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -1003,6 +1039,7 @@ def server() -> Iterator[Server]:
     made.stop()
 
 
+@pytest.mark.stage(5, "a real http exchange")
 def test_http_get_fetches_a_page_from_a_real_http_server(real_loop: EventLoop, server: Server) -> None:
     gc.collect()  # leftovers of earlier tests are not this request's
     with warnings.catch_warnings(record=True) as caught:
@@ -1028,6 +1065,7 @@ def test_http_get_fetches_a_page_from_a_real_http_server(real_loop: EventLoop, s
     assert response.body == b"hello from http.server\n"
 
 
+@pytest.mark.stage(5, "a real http exchange")
 def test_http_get_reads_a_large_body_and_a_404(real_loop: EventLoop, server: Server) -> None:
     big = real_loop.run_until_complete(http_get(real_loop, "127.0.0.1", server.port, "/big"))
     assert len(big.body) == len(BIG) == int(big.headers["content-length"]), (
@@ -1039,6 +1077,7 @@ def test_http_get_reads_a_large_body_and_a_404(real_loop: EventLoop, server: Ser
     assert missing.status == 404 and missing.body == b"no such page\n", f"got {missing}"
 
 
+@pytest.mark.stage(5, "a real http exchange")
 def test_three_http_gets_are_in_flight_at_the_same_time(real_loop: EventLoop, server: Server) -> None:
     async def main() -> list[Any]:
         tasks = [real_loop.create_task(http_get(real_loop, "127.0.0.1", server.port, f"/meet/{i}")) for i in range(3)]
@@ -1053,6 +1092,7 @@ def test_three_http_gets_are_in_flight_at_the_same_time(real_loop: EventLoop, se
     )
 
 
+@pytest.mark.stage(5, "a real http exchange")
 def test_http_get_from_a_slow_server_that_trickles_its_answer(real_loop: EventLoop) -> None:
     """A raw peer: mixed-case header names, a reason of two words, the answer a few bytes at a time."""
     listener = socket.socket()
