@@ -112,12 +112,14 @@ def rejects(token: str, keys: Key | list[Key], error: type[InvalidToken], why: s
 # --- base64url and the RFC 7515 A.1 vector ---------------------------------------------------
 
 
+@pytest.mark.stage(1, "the rfc 7515 vector")
 def test_b64url_encode_reproduces_the_rfc_7515_segments() -> None:
     assert b64url_encode(A1_HEADER) == A1_HEADER_B64, "RFC 7515 A.1 header: no padding, -_ alphabet"
     assert b64url_encode(A1_PAYLOAD) == A1_PAYLOAD_B64
     assert b64url_encode(b'{"alg":"none"}') == "eyJhbGciOiJub25lIn0"  # RFC 7519 §6.1
 
 
+@pytest.mark.stage(1, "the rfc 7515 vector")
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=64))
 def test_b64url_round_trips_any_bytes(data: bytes) -> None:
@@ -126,12 +128,14 @@ def test_b64url_round_trips_any_bytes(data: bytes) -> None:
     assert b64url_decode(expected) == data
 
 
+@pytest.mark.stage(3, "forged tokens")
 @pytest.mark.parametrize("text", ["eyJhbGciOiJub25lIn0=", "ab+/", "ab cd", "a", "abc$", "YQ=="])
 def test_b64url_decode_rejects_padding_and_foreign_characters(text: str) -> None:
     with pytest.raises(MalformedToken):
         b64url_decode(text)
 
 
+@pytest.mark.stage(1, "the rfc 7515 vector")
 def test_sign_reproduces_the_rfc_7515_a1_hmac() -> None:
     got = sign(Key("HS256", A1_KEY), f"{A1_HEADER_B64}.{A1_PAYLOAD_B64}".encode())
     assert got == A1_SIGNATURE, (
@@ -140,6 +144,7 @@ def test_sign_reproduces_the_rfc_7515_a1_hmac() -> None:
     )
 
 
+@pytest.mark.stage(1, "the rfc 7515 vector")
 def test_decode_accepts_the_rfc_7515_a1_token_before_it_expires() -> None:
     with at(1300819380 - 60):
         try:
@@ -153,6 +158,7 @@ def test_decode_accepts_the_rfc_7515_a1_token_before_it_expires() -> None:
     assert got == A1_CLAIMS
 
 
+@pytest.mark.stage(1, "the rfc 7515 vector")
 def test_decode_refuses_the_rfc_7515_a1_token_once_it_expired() -> None:
     with at(1300819380 + 1):
         rejects(A1_TOKEN, Key("HS256", A1_KEY), Expired, "RFC 7515 A.1 token, exp in 2011")
@@ -161,6 +167,7 @@ def test_decode_refuses_the_rfc_7515_a1_token_once_it_expired() -> None:
 # --- a real peer: PyJWT ------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "interop with pyjwt")
 def test_pyjwt_accepts_our_hs256_tokens() -> None:
     claims = {"sub": "ada", "aud": "api", "iss": "https://issuer.test", "exp": NOW + 60,
               "roles": ["admin"], "n\u00e4me": "\u00c5da \U0001f511"}
@@ -172,6 +179,7 @@ def test_pyjwt_accepts_our_hs256_tokens() -> None:
     assert pyjwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
 
 
+@pytest.mark.stage(2, "interop with pyjwt")
 def test_we_accept_pyjwt_hs256_tokens() -> None:
     claims = {"sub": "ada", "aud": ["api", "web"], "iss": "me", "exp": NOW + 60, "nbf": NOW - 1}
     with at(NOW):
@@ -179,6 +187,7 @@ def test_we_accept_pyjwt_hs256_tokens() -> None:
         assert decode(token, Key("HS256", SECRET), audience="web", issuer="me") == claims
 
 
+@pytest.mark.stage(2, "interop with pyjwt")
 def test_rs256_interoperates_with_pyjwt_both_ways() -> None:
     private_pem, public_pem = rsa_pems("main")
     claims = {"sub": "ada", "exp": NOW + 60}
@@ -198,6 +207,7 @@ def test_rs256_interoperates_with_pyjwt_both_ways() -> None:
         )
 
 
+@pytest.mark.stage(2, "interop with pyjwt")
 def test_the_kid_picks_the_key_pyjwt_named() -> None:
     private_pem, public_pem = rsa_pems("main")
     keys = [Key("HS256", SECRET, kid="hmac-1"), Key("RS256", public_pem, kid="rsa-1")]
@@ -222,6 +232,7 @@ CLAIMS = st.dictionaries(
 )
 
 
+@pytest.mark.stage(2, "interop with pyjwt")
 @settings(max_examples=40, deadline=None)
 @given(claims=CLAIMS)
 def test_any_claims_round_trip_through_pyjwt(claims: dict[str, Any]) -> None:
@@ -232,6 +243,7 @@ def test_any_claims_round_trip_through_pyjwt(claims: dict[str, Any]) -> None:
 # --- the attack battery --------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "forged tokens")
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
 def test_alg_none_is_refused(alg: str) -> None:
     claims = {"sub": "admin", "exp": NOW + 60}
@@ -246,6 +258,7 @@ WRONG_ALGS = {"no alg": None, "alg null": "null", "lower case": "hs256", "HS512"
               "RS256 for an HMAC key": "RS256", "trailing space": "HS256 ", "alg a list": ["HS256"]}
 
 
+@pytest.mark.stage(3, "forged tokens")
 @pytest.mark.parametrize("alg", WRONG_ALGS.values(), ids=WRONG_ALGS.keys())
 def test_an_alg_other_than_the_keys_exactly_is_refused(alg: Any) -> None:
     header = {"typ": "JWT"} if alg is None else {"alg": None if alg == "null" else alg}
@@ -256,6 +269,7 @@ def test_an_alg_other_than_the_keys_exactly_is_refused(alg: Any) -> None:
                 "out")
 
 
+@pytest.mark.stage(3, "forged tokens")
 def test_the_rfc_7519_unsecured_example_is_refused() -> None:
     token = f"eyJhbGciOiJub25lIn0.{A1_PAYLOAD_B64}."
     with at(1300819380 - 60):
@@ -263,6 +277,7 @@ def test_the_rfc_7519_unsecured_example_is_refused() -> None:
                 "RFC 7519 §6.1 unsecured JWT (alg none): the token chose not to be signed")
 
 
+@pytest.mark.stage(3, "forged tokens")
 def test_rs256_to_hs256_key_confusion_is_refused() -> None:
     """The attacker HMACs a token with the RSA *public* key, which everybody can read."""
     _, public_pem = rsa_pems("main")
@@ -273,6 +288,7 @@ def test_rs256_to_hs256_key_confusion_is_refused() -> None:
                 "the key decides the algorithm, never the token's alg header")
 
 
+@pytest.mark.stage(3, "forged tokens")
 def test_key_confusion_through_the_kid_is_refused() -> None:
     _, public_pem = rsa_pems("main")
     keys = [Key("HS256", SECRET, kid="hmac-1"), Key("RS256", public_pem, kid="rsa-1")]
@@ -282,6 +298,7 @@ def test_key_confusion_through_the_kid_is_refused() -> None:
                 "key confusion via kid (kid names the RSA key, alg says HS256)")
 
 
+@pytest.mark.stage(3, "forged tokens")
 def test_a_tampered_payload_is_refused() -> None:
     with at(NOW):
         token = encode({"sub": "ada", "admin": False, "exp": NOW + 60}, Key("HS256", SECRET))
@@ -291,6 +308,7 @@ def test_a_tampered_payload_is_refused() -> None:
                 "payload changed (admin: true), signature kept")
 
 
+@pytest.mark.stage(3, "forged tokens")
 @pytest.mark.parametrize("change", ["flip a signature character", "strip the signature",
                                     "another secret", "another RSA key"])
 def test_a_bad_signature_is_refused(change: str) -> None:
@@ -331,6 +349,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.stage(3, "forged tokens")
 @pytest.mark.parametrize("token", MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_tokens_are_refused(token: str) -> None:
     with at(NOW):
@@ -346,6 +365,7 @@ KID_TRICKS = {
 }
 
 
+@pytest.mark.stage(3, "forged tokens")
 @pytest.mark.parametrize("kid", KID_TRICKS.values(), ids=KID_TRICKS.keys())
 def test_kid_tricks_are_refused(kid: Any) -> None:
     """The kid is a name to look up among our keys, never a path, a query or a URL."""
@@ -355,6 +375,7 @@ def test_kid_tricks_are_refused(kid: Any) -> None:
         rejects(forged, keys, InvalidToken, f"kid {kid!r}, HMAC keyed with an empty key")
 
 
+@pytest.mark.stage(3, "forged tokens")
 def test_a_kid_is_looked_up_even_when_there_is_one_key() -> None:
     with at(NOW):
         named = encode({"sub": "ada"}, Key("HS256", SECRET, kid="hmac-2"))
@@ -369,6 +390,7 @@ def test_a_kid_is_looked_up_even_when_there_is_one_key() -> None:
         )
 
 
+@pytest.mark.stage(3, "forged tokens")
 def test_several_keys_and_no_kid_is_refused() -> None:
     keys = [Key("HS256", SECRET, kid="hmac-1"), Key("HS256", secrets.token_bytes(32), kid="hmac-2")]
     with at(NOW):
@@ -376,6 +398,7 @@ def test_several_keys_and_no_kid_is_refused() -> None:
         rejects(token, keys, UnknownKey, "no kid while the verifier holds two keys")
 
 
+@pytest.mark.stage(3, "forged tokens")
 def test_short_hmac_keys_and_unknown_algorithms_are_refused_when_signing() -> None:
     with pytest.raises(ValueError):
         encode({"sub": "ada"}, Key("HS256", b"secret"))  # RFC 7518 §3.2: >= 32 bytes for HS256
@@ -392,6 +415,7 @@ def test_short_hmac_keys_and_unknown_algorithms_are_refused_when_signing() -> No
 
 
 
+@pytest.mark.stage(3, "forged tokens")
 def test_the_hmac_verdict_is_a_constant_time_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
     key = Key("HS256", SECRET)
     with at(NOW):
@@ -433,6 +457,7 @@ BOUNDARIES = [  # token {"exp": 1000, "nbf": 900}; PyJWT 2.15.1 behaves the same
 ]
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 @pytest.mark.parametrize(("now", "leeway", "error"), BOUNDARIES,
                          ids=[f"now={n} leeway={lw}" for n, lw, _ in BOUNDARIES])
 def test_exp_and_nbf_boundaries_with_leeway(now: int, leeway: int,
@@ -453,6 +478,7 @@ def test_exp_and_nbf_boundaries_with_leeway(now: int, leeway: int,
                             f"{type(exc).__name__}: {exc}. Leeway widens both ends")
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 def test_iat_in_the_future_is_refused() -> None:
     with at(NOW):
         token = pyjwt.encode({"iat": NOW + 30}, SECRET, algorithm="HS256")
@@ -477,6 +503,7 @@ NOT_NUMBERS = {  # what json.loads gives for each; none of them is a NumericDate
 }
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 @pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
 @pytest.mark.parametrize("value", NOT_NUMBERS.values(), ids=NOT_NUMBERS.keys())
 def test_a_time_claim_that_is_not_a_number_is_malformed(claim: str, value: tuple[Any, str]) -> None:
@@ -487,6 +514,7 @@ def test_a_time_claim_that_is_not_a_number_is_malformed(claim: str, value: tuple
                 f"{claim} = {json.dumps(bad)}: {what}; a time claim must be a number")
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 def test_time_claims_beyond_any_float_are_still_numbers() -> None:
     """JSON integers have no size limit, and Python compares an int with a float exactly."""
     huge = 10**400  # float(huge) raises OverflowError
@@ -519,6 +547,7 @@ FORGED_CLAIMS = {  # each would be refused for its claims too: the signature mus
 }
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 @pytest.mark.parametrize(("claims", "options"), FORGED_CLAIMS.values(), ids=FORGED_CLAIMS.keys())
 @pytest.mark.parametrize("alg", ["HS256", "RS256"])
 def test_a_forged_token_is_refused_for_its_signature_before_its_claims_are_read(
@@ -548,6 +577,7 @@ FRACTIONAL = [  # (claims, now, leeway, error): a NumericDate may have a fractio
 ]
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 @pytest.mark.parametrize(("claims", "now", "leeway", "error"), FRACTIONAL,
                          ids=[f"{c} now={n} leeway={lw}" for c, n, lw, _ in FRACTIONAL])
 def test_time_is_compared_to_the_fraction_of_a_second(
@@ -571,6 +601,7 @@ TIMES = st.integers(NOW - 12, NOW + 12)
 AUDIENCES = st.sampled_from(["api", "web", "ap", "api-admin", "API"])
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 @settings(max_examples=120, deadline=None)
 @given(exp=st.none() | TIMES, nbf=st.none() | TIMES, iat=st.none() | TIMES,
        aud=st.none() | AUDIENCES | st.lists(AUDIENCES, min_size=1, max_size=3),
@@ -626,6 +657,7 @@ def test_claims_are_judged_as_pyjwt_judges_them(
             f"{sorted(e.__name__ for e in allowed)}")
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 @pytest.mark.parametrize("aud", ["api", ["web", "api"]])
 def test_the_expected_audience_is_accepted_as_string_or_in_a_list(aud: str | list[str]) -> None:
     token = pyjwt.encode({"aud": aud}, SECRET, algorithm="HS256")
@@ -645,6 +677,7 @@ AUDIENCE_ATTACKS = {
 }
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 @pytest.mark.parametrize(("claims", "audience"), AUDIENCE_ATTACKS.values(),
                          ids=AUDIENCE_ATTACKS.keys())
 def test_a_token_for_another_audience_is_refused(claims: dict[str, Any], audience: str | None) -> None:
@@ -655,6 +688,7 @@ def test_a_token_for_another_audience_is_refused(claims: dict[str, Any], audienc
             "MUST reject, even when it expected no audience)", audience=audience)
 
 
+@pytest.mark.stage(4, "time, audience, issuer")
 def test_the_issuer_must_match_when_one_is_expected() -> None:
     good = pyjwt.encode({"iss": "https://issuer.test"}, SECRET, algorithm="HS256")
     assert decode(good, Key("HS256", SECRET), issuer="https://issuer.test")
