@@ -42,6 +42,7 @@ def nest(*locks: OrderedLock) -> Callable[[], None]:
     return run
 
 
+@pytest.mark.stage(1, "recording the order")
 def test_nesting_records_the_order_and_the_held_locks() -> None:
     checker = LockOrderChecker()
     a, b = checker.lock("A"), checker.lock("B")
@@ -58,6 +59,7 @@ def test_nesting_records_the_order_and_the_held_locks() -> None:
     )
 
 
+@pytest.mark.stage(2, "cycles are refused")
 def test_the_reverse_order_in_another_thread_raises_even_without_a_deadlock() -> None:
     """Thread 1 did A then B and finished. Nothing can deadlock now, but B then A is the bug."""
     checker = LockOrderChecker()
@@ -94,6 +96,7 @@ def test_the_reverse_order_in_another_thread_raises_even_without_a_deadlock() ->
     in_thread(nest(a, b), "thread-3")  # the allowed order still works
 
 
+@pytest.mark.stage(2, "cycles are refused")
 def test_a_cycle_raises_before_blocking_instead_of_deadlocking() -> None:
     """The real deadlock: T1 holds A and waits for B; T2 holds B and now asks for A."""
     checker = LockOrderChecker()
@@ -140,6 +143,7 @@ def test_a_cycle_raises_before_blocking_instead_of_deadlocking() -> None:
     assert first.result(timeout=6) is True, "T1 should get B once T2 gave up and released it"
 
 
+@pytest.mark.stage(2, "cycles are refused")
 def test_a_three_lock_cycle_across_three_threads_raises() -> None:
     checker = LockOrderChecker()
     a, b, c = checker.lock("A"), checker.lock("B"), checker.lock("C")
@@ -161,6 +165,7 @@ def test_a_three_lock_cycle_across_three_threads_raises() -> None:
     in_thread(third, "T3")
 
 
+@pytest.mark.stage(1, "recording the order")
 def test_locks_held_by_different_threads_do_not_order_each_other() -> None:
     """No false alarms: only locks held by the *same* thread form an order."""
     checker = LockOrderChecker()
@@ -191,6 +196,7 @@ def test_locks_held_by_different_threads_do_not_order_each_other() -> None:
         pytest.fail(f"false alarm {exc}: no thread ever held A while taking B (per-thread held locks: threading.local)")
 
 
+@pytest.mark.stage(1, "recording the order")
 def test_released_locks_are_forgotten() -> None:
     checker = LockOrderChecker()
     a, b = checker.lock("A"), checker.lock("B")
@@ -217,6 +223,7 @@ def test_released_locks_are_forgotten() -> None:
     assert checker.edges() == {("B", "A")}, f"only B->A was ever nested; got {checker.edges()}: forget locks on release"
 
 
+@pytest.mark.stage(2, "cycles are refused")
 def test_taking_a_lock_you_already_hold_raises() -> None:
     checker = LockOrderChecker()
     a = checker.lock("A")
@@ -238,6 +245,7 @@ def test_taking_a_lock_you_already_hold_raises() -> None:
     )
 
 
+@pytest.mark.stage(3, "timeouts and misuse")
 def test_a_timed_out_acquire_returns_false_and_holds_nothing() -> None:
     """timeout=0 is a deadline already passed; a small timeout runs out; None waits for good."""
     checker = LockOrderChecker()
@@ -284,6 +292,7 @@ def test_a_timed_out_acquire_returns_false_and_holds_nothing() -> None:
     assert waiter.result() == (True, ["A"]), "acquire(timeout=None) waits as long as it takes, then holds the lock"
 
 
+@pytest.mark.stage(3, "timeouts and misuse")
 def test_releasing_a_lock_nobody_holds_raises_runtime_error() -> None:
     checker = LockOrderChecker()
     a, b = checker.lock("A"), checker.lock("B")
@@ -349,6 +358,7 @@ def work_to_search_a_ladder(rungs: int) -> int:
     return result
 
 
+@pytest.mark.stage(2, "cycles are refused")
 def test_the_cycle_search_visits_each_lock_once() -> None:
     small, big = work_to_search_a_ladder(4), work_to_search_a_ladder(12)
     assert big <= 6 * max(small, 1), (
@@ -358,6 +368,7 @@ def test_the_cycle_search_visits_each_lock_once() -> None:
     )
 
 
+@pytest.mark.stage(4, "threads at once")
 def test_two_threads_taking_opposite_orders_at_the_same_moment_one_is_refused() -> None:
     """Check-then-record must be atomic: two threads that both check before either records
     each see no cycle, record A->B and B->A, and then deadlock for real."""
@@ -405,6 +416,7 @@ def test_two_threads_taking_opposite_orders_at_the_same_moment_one_is_refused() 
         sys.setswitchinterval(old)
 
 
+@pytest.mark.stage(4, "threads at once")
 def test_edges_can_be_read_while_other_threads_record() -> None:
     checker = LockOrderChecker()
     root = checker.lock("root")
@@ -586,6 +598,7 @@ class CheckerAgainstAModel(RuleBasedStateMachine):
             self.workers[t].stop()
 
 
+@pytest.mark.stage(4, "threads at once")
 def test_every_sequence_of_acquires_and_releases_agrees_with_the_model() -> None:
     run_state_machine_as_test(
         CheckerAgainstAModel,
@@ -625,6 +638,7 @@ class Table:
             self.meals[i] += 1
 
 
+@pytest.mark.stage(5, "dining philosophers")
 @pytest.mark.parametrize("n", [2, 5])
 def test_dining_philosophers_all_eat_without_a_cycle(n: int) -> None:
     checker = LockOrderChecker()
@@ -645,6 +659,7 @@ def test_dining_philosophers_all_eat_without_a_cycle(n: int) -> None:
     assert checker.held() == []
 
 
+@pytest.mark.stage(5, "dining philosophers")
 def test_dine_reports_a_philosophers_error() -> None:
     checker = LockOrderChecker()
     forks = [checker.lock(f"fork{i}") for i in range(3)]
@@ -661,6 +676,7 @@ def test_dine_reports_a_philosophers_error() -> None:
     )
 
 
+@pytest.mark.stage(5, "dining philosophers")
 def test_dine_with_no_meals_returns_without_eating() -> None:
     checker = LockOrderChecker()
     forks = [checker.lock(f"fork{i}") for i in range(3)]
@@ -673,6 +689,7 @@ class Interrupted(BaseException):
     """Like KeyboardInterrupt or SystemExit: not an Exception."""
 
 
+@pytest.mark.stage(5, "dining philosophers")
 def test_dine_re_raises_a_base_exception_too() -> None:
     checker = LockOrderChecker()
     forks = [checker.lock(f"fork{i}") for i in range(3)]
@@ -691,6 +708,7 @@ def test_dine_re_raises_a_base_exception_too() -> None:
     assert not any(f.locked() for f in forks)
 
 
+@pytest.mark.stage(5, "dining philosophers")
 def test_dine_re_raises_the_first_error() -> None:
     """Philosopher 0 fails first; philosopher 2 fails once philosopher 0 has finished."""
     checker = LockOrderChecker()
