@@ -48,6 +48,7 @@ def signer(secret: bytes = SECRET) -> Signer:
 VALUES = st.text(alphabet=string.ascii_letters + string.digits + "-_.~", max_size=60)
 
 
+@pytest.mark.stage(1, "signed cookies")
 @settings(max_examples=100, deadline=None)
 @given(value=VALUES)
 def test_sign_value_matches_itsdangerous(value: str) -> None:
@@ -55,6 +56,7 @@ def test_sign_value_matches_itsdangerous(value: str) -> None:
     assert unsign_value(SECRET, signer().sign(value).decode()) == value
 
 
+@pytest.mark.stage(1, "signed cookies")
 def test_unsign_refuses_tampered_forged_and_unsigned_values() -> None:
     good = signer().sign("session-id-123").decode()
     _, signature = good.rsplit(".", 1)
@@ -84,6 +86,7 @@ def oracle(monkeypatch: pytest.MonkeyPatch) -> ConstantTimeOracle:
     return ConstantTimeOracle(monkeypatch, sessions_csrf)
 
 
+@pytest.mark.stage(5, "constant time")
 def test_the_signature_verdict_is_a_constant_time_comparison(oracle: ConstantTimeOracle) -> None:
     forged = "session-id-123." + "A" * 43  # as long as a real signature, wrong everywhere
     oracle.answer = True  # "equal"
@@ -132,6 +135,7 @@ def check_flags(set_cookie: str) -> None:
     assert morsel["path"] == "/", f"Path is {morsel['path']!r}, expected / (the whole site)"
 
 
+@pytest.mark.stage(1, "signed cookies")
 def test_session_cookie_sets_httponly_secure_samesite_and_path() -> None:
     header = session_cookie("abc.def")
     assert _morsel(header).value == "abc.def"
@@ -139,6 +143,7 @@ def test_session_cookie_sets_httponly_secure_samesite_and_path() -> None:
     assert _morsel(header)["max-age"] == "", "no Max-Age: a session cookie lasts for the browser session"
 
 
+@pytest.mark.stage(1, "signed cookies")
 def test_session_cookie_with_max_age_zero_deletes_the_cookie() -> None:
     header = session_cookie("", max_age=0)
     check_flags(header)
@@ -252,6 +257,7 @@ def cookie_value(browser: requests.Session) -> str:
     return str(value)
 
 
+@pytest.mark.stage(2, "login and transfer")
 def test_a_first_visit_gets_a_signed_session_cookie_with_the_right_flags(site: Site) -> None:
     browser = site.client()
     response = browser.get(site.url("/session"), timeout=5)
@@ -267,6 +273,7 @@ def test_a_first_visit_gets_a_signed_session_cookie_with_the_right_flags(site: S
         pytest.fail(f"the cookie {_morsel(header).value!r} is not sign_value(secret, session id)")
 
 
+@pytest.mark.stage(2, "login and transfer")
 def test_a_user_logs_in_and_makes_a_transfer(site: Site) -> None:
     browser = site.client()
     response = login(site, browser)
@@ -280,6 +287,7 @@ def test_a_user_logs_in_and_makes_a_transfer(site: Site) -> None:
     assert response.json().get("ok") is True, f"a transfer answers {{\"ok\": true}}, got {response.json()}"
 
 
+@pytest.mark.stage(2, "login and transfer")
 @pytest.mark.parametrize(("user", "password"), [("alice", "wonderlanD"), ("alice", ""),
                                               ("mallory", "wonderland"), ("", "")])
 def test_a_wrong_password_or_an_unknown_user_is_refused(site: Site, user: str, password: str) -> None:
@@ -290,6 +298,7 @@ def test_a_wrong_password_or_an_unknown_user_is_refused(site: Site, user: str, p
     assert get_session(site, browser)["user"] is None
 
 
+@pytest.mark.stage(5, "constant time")
 def test_the_login_password_verdict_is_a_constant_time_comparison(
         site: Site, oracle: ConstantTimeOracle) -> None:
     browser = site.client()
@@ -314,6 +323,7 @@ def test_the_login_password_verdict_is_a_constant_time_comparison(
 TOKENS = ["missing", "empty", "wrong", "another session's"]
 
 
+@pytest.mark.stage(3, "forgery and fixation")
 @pytest.mark.parametrize("kind", TOKENS)
 @pytest.mark.parametrize("route", ["/login", "/transfer", "/logout"])
 def test_every_state_change_needs_this_sessions_csrf_token(site: Site, route: str,
@@ -355,6 +365,7 @@ def test_every_state_change_needs_this_sessions_csrf_token(site: Site, route: st
     )
 
 
+@pytest.mark.stage(2, "login and transfer")
 @pytest.mark.parametrize("route", ["/login", "/transfer", "/logout"])
 @pytest.mark.parametrize("where", ["header", "form field"])
 def test_the_csrf_token_is_read_from_the_header_or_the_form(site: Site, route: str,
@@ -376,6 +387,7 @@ def test_the_csrf_token_is_read_from_the_header_or_the_form(site: Site, route: s
     )
 
 
+@pytest.mark.stage(5, "constant time")
 def test_the_csrf_token_verdict_is_a_constant_time_comparison(
         site: Site, oracle: ConstantTimeOracle) -> None:
     browser = site.client()
@@ -391,6 +403,7 @@ def test_the_csrf_token_verdict_is_a_constant_time_comparison(
     )
 
 
+@pytest.mark.stage(3, "forgery and fixation")
 def test_login_rotates_the_session_against_fixation(site: Site) -> None:
     """The attacker plants a session id in the victim's browser before the victim logs in."""
     attacker = site.client()
@@ -422,6 +435,7 @@ def test_login_rotates_the_session_against_fixation(site: Site) -> None:
     )
 
 
+@pytest.mark.stage(3, "forgery and fixation")
 def test_a_csrf_token_is_bound_to_its_session(site: Site) -> None:
     mallory = site.client()
     assert login(site, mallory, "bob", "builder").status_code == 200
@@ -436,6 +450,7 @@ def test_a_csrf_token_is_bound_to_its_session(site: Site) -> None:
     )
 
 
+@pytest.mark.stage(2, "login and transfer")
 def test_a_transfer_without_login_is_unauthorized(site: Site) -> None:
     browser = site.client()
     token = get_session(site, browser)["csrf_token"]
@@ -447,6 +462,7 @@ def test_a_transfer_without_login_is_unauthorized(site: Site) -> None:
         f"token), got {response.status_code}")
 
 
+@pytest.mark.stage(3, "forgery and fixation")
 def test_only_post_changes_state(site: Site) -> None:
     browser = site.client()
     assert login(site, browser).status_code == 200
@@ -466,6 +482,7 @@ def test_only_post_changes_state(site: Site) -> None:
         assert response.status_code == 404, f"{method} /nowhere: expected 404, got {response.status_code}"
 
 
+@pytest.mark.stage(3, "forgery and fixation")
 def test_a_tampered_or_forged_cookie_is_no_session(site: Site) -> None:
     browser = site.client()
     assert login(site, browser).status_code == 200
@@ -491,6 +508,7 @@ def test_a_tampered_or_forged_cookie_is_no_session(site: Site) -> None:
         )
 
 
+@pytest.mark.stage(2, "login and transfer")
 def test_logout_ends_the_session_on_the_server(site: Site) -> None:
     browser = site.client()
     assert login(site, browser).status_code == 200
@@ -573,6 +591,7 @@ def login_form(token: str, size: int) -> bytes:
     return (form + "x" * (size - len(form))).encode()
 
 
+@pytest.mark.stage(4, "request bodies")
 def test_a_body_of_exactly_max_body_bytes_is_read() -> None:
     browser = Direct()
     body = login_form(browser.token(), MAX_BODY)
@@ -582,6 +601,7 @@ def test_a_body_of_exactly_max_body_bytes_is_read() -> None:
         "the limit is inclusive")
 
 
+@pytest.mark.stage(4, "request bodies")
 def test_a_body_over_max_body_is_refused_unread() -> None:
     browser = Direct()
     body = login_form(browser.token(), MAX_BODY + 1)
@@ -597,6 +617,7 @@ def test_a_body_over_max_body_is_refused_unread() -> None:
         "client to close)")
 
 
+@pytest.mark.stage(4, "request bodies")
 @pytest.mark.parametrize("length", ["abc", "-1", "1e3", "\u00b2", " "])
 def test_a_content_length_that_is_not_a_number_is_a_bad_request(length: str) -> None:
     browser = Direct()
@@ -608,6 +629,7 @@ def test_a_content_length_that_is_not_a_number_is_a_bad_request(length: str) -> 
         "or reads a negative size: never a 500, never read(-1))")
 
 
+@pytest.mark.stage(4, "request bodies")
 def test_a_post_without_a_body_is_an_empty_form() -> None:
     browser = Direct()
     token = browser.token()
