@@ -458,6 +458,7 @@ MODEL_CHECK = {
 }
 
 
+@pytest.mark.stage(1, "bodies in url order")
 @pytest.mark.parametrize("model", list(MODELS))
 def test_every_request_is_in_flight_at_once_and_bodies_come_back_in_url_order(peer: Peer, model: str) -> None:
     n = SIZES[model]
@@ -468,6 +469,7 @@ def test_every_request_is_in_flight_at_once_and_bodies_come_back_in_url_order(pe
     check_cleaned_up(seen)
 
 
+@pytest.mark.stage(1, "bodies in url order")
 @pytest.mark.parametrize("model", list(MODELS))
 def test_no_urls_returns_an_empty_list_and_starts_nothing(model: str) -> None:
     threads_before = {t.ident for t in threading.enumerate()}
@@ -486,6 +488,7 @@ def test_no_urls_returns_an_empty_list_and_starts_nothing(model: str) -> None:
     assert not extra, f"{model}: no URLs, yet child processes {extra} are left behind"
 
 
+@pytest.mark.stage(1, "bodies in url order")
 @pytest.mark.parametrize("model", list(MODELS))
 def test_one_url(peer: Peer, model: str) -> None:
     seen = observe(peer, model, [peer.url(7)])
@@ -495,6 +498,7 @@ def test_one_url(peer: Peer, model: str) -> None:
     check_cleaned_up(seen)
 
 
+@pytest.mark.stage(1, "bodies in url order")
 @pytest.mark.parametrize("model", list(MODELS))
 def test_a_url_listed_twice_is_fetched_twice(peer: Peer, model: str) -> None:
     # One request per entry of `urls`, not per distinct URL; the peer answers each with its own
@@ -524,6 +528,7 @@ def test_a_url_listed_twice_is_fetched_twice(peer: Peer, model: str) -> None:
     check_cleaned_up(seen)
 
 
+@pytest.mark.stage(1, "bodies in url order")
 @pytest.mark.parametrize("model", list(MODELS))
 def test_bodies_are_returned_byte_for_byte_binary_unicode_empty_and_large(peer: Peer, model: str) -> None:
     # Bigger than a pipe's 64 KiB buffer: a child cannot finish writing (or exit) until its
@@ -598,6 +603,7 @@ def check_raised(seen: Seen, expected: type[BaseException] | None, what: str) ->
         )
 
 
+@pytest.mark.stage(2, "requests that fail")
 @pytest.mark.parametrize("model", list(MODELS))
 def test_a_500_raises_and_the_other_requests_are_finished_first(peer: Peer, model: str) -> None:
     n = 4
@@ -609,6 +615,7 @@ def test_a_500_raises_and_the_other_requests_are_finished_first(peer: Peer, mode
     check_cleaned_up(seen)
 
 
+@pytest.mark.stage(2, "requests that fail")
 @pytest.mark.parametrize("model", list(MODELS))
 def test_a_refused_connection_raises_after_the_others_are_done(peer: Peer, model: str) -> None:
     dead = refused_url()
@@ -627,6 +634,7 @@ def test_a_refused_connection_raises_after_the_others_are_done(peer: Peer, model
     check_cleaned_up(seen)
 
 
+@pytest.mark.stage(2, "requests that fail")
 @pytest.mark.parametrize("model", list(MODELS))
 def test_an_early_failure_while_the_others_still_send_large_bodies(peer: Peer, model: str) -> None:
     # The first URL is refused at once; the others answer with 1 MiB each. Whoever is still
@@ -660,6 +668,7 @@ def test_an_early_failure_while_the_others_still_send_large_bodies(peer: Peer, m
     assert not extra, f"{model}: after the failure, child processes {extra} are left behind: join() every one"
 
 
+@pytest.mark.stage(3, "peers that misbehave")
 @pytest.mark.parametrize("model", ["threads", "asyncio"])
 def test_a_peer_that_hangs_up_without_answering_raises_oserror(peer: Peer, model: str) -> None:
     # get and aget raise OSError for a refused connection, a status other than 200, or no
@@ -674,6 +683,7 @@ def test_a_peer_that_hangs_up_without_answering_raises_oserror(peer: Peer, model
     check_cleaned_up(seen)
 
 
+@pytest.mark.stage(3, "peers that misbehave")
 @pytest.mark.parametrize("model", ["threads", "asyncio"])
 def test_a_terse_peer_bare_status_line_and_no_headers_is_a_success(peer: Peer, model: str) -> None:
     # HTTP/1.0 lets the reason phrase be empty and the headers absent: the body runs to the close.
@@ -683,6 +693,7 @@ def test_a_terse_peer_bare_status_line_and_no_headers_is_a_success(peer: Peer, m
     check_results(seen, [peer.body(i) for i in range(3)])
 
 
+@pytest.mark.stage(3, "peers that misbehave")
 @pytest.mark.parametrize("model", ["threads", "processes"])
 def test_a_silent_peer_fails_the_request_after_get_s_timeout(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # get() passes its timeout to every socket operation: a peer that accepts and then says
