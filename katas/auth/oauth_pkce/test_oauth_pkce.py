@@ -318,6 +318,7 @@ def expect_oauth_error(call: Any, error: str, why: str) -> None:
 # --- PKCE -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "pkce and login")
 def test_code_challenge_reproduces_rfc_7636_appendix_b() -> None:
     got = code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
     assert got == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", (
@@ -325,6 +326,7 @@ def test_code_challenge_reproduces_rfc_7636_appendix_b() -> None:
     )
 
 
+@pytest.mark.stage(1, "pkce and login")
 def test_verifiers_follow_the_grammar_and_never_repeat() -> None:
     verifiers = [make_verifier() for _ in range(50)]
     for verifier in verifiers:
@@ -337,6 +339,7 @@ def test_verifiers_follow_the_grammar_and_never_repeat() -> None:
 # --- the flow, against the real authorization server ---------------------------------------------
 
 
+@pytest.mark.stage(1, "pkce and login")
 def test_the_authorization_url_carries_state_and_an_s256_challenge(
     client: OAuthClient,
 ) -> None:
@@ -353,6 +356,7 @@ def test_the_authorization_url_carries_state_and_an_s256_challenge(
     )
 
 
+@pytest.mark.stage(1, "pkce and login")
 def test_a_user_logs_in_and_the_token_works(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
 ) -> None:
@@ -374,6 +378,7 @@ def test_a_user_logs_in_and_the_token_works(
     )
 
 
+@pytest.mark.stage(1, "pkce and login")
 def test_the_verifier_never_travels_through_the_browser(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer
 ) -> None:
@@ -387,6 +392,7 @@ def test_the_verifier_never_travels_through_the_browser(
     )
 
 
+@pytest.mark.stage(2, "forged callbacks")
 def test_a_forged_callback_is_refused_before_any_token_request(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer
 ) -> None:
@@ -416,6 +422,7 @@ def test_a_forged_callback_is_refused_before_any_token_request(
         assert outcome == "StateMismatch", f"{what}: expected StateMismatch, got {outcome}"
 
 
+@pytest.mark.stage(2, "forged callbacks")
 def test_a_callback_is_good_only_once(
     client: OAuthClient, http: requests.Session
 ) -> None:
@@ -432,6 +439,7 @@ def test_a_callback_is_good_only_once(
                 "handled, and refuse it with StateMismatch")
 
 
+@pytest.mark.stage(2, "forged callbacks")
 def test_two_flows_in_progress_each_finish(
     client: OAuthClient, http: requests.Session
 ) -> None:
@@ -446,6 +454,7 @@ def test_two_flows_in_progress_each_finish(
     assert tokens.scope == "profile"
 
 
+@pytest.mark.stage(2, "forged callbacks")
 def test_the_state_comes_from_secrets_not_random(client: OAuthClient) -> None:
     states = []
     for _ in range(2):
@@ -457,6 +466,7 @@ def test_the_state_comes_from_secrets_not_random(client: OAuthClient) -> None:
     )
 
 
+@pytest.mark.stage(3, "errors and bad servers")
 def test_a_refusal_by_the_user_is_surfaced(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer
 ) -> None:
@@ -467,6 +477,7 @@ def test_a_refusal_by_the_user_is_surfaced(
     assert not auth_server.token_requests, "an error callback has no code to exchange"
 
 
+@pytest.mark.stage(2, "forged callbacks")
 def test_a_forged_error_callback_is_refused_by_its_state(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer
 ) -> None:
@@ -499,6 +510,7 @@ def test_a_forged_error_callback_is_refused_by_its_state(
     assert len(auth_server.grants("authorization_code")) == 1
 
 
+@pytest.mark.stage(3, "errors and bad servers")
 def test_a_flow_that_ended_in_an_error_is_over(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer
 ) -> None:
@@ -520,6 +532,7 @@ def test_a_flow_that_ended_in_an_error_is_over(
     assert not auth_server.token_requests, "nothing of an ended flow may reach the token endpoint"
 
 
+@pytest.mark.stage(3, "errors and bad servers")
 def test_a_callback_with_neither_code_nor_error_is_an_invalid_response(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer
 ) -> None:
@@ -529,6 +542,7 @@ def test_a_callback_with_neither_code_nor_error_is_an_invalid_response(
     assert not auth_server.token_requests
 
 
+@pytest.mark.stage(3, "errors and bad servers")
 def test_a_rejected_code_surfaces_the_servers_error(
     client: OAuthClient, http: requests.Session
 ) -> None:
@@ -547,6 +561,7 @@ def test_a_rejected_code_surfaces_the_servers_error(
                 "state is used up by its first callback, whatever came of it (pop it at once)")
 
 
+@pytest.mark.stage(3, "errors and bad servers")
 def test_no_access_token_before_login(client: OAuthClient) -> None:
     expect_oauth_error(client.access_token, "login_required", "access_token() before any login")
 
@@ -554,6 +569,7 @@ def test_no_access_token_before_login(client: OAuthClient) -> None:
 # --- refresh ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "refreshing tokens")
 def test_the_token_is_refreshed_shortly_before_it_expires(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
 ) -> None:
@@ -580,6 +596,7 @@ def test_the_token_is_refreshed_shortly_before_it_expires(
     assert len(auth_server.grants("refresh_token")) == 1
 
 
+@pytest.mark.stage(4, "refreshing tokens")
 @pytest.mark.parametrize("rotate", [True, False], ids=["rotating server", "non-rotating server"])
 def test_refresh_after_refresh_keeps_a_working_refresh_token(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock,
@@ -611,6 +628,7 @@ def test_refresh_after_refresh_keeps_a_working_refresh_token(
             f"a non-rotating server's one refresh token should have been sent each time: {used}")
 
 
+@pytest.mark.stage(4, "refreshing tokens")
 @pytest.mark.parametrize("rotate", [True, False], ids=["rotating server", "non-rotating server"])
 def test_a_revoked_refresh_token_surfaces_invalid_grant(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock,
@@ -643,6 +661,7 @@ BAD_ANSWERS = {
 }
 
 
+@pytest.mark.stage(3, "errors and bad servers")
 @pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
 def test_a_token_endpoint_that_misbehaves_is_an_oauth_error(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer,
@@ -658,6 +677,7 @@ def test_a_token_endpoint_that_misbehaves_is_an_oauth_error(
                        "access_token() after a code exchange that failed")
 
 
+@pytest.mark.stage(4, "refreshing tokens")
 def test_tokens_without_expiry_or_refresh_token(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
 ) -> None:
@@ -680,6 +700,7 @@ def test_tokens_without_expiry_or_refresh_token(
     assert not auth_server.grants("refresh_token")
 
 
+@pytest.mark.stage(3, "errors and bad servers")
 def test_a_token_endpoint_that_never_answers_times_out(
     auth_server: AuthServer, http: requests.Session, clock: FakeClock
 ) -> None:
@@ -701,6 +722,7 @@ def test_a_token_endpoint_that_never_answers_times_out(
     assert client.tokens is None or not client.tokens.access_token
 
 
+@pytest.mark.stage(1, "pkce and login")
 def test_the_clients_http_session_carries_its_requests(
     client: OAuthClient, http: requests.Session, auth_server: AuthServer
 ) -> None:
