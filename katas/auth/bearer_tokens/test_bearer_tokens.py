@@ -116,6 +116,7 @@ def insert_token(
 # --- presenting the token: the Authorization header (RFC 6750 §2.1) --------------------------------
 
 
+@pytest.mark.stage(1, "header and challenge")
 @pytest.mark.parametrize(
     ("header", "token"),
     [
@@ -145,6 +146,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.stage(1, "header and challenge")
 @pytest.mark.parametrize("header", MALFORMED.values(), ids=MALFORMED.keys())
 def test_parse_rejects_malformed_bearer_credentials(header: str) -> None:
     try:
@@ -157,6 +159,7 @@ def test_parse_rejects_malformed_bearer_credentials(header: str) -> None:
     )
 
 
+@pytest.mark.stage(1, "header and challenge")
 def test_parse_gives_none_without_bearer_credentials() -> None:
     assert parse_authorization(None) is None, "no Authorization header: None"
     got = parse_authorization("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
@@ -165,6 +168,7 @@ def test_parse_gives_none_without_bearer_credentials() -> None:
     )
 
 
+@pytest.mark.stage(1, "header and challenge")
 @settings(max_examples=200, deadline=None)
 @given(token=st.text(alphabet='aZ09-._~+/= ,"\u00e9\t', min_size=0, max_size=12))
 def test_parse_agrees_with_the_published_grammar(token: str) -> None:
@@ -220,6 +224,7 @@ def parse_challenge(value: str) -> dict[str, str]:
     return params
 
 
+@pytest.mark.stage(1, "header and challenge")
 def test_the_challenge_without_an_error_is_just_the_realm() -> None:
     got = challenge(REALM)
     assert got == 'Bearer realm="example"', (
@@ -228,6 +233,7 @@ def test_the_challenge_without_an_error_is_just_the_realm() -> None:
     )
 
 
+@pytest.mark.stage(1, "header and challenge")
 def test_the_challenge_carries_the_error_attributes_as_quoted_strings() -> None:
     got = parse_challenge(challenge(REALM, "invalid_token", "The access token expired"))
     assert got == {"realm": REALM, "error": "invalid_token", "error_description": "The access token expired"}, (
@@ -239,6 +245,7 @@ def test_the_challenge_carries_the_error_attributes_as_quoted_strings() -> None:
     )
 
 
+@pytest.mark.stage(1, "header and challenge")
 def test_the_challenge_escapes_quotes_and_backslashes_of_the_realm() -> None:
     realm = 'the "staff" realm \\ west'
     value = challenge(realm, "invalid_token")
@@ -254,6 +261,7 @@ def test_the_challenge_escapes_quotes_and_backslashes_of_the_realm() -> None:
 # --- issuing: opaque, unpredictable, only a hash stored --------------------------------------------
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 def test_issue_returns_an_opaque_b64token_of_two_token_urlsafe_halves(store: TokenStore) -> None:
     tokens = [store.issue("alice", ["profile:read"]) for _ in range(20)]
     for token in tokens:
@@ -266,6 +274,7 @@ def test_issue_returns_an_opaque_b64token_of_two_token_urlsafe_halves(store: Tok
     assert len(set(tokens)) == len(tokens), f"issued the same token twice: {tokens}"
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 def test_tokens_are_not_predictable_from_the_random_module(store: TokenStore) -> None:
     """Seeding `random` must not replay a token: `random` is a Mersenne Twister, not a CSPRNG."""
     advice = (
@@ -298,6 +307,7 @@ def _forms(secret: str) -> dict[str, str]:
     return forms
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 def test_only_a_hash_of_the_verifier_is_stored(store: TokenStore, postgres_conn: psycopg.Connection[Any]) -> None:
     token = store.issue("alice", ["profile:read", "messages:write"])
     selector, verifier = split(token)
@@ -316,6 +326,7 @@ def test_only_a_hash_of_the_verifier_is_stored(store: TokenStore, postgres_conn:
     )
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 def test_issue_records_subject_scopes_and_times_from_the_clock(
     store: TokenStore, postgres_conn: psycopg.Connection[Any]
 ) -> None:
@@ -353,6 +364,7 @@ def foreign_zones(postgres_conn: psycopg.Connection[Any]) -> Iterator[None]:
         time.tzset()
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 @pytest.mark.usefixtures("foreign_zones")
 def test_times_survive_non_utc_zones_on_both_sides(
     store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
@@ -388,6 +400,7 @@ def test_times_survive_non_utc_zones_on_both_sides(
     assert revoked_at == START + 30, f"revoked_at stored as {revoked_at}, not {START + 30}: {advice}"
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 def test_issue_takes_any_iterable_of_scopes_even_none_and_any_subject(
     store: TokenStore, postgres_conn: psycopg.Connection[Any]
 ) -> None:
@@ -411,6 +424,7 @@ def test_issue_takes_any_iterable_of_scopes_even_none_and_any_subject(
     )
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 def test_issue_refuses_a_scope_that_is_not_a_scope_token(store: TokenStore) -> None:
     for scope in ["", "two words", 'say"hi"', "back\\slash", "caf\u00e9"]:
         try:
@@ -427,6 +441,7 @@ def test_issue_refuses_a_scope_that_is_not_a_scope_token(store: TokenStore) -> N
 # --- verifying: constant time, expiry, revocation --------------------------------------------------
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 def test_verify_returns_what_the_token_grants(store: TokenStore) -> None:
     token = store.issue("alice", ["profile:read", "messages:write"], ttl=600)
     got = store.verify(token)
@@ -437,6 +452,7 @@ def test_verify_returns_what_the_token_grants(store: TokenStore) -> None:
     ), f"verify gave {got!r}"
 
 
+@pytest.mark.stage(2, "issuing and verifying")
 def test_a_row_written_by_another_service_verifies(store: TokenStore, postgres_conn: psycopg.Connection[Any]) -> None:
     """The storage format is a contract: another service issuing into this table must interoperate."""
     token = insert_token(postgres_conn, "sel-123", "v" * 43, "bob", "profile:read", START + 60)
@@ -450,6 +466,7 @@ def test_a_row_written_by_another_service_verifies(store: TokenStore, postgres_c
     assert got.subject == "bob" and got.scopes == frozenset({"profile:read"}), f"got {got!r}"
 
 
+@pytest.mark.stage(3, "expiry and revocation")
 def test_verify_refuses_wrong_unknown_and_malformed_tokens(store: TokenStore) -> None:
     token = store.issue("alice", ["profile:read"])
     other = store.issue("bob", ["profile:read"])
@@ -491,6 +508,7 @@ def test_verify_refuses_wrong_unknown_and_malformed_tokens(store: TokenStore) ->
     assert store.verify(token).subject == "alice", "a refused revoke must leave the token alive"
 
 
+@pytest.mark.stage(3, "expiry and revocation")
 def test_rows_with_an_empty_half_open_with_no_token(store: TokenStore, postgres_conn: psycopg.Connection[Any]) -> None:
     """Rows with an empty verifier or selector (another service's bug) must not be skeleton keys."""
     insert_token(postgres_conn, "sel-empty", "", "mallory", "profile:read", START + 60)
@@ -513,6 +531,7 @@ def oracle(monkeypatch: pytest.MonkeyPatch) -> ConstantTimeOracle:
     return ConstantTimeOracle(monkeypatch, bearer_tokens)
 
 
+@pytest.mark.stage(5, "timing and races")
 def test_the_verifier_verdict_is_a_constant_time_comparison(store: TokenStore, oracle: ConstantTimeOracle) -> None:
     token = store.issue("alice", ["profile:read"])
     selector, verifier = split(token)
@@ -543,6 +562,7 @@ def test_the_verifier_verdict_is_a_constant_time_comparison(store: TokenStore, o
     )
 
 
+@pytest.mark.stage(5, "timing and races")
 def test_revoke_follows_the_constant_time_verdict(store: TokenStore, oracle: ConstantTimeOracle) -> None:
     token = store.issue("alice", ["profile:read"])
     selector, verifier = split(token)
@@ -560,6 +580,7 @@ def test_revoke_follows_the_constant_time_verdict(store: TokenStore, oracle: Con
     )
 
 
+@pytest.mark.stage(5, "timing and races")
 def test_an_unknown_selector_never_verifies_even_when_the_comparison_says_equal(
     store: TokenStore, oracle: ConstantTimeOracle
 ) -> None:
@@ -582,6 +603,7 @@ def test_an_unknown_selector_never_verifies_even_when_the_comparison_says_equal(
         )
 
 
+@pytest.mark.stage(3, "expiry and revocation")
 def test_a_token_expires_at_expires_at_on_the_injected_clock(store: TokenStore, clock: FakeClock) -> None:
     token = store.issue("alice", ["profile:read"], ttl=600)
     clock.now = START + 599
@@ -599,6 +621,7 @@ def test_a_token_expires_at_expires_at_on_the_injected_clock(store: TokenStore, 
         )
 
 
+@pytest.mark.stage(3, "expiry and revocation")
 def test_every_verify_reads_the_row_as_it_is_now(
     store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
 ) -> None:
@@ -624,6 +647,7 @@ def test_every_verify_reads_the_row_as_it_is_now(
     assert store.verify(bobs).subject == "bob", "revoking alice's tokens must leave bob's alone"
 
 
+@pytest.mark.stage(3, "expiry and revocation")
 def test_ttl_zero_is_dead_at_once_and_fractions_of_a_second_count(store: TokenStore, clock: FakeClock) -> None:
     dead = store.issue("alice", ["profile:read"], ttl=0)
     with pytest.raises(InvalidToken):
@@ -642,6 +666,7 @@ def test_ttl_zero_is_dead_at_once_and_fractions_of_a_second_count(store: TokenSt
         store.verify(half)
 
 
+@pytest.mark.stage(3, "expiry and revocation")
 def test_a_revoked_token_is_refused_and_revoking_twice_says_so(
     store: TokenStore, postgres_conn: psycopg.Connection[Any]
 ) -> None:
@@ -655,6 +680,7 @@ def test_a_revoked_token_is_refused_and_revoking_twice_says_so(
     assert got.subject == "alice", "revoking one token must leave the user's other tokens alone"
 
 
+@pytest.mark.stage(3, "expiry and revocation")
 def test_the_wrong_verifier_cannot_revoke_a_token(store: TokenStore) -> None:
     token = store.issue("alice", ["profile:read"])
     selector, verifier = split(token)
@@ -667,6 +693,7 @@ def test_the_wrong_verifier_cannot_revoke_a_token(store: TokenStore) -> None:
         pytest.fail(f"a revoke with the right selector but a wrong verifier revoked the token: {advice}")
 
 
+@pytest.mark.stage(3, "expiry and revocation")
 def test_revoking_an_expired_token_works_and_revoked_at_comes_from_the_clock(
     store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
 ) -> None:
@@ -683,6 +710,7 @@ def test_revoking_an_expired_token_works_and_revoked_at_comes_from_the_clock(
     )
 
 
+@pytest.mark.stage(5, "timing and races")
 def test_two_concurrent_revokes_of_one_token_say_true_once(
     store: TokenStore, postgres_conn: psycopg.Connection[Any], postgres_dsn: str, clock: FakeClock
 ) -> None:
@@ -774,6 +802,7 @@ def expect_error(response: requests.Response, status: int, error: str | None, wh
     return params
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_a_valid_token_with_the_scope_gets_the_resource(
     base_url: str, http: requests.Session, store: TokenStore
 ) -> None:
@@ -788,6 +817,7 @@ def test_a_valid_token_with_the_scope_gets_the_resource(
     )
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_no_credentials_get_the_bare_challenge(base_url: str, http: requests.Session) -> None:
     expect_error(http.get(f"{base_url}/profile", timeout=5), 401, None, "no Authorization header")
     for header in ("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "Token abc"):
@@ -801,12 +831,14 @@ def test_no_credentials_get_the_bare_challenge(base_url: str, http: requests.Ses
         )
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_a_malformed_bearer_header_is_a_400_invalid_request(base_url: str, http: requests.Session) -> None:
     for header in ["Bearer", "Bearer a b", "Bearer abc=def", "Bearer tok,en"]:
         response = http.get(f"{base_url}/profile", headers={"Authorization": header}, timeout=5)
         expect_error(response, 400, "invalid_request", f"Authorization: {header}")
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_an_invalid_token_is_a_401_invalid_token(
     base_url: str, http: requests.Session, store: TokenStore, clock: FakeClock
 ) -> None:
@@ -827,6 +859,7 @@ def test_an_invalid_token_is_a_401_invalid_token(
     expect_error(response, 401, "invalid_token", "a token that expired (clock() == expires_at)")
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_a_token_without_the_scope_is_a_403_insufficient_scope(
     base_url: str, http: requests.Session, store: TokenStore
 ) -> None:
@@ -844,6 +877,7 @@ def test_a_token_without_the_scope_is_a_403_insufficient_scope(
     )
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_a_token_in_the_query_string_is_refused(base_url: str, http: requests.Session, store: TokenStore) -> None:
     token = store.issue("alice", ["profile:read"])
     response = http.get(f"{base_url}/profile", params={"access_token": token}, timeout=5)
@@ -858,6 +892,7 @@ def test_a_token_in_the_query_string_is_refused(base_url: str, http: requests.Se
     expect_error(response, 400, "invalid_request", "a token in the query string and the header (more than one method)")
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_a_path_without_a_required_scope_is_a_404(base_url: str, http: requests.Session, store: TokenStore) -> None:
     token = store.issue("alice", ["profile:read", "messages:write"])
     for path in ("/nowhere", "/"):
@@ -868,6 +903,7 @@ def test_a_path_without_a_required_scope_is_a_404(base_url: str, http: requests.
         )
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_only_an_access_token_parameter_in_the_query_is_refused(
     base_url: str, http: requests.Session, store: TokenStore
 ) -> None:
@@ -889,6 +925,7 @@ def test_only_an_access_token_parameter_in_the_query_is_refused(
         )
 
 
+@pytest.mark.stage(4, "the resource server")
 def test_scopes_are_case_sensitive_whole_words_without_hierarchy(
     base_url: str, http: requests.Session, store: TokenStore
 ) -> None:
@@ -904,6 +941,7 @@ def test_scopes_are_case_sensitive_whole_words_without_hierarchy(
         )
 
 
+@pytest.mark.stage(5, "timing and races")
 def test_a_wrong_verifier_learns_nothing_about_the_row(
     base_url: str, http: requests.Session, store: TokenStore, clock: FakeClock
 ) -> None:
