@@ -63,6 +63,7 @@ def oracle_common(words: list[str]) -> list[str]:
 # --- top k ----------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "the worked examples")
 def test_top_k_breaks_ties_alphabetically_not_by_first_appearance() -> None:
     words = ["pear", "fig", "pear", "fig", "apple", "apple", "kiwi"]
     got = top_k_frequent(words, 2)
@@ -72,6 +73,7 @@ def test_top_k_breaks_ties_alphabetically_not_by_first_appearance() -> None:
     )
 
 
+@pytest.mark.stage(2, "edge cases")
 def test_top_k_edge_cases() -> None:
     assert top_k_frequent([], 3) == [], "no words: no top words"
     assert top_k_frequent(["a", "b"], 0) == [], "k = 0: none of them"
@@ -80,6 +82,7 @@ def test_top_k_edge_cases() -> None:
     assert top_k_frequent(["b", "a", "b"], 1) == [("b", 2)], "k = 1: only the most frequent"
 
 
+@pytest.mark.stage(2, "edge cases")
 def test_k_zero_or_less_answers_without_reading_the_words() -> None:
     def unreadable() -> Iterator[str]:
         raise AssertionError(
@@ -93,6 +96,7 @@ def test_k_zero_or_less_answers_without_reading_the_words() -> None:
     assert top_k_frequent(iter(["x", "y", "x"]), 1) == [("x", 2)], "k = 1 reads the words"
 
 
+@pytest.mark.stage(3, "against the oracles")
 @PROPERTY
 @given(word_lists, st.integers(-1, 8))
 def test_top_k_matches_the_oracle(words: list[str], k: int) -> None:
@@ -104,6 +108,7 @@ def test_top_k_matches_the_oracle(words: list[str], k: int) -> None:
 # --- anagrams -------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "the worked examples")
 def test_anagram_groups_compare_letter_counts_not_letter_sets() -> None:
     got = group_anagrams(["aab", "abb", "aba"])
     assert got == [["aab", "aba"], ["abb"]], (
@@ -112,6 +117,7 @@ def test_anagram_groups_compare_letter_counts_not_letter_sets() -> None:
     )
 
 
+@pytest.mark.stage(1, "the worked examples")
 def test_anagram_groups_keep_order_and_duplicates() -> None:
     got = group_anagrams(["eat", "tea", "tan", "ate", "nat", "bat", "eat"])
     assert got == [["eat", "tea", "ate", "eat"], ["tan", "nat"], ["bat"]], (
@@ -124,6 +130,7 @@ def test_anagram_groups_keep_order_and_duplicates() -> None:
     assert got == [["Tea"], ["eat"]], f"got {got}: 'T' and 't' are different letters"
 
 
+@pytest.mark.stage(3, "against the oracles")
 @PROPERTY
 @given(st.lists(short_words, max_size=20))
 def test_anagram_groups_match_the_oracle(words: list[str]) -> None:
@@ -134,6 +141,7 @@ def test_anagram_groups_match_the_oracle(words: list[str]) -> None:
 # --- multiset difference and intersection -----------------------------------------------------
 
 
+@pytest.mark.stage(1, "the worked examples")
 def test_missing_letters_are_only_positive_counts() -> None:
     got = missing_for("aab", "abbbc")
     assert dict(got) == {"a": 1}, (
@@ -148,6 +156,7 @@ def test_missing_letters_are_only_positive_counts() -> None:
     assert missing_for("", "abc") == Counter(), "an empty note needs nothing"
 
 
+@pytest.mark.stage(3, "against the oracles")
 @PROPERTY
 @given(short_words, short_words)
 def test_missing_letters_match_the_oracle(note: str, magazine: str) -> None:
@@ -158,6 +167,7 @@ def test_missing_letters_match_the_oracle(note: str, magazine: str) -> None:
     )
 
 
+@pytest.mark.stage(1, "the worked examples")
 def test_common_chars_keep_repeats() -> None:
     got = common_chars(["bella", "label", "roller"])
     assert got == ["e", "l", "l"], (
@@ -169,6 +179,7 @@ def test_common_chars_keep_repeats() -> None:
     assert common_chars(["cab"]) == ["a", "b", "c"], "one word: all its characters, sorted"
 
 
+@pytest.mark.stage(3, "against the oracles")
 @PROPERTY
 @given(st.lists(short_words, max_size=5))
 def test_common_chars_match_the_oracle(words: list[str]) -> None:
@@ -176,6 +187,7 @@ def test_common_chars_match_the_oracle(words: list[str]) -> None:
     assert common_chars(words) == want, f"common_chars({words}): expected {want}"
 
 
+@pytest.mark.stage(4, "large inputs")
 @pytest.mark.parametrize("k", [1, 50])
 def test_top_k_on_a_large_generator(k: int) -> None:
     """200 000 words from a generator: count once, then rank the 997 distinct ones."""
@@ -277,6 +289,7 @@ WORK_CAUSES = {
 }
 
 
+@pytest.mark.stage(4, "large inputs")
 @pytest.mark.parametrize(("work", "name", "what"), [
     (top_k_work, "top_k_frequent", "distinct words among 4000"),
     (anagram_work, "group_anagrams", "anagram groups among 2000 words"),
