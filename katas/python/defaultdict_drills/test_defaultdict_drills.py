@@ -57,6 +57,7 @@ def oracle_topological(edges: list[tuple[str, str]], nodes: set[str]) -> list[st
 # --- build_graph ----------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "building and grouping")
 def test_a_directed_graph_has_every_node_as_a_key_sinks_included() -> None:
     graph = build_graph([("a", "b"), ("a", "c"), ("c", "b"), ("a", "b")], directed=True)
     assert graph == {"a": ["b", "c"], "b": [], "c": ["b"]}, (
@@ -65,6 +66,7 @@ def test_a_directed_graph_has_every_node_as_a_key_sinks_included() -> None:
     )
 
 
+@pytest.mark.stage(1, "building and grouping")
 def test_an_undirected_graph_has_both_directions() -> None:
     graph = build_graph([("a", "b"), ("b", "c"), ("b", "a")])
     assert graph == {"a": ["b"], "b": ["a", "c"], "c": ["b"]}, (
@@ -74,6 +76,7 @@ def test_an_undirected_graph_has_both_directions() -> None:
     assert loop == {"a": ["a"]}, f"a self-loop a-a is one neighbour, not two: got {loop}"
 
 
+@pytest.mark.stage(1, "building and grouping")
 def test_the_graph_handed_back_does_not_invent_nodes() -> None:
     graph = build_graph([("a", "b")], directed=True)
     try:
@@ -89,6 +92,7 @@ def test_the_graph_handed_back_does_not_invent_nodes() -> None:
     assert type(graph) is dict, f"build_graph returned a {type(graph).__name__}: hand out a plain dict"
 
 
+@pytest.mark.stage(4, "against the oracles")
 @PROPERTY
 @given(edge_lists, st.booleans())
 def test_graph_matches_the_edges(edges: list[tuple[str, str]], directed: bool) -> None:
@@ -103,6 +107,7 @@ def test_graph_matches_the_edges(edges: list[tuple[str, str]], directed: bool) -
 # --- BFS -------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "shortest paths")
 def test_bfs_counts_fewest_edges_not_first_found() -> None:
     # a stack (depth-first) follows a->c->e->d and reports d at 3; breadth-first finds a->b->d
     graph = {"a": ["b", "c"], "b": ["d"], "c": ["e"], "e": ["d"], "d": []}
@@ -113,6 +118,7 @@ def test_bfs_counts_fewest_edges_not_first_found() -> None:
     )
 
 
+@pytest.mark.stage(2, "shortest paths")
 def test_bfs_terminates_on_cycles() -> None:
     graph = {"a": ["b"], "b": ["a", "c"], "c": ["c"]}
     got = bfs_distances(graph, "a")
@@ -122,6 +128,7 @@ def test_bfs_terminates_on_cycles() -> None:
     )
 
 
+@pytest.mark.stage(2, "shortest paths")
 def test_bfs_and_paths_do_not_change_a_defaultdict_graph() -> None:
     graph: defaultdict[str, list[str]] = defaultdict(list, {"a": ["b"], "b": []})
     assert bfs_distances(graph, "nowhere") == {"nowhere": 0}, "a start outside the graph reaches itself"
@@ -133,6 +140,7 @@ def test_bfs_and_paths_do_not_change_a_defaultdict_graph() -> None:
     )
 
 
+@pytest.mark.stage(2, "shortest paths")
 def test_the_path_from_a_node_to_itself_is_that_node() -> None:
     graph = {"a": ["b"], "b": ["a"]}
     for start in ("a", "zzz"):
@@ -145,6 +153,7 @@ def test_the_path_from_a_node_to_itself_is_that_node() -> None:
     assert shortest_path(graph, "a", "zzz") is None, "a node that isn't in the graph is unreachable"
 
 
+@pytest.mark.stage(4, "against the oracles")
 @PROPERTY
 @given(edge_lists, st.sampled_from(NODES))
 def test_bfs_matches_the_oracle(edges: list[tuple[str, str]], start: str) -> None:
@@ -154,6 +163,7 @@ def test_bfs_matches_the_oracle(edges: list[tuple[str, str]], start: str) -> Non
     assert got == want, f"distances from {start} in {graph}: expected {want}, got {got}"
 
 
+@pytest.mark.stage(4, "against the oracles")
 @PROPERTY
 @given(edge_lists, st.sampled_from(NODES), st.sampled_from(NODES))
 def test_shortest_path_is_a_real_path_of_the_fewest_edges(
@@ -176,6 +186,7 @@ def test_shortest_path_is_a_real_path_of_the_fewest_edges(
 # --- topological order -----------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "topological order")
 def test_topological_order_takes_the_smallest_ready_node_first() -> None:
     graph = {"shirt": ["tie", "belt"], "tie": ["jacket"], "pants": ["belt", "shoes"],
              "belt": ["jacket"], "socks": ["shoes"]}
@@ -187,6 +198,7 @@ def test_topological_order_takes_the_smallest_ready_node_first() -> None:
     )
 
 
+@pytest.mark.stage(3, "topological order")
 @pytest.mark.parametrize("graph", [
     {"a": ["b"], "b": ["c"], "c": ["a"], "start": ["a"]},
     {"a": ["a"], "b": []},  # a node that points at itself is a cycle too
@@ -203,6 +215,7 @@ def test_a_cycle_is_an_error_not_a_partial_order(graph: dict[str, list[str]]) ->
     )
 
 
+@pytest.mark.stage(4, "against the oracles")
 @PROPERTY
 @given(edge_lists.filter(lambda es: all(u != v for u, v in es)))
 def test_topological_order_matches_the_oracle(edges: list[tuple[str, str]]) -> None:
@@ -222,6 +235,7 @@ def test_topological_order_matches_the_oracle(edges: list[tuple[str, str]]) -> N
 # --- grouping and nested counts ---------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "building and grouping")
 def test_group_by_keeps_order_and_returns_a_plain_dict() -> None:
     words = ["apple", "banana", "avocado", "blueberry", "cherry", "apricot"]
     got = group_by(words, lambda w: w[0])
@@ -235,6 +249,7 @@ def test_group_by_keeps_order_and_returns_a_plain_dict() -> None:
     assert group_by([], len) == {}, "no items, no groups"
 
 
+@pytest.mark.stage(4, "against the oracles")
 @PROPERTY
 @given(st.lists(st.integers(-20, 20), max_size=30))
 def test_group_by_matches_the_oracle(numbers: list[int]) -> None:
@@ -243,6 +258,7 @@ def test_group_by_matches_the_oracle(numbers: list[int]) -> None:
     assert got == want and list(got) == list(want), f"group_by({numbers}, n % 3): expected {want}"
 
 
+@pytest.mark.stage(1, "building and grouping")
 def test_nested_counts_are_plain_dicts_at_both_levels() -> None:
     pairs = [("mon", "/"), ("mon", "/a"), ("tue", "/"), ("mon", "/"), ("tue", "/b")]
     got = nested_counts(iter(pairs))
@@ -267,6 +283,7 @@ def test_nested_counts_are_plain_dicts_at_both_levels() -> None:
     )
 
 
+@pytest.mark.stage(4, "against the oracles")
 @PROPERTY
 @given(st.lists(st.tuples(st.sampled_from("xy"), st.sampled_from("pqr")), max_size=20))
 def test_nested_counts_match_the_oracle(pairs: list[tuple[str, str]]) -> None:
@@ -345,6 +362,7 @@ def work_of(function: Callable[..., Any], n: int) -> int:
     return work
 
 
+@pytest.mark.stage(5, "linear work")
 @pytest.mark.parametrize("function", [bfs_distances, shortest_path, topological_order],
                          ids=lambda f: f.__name__)
 def test_the_work_is_linear_in_the_size_of_the_graph(function: Callable[..., Any]) -> None:
