@@ -116,6 +116,7 @@ def explain_schedule(got: list[float], expected: list[float], policy: RetryPolic
 # ---- the formula --------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "backoff and methods")
 @pytest.mark.parametrize("base, cap", [(0.1, 10.0), (1.0, 4.0), (0.5, 60.0)])
 def test_full_jitter_is_the_aws_formula(base: float, cap: float) -> None:
     for retry in range(10):
@@ -128,6 +129,7 @@ def test_full_jitter_is_the_aws_formula(base: float, cap: float) -> None:
             )
 
 
+@pytest.mark.stage(1, "backoff and methods")
 def test_full_jitter_agrees_with_tenacitys_own_full_jitter() -> None:
     """tenacity's wait_random_exponential 'corresponds to the Full Jitter algorithm'."""
     wait = tenacity.wait_random_exponential(multiplier=0.5, max=6)
@@ -149,6 +151,7 @@ def test_full_jitter_agrees_with_tenacitys_own_full_jitter() -> None:
 # ---- Retry-After --------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "retry-after")
 @pytest.mark.parametrize(
     "value, expected",
     [
@@ -212,6 +215,7 @@ def local_zone(request: pytest.FixtureRequest) -> Iterator[str]:
 JULY_4_2022_NOON = float(calendar.timegm((2022, 7, 4, 12, 0, 0)))  # summer time in New York
 
 
+@pytest.mark.stage(4, "retry-after")
 @pytest.mark.parametrize(
     "value, now, expected",
     [
@@ -242,6 +246,7 @@ def test_http_dates_are_utc_whatever_the_machines_time_zone(
 # ---- which requests may be retried -----------------------------------------------------------
 
 
+@pytest.mark.stage(1, "backoff and methods")
 @pytest.mark.parametrize(
     "method", ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "get", "head", "Put", "delete"]
 )
@@ -253,6 +258,7 @@ def test_idempotent_methods_may_retry(method: str) -> None:
     assert retry_allowed(method, {}) is True, f"{method} with no headers at all is still idempotent"
 
 
+@pytest.mark.stage(1, "backoff and methods")
 @pytest.mark.parametrize("method", ["POST", "PATCH", "CONNECT", "post", "patch"])
 def test_non_idempotent_methods_retry_only_with_an_idempotency_key(method: str) -> None:
     assert retry_allowed(method, {"Accept": "*/*"}) is False, (
@@ -269,6 +275,7 @@ def test_non_idempotent_methods_retry_only_with_an_idempotency_key(method: str) 
 # ---- the retry loop against a real server ---------------------------------------------------
 
 
+@pytest.mark.stage(2, "the retry loop")
 def test_retries_503_502_504_with_the_exact_full_jitter_schedule(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -287,6 +294,7 @@ def test_retries_503_502_504_with_the_exact_full_jitter_schedule(
     assert fake.sleeps == pytest.approx(expected), explain_schedule(fake.sleeps, expected, policy)
 
 
+@pytest.mark.stage(2, "the retry loop")
 @pytest.mark.parametrize("code", [429, 502, 503, 504])
 def test_each_retryable_status_is_retried(
     code: int, flaky_server: FlakyServer, session: requests.Session
@@ -300,6 +308,7 @@ def test_each_retryable_status_is_retried(
     )
 
 
+@pytest.mark.stage(2, "the retry loop")
 def test_each_backoff_is_drawn_below_the_cap(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -310,6 +319,7 @@ def test_each_backoff_is_drawn_below_the_cap(
     assert fake.sleeps == pytest.approx(expected), explain_schedule(fake.sleeps, expected, policy)
 
 
+@pytest.mark.stage(2, "the retry loop")
 @pytest.mark.parametrize("max_attempts", [1, 2, 3, None])
 def test_gives_up_after_max_attempts_and_returns_the_last_response(
     max_attempts: int | None, flaky_server: FlakyServer, session: requests.Session
@@ -333,6 +343,7 @@ def test_gives_up_after_max_attempts_and_returns_the_last_response(
     )
 
 
+@pytest.mark.stage(3, "errors and idempotency")
 def test_giving_up_answers_with_the_last_outcome_not_the_first(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -351,6 +362,7 @@ def test_giving_up_answers_with_the_last_outcome_not_the_first(
     )
 
 
+@pytest.mark.stage(5, "the deadline")
 def test_never_sleeps_past_the_deadline(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/down", status(503))
     fake, policy = FakeTime(), RetryPolicy(base=1.0, cap=8.0, max_attempts=50, deadline=10.0)
@@ -374,6 +386,7 @@ def test_never_sleeps_past_the_deadline(flaky_server: FlakyServer, session: requ
     assert len(flaky_server.hits("/down")) == len(expected) + 1
 
 
+@pytest.mark.stage(5, "the deadline")
 @pytest.mark.parametrize("deadline, attempts", [(9.0, 2), (10.0, 3)])
 def test_the_deadline_counts_the_time_spent_in_calls_too(
     deadline: float, attempts: int, flaky_server: FlakyServer, session: requests.Session
@@ -393,6 +406,7 @@ def test_the_deadline_counts_the_time_spent_in_calls_too(
     )
 
 
+@pytest.mark.stage(3, "errors and idempotency")
 def test_connection_errors_are_retried_then_raised(session: requests.Session) -> None:
     url = f"http://127.0.0.1:{closed_port()}/nobody-home"
     fake, policy = FakeTime(), RetryPolicy(base=0.2, cap=5.0, max_attempts=4)
@@ -405,6 +419,7 @@ def test_connection_errors_are_retried_then_raised(session: requests.Session) ->
     )
 
 
+@pytest.mark.stage(3, "errors and idempotency")
 def test_a_connect_timeout_is_retried(black_hole: BlackHole, session: requests.Session) -> None:
     fake, policy = FakeTime(), RetryPolicy(base=0.2, cap=5.0, max_attempts=2)
     with pytest.raises(requests.ConnectTimeout):
@@ -417,6 +432,7 @@ def test_a_connect_timeout_is_retried(black_hole: BlackHole, session: requests.S
     )
 
 
+@pytest.mark.stage(3, "errors and idempotency")
 def test_a_read_timeout_is_not_retried(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/slow", delayed(1.5, ok()))
     fake = FakeTime()
@@ -439,6 +455,7 @@ def test_a_read_timeout_is_not_retried(flaky_server: FlakyServer, session: reque
     )
 
 
+@pytest.mark.stage(2, "the retry loop")
 @pytest.mark.parametrize("code", [500, 501, 505, 511, 400, 401, 403, 404, 408, 409])
 def test_other_statuses_are_not_retried(
     code: int, flaky_server: FlakyServer, session: requests.Session
@@ -454,6 +471,7 @@ def test_other_statuses_are_not_retried(
     assert fake.sleeps == []
 
 
+@pytest.mark.stage(4, "retry-after")
 def test_retry_after_in_seconds_replaces_the_backoff(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -471,6 +489,7 @@ def test_retry_after_in_seconds_replaces_the_backoff(
     )
 
 
+@pytest.mark.stage(4, "retry-after")
 def test_retry_after_zero_means_retry_now(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/now", retry_after(0, code=503), status(503), ok())
     fake, policy = FakeTime(), RetryPolicy(base=0.5, cap=10.0)
@@ -482,6 +501,7 @@ def test_retry_after_zero_means_retry_now(flaky_server: FlakyServer, session: re
     )
 
 
+@pytest.mark.stage(4, "retry-after")
 @pytest.mark.parametrize("junk", ["soon", "-5", "1.5"])
 def test_a_malformed_retry_after_falls_back_to_the_backoff(
     junk: str, flaky_server: FlakyServer, session: requests.Session
@@ -496,6 +516,7 @@ def test_a_malformed_retry_after_falls_back_to_the_backoff(
     )
 
 
+@pytest.mark.stage(4, "retry-after")
 def test_retry_after_is_not_capped(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/long", retry_after(20), ok())
     fake = FakeTime()
@@ -506,6 +527,7 @@ def test_retry_after_is_not_capped(flaky_server: FlakyServer, session: requests.
     )
 
 
+@pytest.mark.stage(4, "retry-after")
 def test_retry_after_as_an_http_date_counts_from_now(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -518,6 +540,7 @@ def test_retry_after_as_an_http_date_counts_from_now(
     )
 
 
+@pytest.mark.stage(4, "retry-after")
 def test_each_retry_after_date_counts_from_when_its_answer_came(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -534,6 +557,7 @@ def test_each_retry_after_date_counts_from_when_its_answer_came(
     )
 
 
+@pytest.mark.stage(5, "the deadline")
 def test_retry_after_beyond_the_deadline_gives_up_at_once(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -548,6 +572,7 @@ def test_retry_after_beyond_the_deadline_gives_up_at_once(
     assert len(flaky_server.hits("/limited")) == 1
 
 
+@pytest.mark.stage(5, "the deadline")
 def test_retry_after_ending_exactly_at_the_deadline_is_slept(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -561,6 +586,7 @@ def test_retry_after_ending_exactly_at_the_deadline_is_slept(
     )
 
 
+@pytest.mark.stage(3, "errors and idempotency")
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 def test_a_non_idempotent_request_is_sent_once(
     method: str, flaky_server: FlakyServer, session: requests.Session
@@ -577,6 +603,7 @@ def test_a_non_idempotent_request_is_sent_once(
     assert response.status_code == 503 and fake.sleeps == []
 
 
+@pytest.mark.stage(3, "errors and idempotency")
 def test_a_post_that_cannot_connect_is_tried_once_and_raises(session: requests.Session) -> None:
     url = f"http://127.0.0.1:{closed_port()}/payments"
     fake = FakeTime()
@@ -588,6 +615,7 @@ def test_a_post_that_cannot_connect_is_tried_once_and_raises(session: requests.S
     )
 
 
+@pytest.mark.stage(3, "errors and idempotency")
 def test_a_post_with_an_idempotency_key_is_retried_with_the_same_key_and_body(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -606,6 +634,7 @@ def test_a_post_with_an_idempotency_key_is_retried_with_the_same_key_and_body(
     assert {h.body for h in hits} == {b"amount=10"}
 
 
+@pytest.mark.stage(3, "errors and idempotency")
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 def test_idempotent_writes_are_retried(
     method: str, flaky_server: FlakyServer, session: requests.Session
