@@ -96,6 +96,7 @@ def retained_bytes(action: Callable[[], object]) -> int:
 # --- make_counter ---------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "closures keep state")
 def test_a_counter_starts_at_start_and_adds_step_each_call() -> None:
     mod = kata()
     tick = mod.make_counter(10, 5)
@@ -122,6 +123,7 @@ def test_a_counter_starts_at_start_and_adds_step_each_call() -> None:
     assert got == [7, 7, 7], f"make_counter(7, 0) gave {got}: step 0 returns start every time"
 
 
+@pytest.mark.stage(1, "closures keep state")
 @PROPERTY
 @given(
     specs=st.lists(st.tuples(st.integers(-1000, 1000), st.integers(-50, 50)), min_size=1, max_size=4),
@@ -141,6 +143,7 @@ def test_interleaved_counters_agree_with_itertools_count(specs: list[tuple[int, 
         )
 
 
+@pytest.mark.stage(1, "closures keep state")
 def test_a_counter_keeps_its_state_in_its_closure() -> None:
     mod = kata()
     tick = mod.make_counter(3, 4)
@@ -169,6 +172,7 @@ def test_a_counter_keeps_its_state_in_its_closure() -> None:
 # --- make_averager --------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "closures keep state")
 def test_the_averager_returns_the_running_mean() -> None:
     mod = kata()
     avg = mod.make_averager()
@@ -184,6 +188,7 @@ def test_the_averager_returns_the_running_mean() -> None:
     assert call(avg, 13) == 11.5, "making a second averager changed the first one"
 
 
+@pytest.mark.stage(1, "closures keep state")
 @PROPERTY
 @given(
     streams=st.lists(
@@ -213,6 +218,7 @@ def test_averagers_agree_with_the_mean_of_the_prefix(streams: list[list[float]])
                 )
 
 
+@pytest.mark.stage(1, "closures keep state")
 def test_the_averager_keeps_o1_memory() -> None:
     mod = kata()
     avg = mod.make_averager()
@@ -233,6 +239,7 @@ def test_the_averager_keeps_o1_memory() -> None:
 # --- make_multipliers -----------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "late binding")
 def test_each_multiplier_keeps_its_own_factor() -> None:
     mod = kata()
     made = mod.make_multipliers(4)
@@ -249,6 +256,7 @@ def test_each_multiplier_keeps_its_own_factor() -> None:
     )
 
 
+@pytest.mark.stage(2, "late binding")
 @PROPERTY
 @given(n=st.integers(0, 12), x=st.integers(-(10**9), 10**9))
 def test_multipliers_agree_with_operator_mul(n: int, x: int) -> None:
@@ -263,6 +271,7 @@ def test_multipliers_agree_with_operator_mul(n: int, x: int) -> None:
     )
 
 
+@pytest.mark.stage(2, "late binding")
 def test_zero_and_one_multiplier() -> None:
     mod = kata()
     assert list(mod.make_multipliers(0)) == [], "make_multipliers(0) makes no functions"
@@ -273,6 +282,7 @@ def test_zero_and_one_multiplier() -> None:
 # --- global ---------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "module globals")
 def test_a_fresh_module_starts_empty_and_counts_from_one(monkeypatch: pytest.MonkeyPatch) -> None:
     mod = fresh_kata(monkeypatch)
     assert (mod.EVENTS, mod.COUNT) == ([], 0), (
@@ -284,6 +294,7 @@ def test_a_fresh_module_starts_empty_and_counts_from_one(monkeypatch: pytest.Mon
     assert (mod.EVENTS, mod.COUNT) == (["first"], 1)
 
 
+@pytest.mark.stage(3, "module globals")
 def test_record_and_reset_rebind_the_module_globals() -> None:
     mod = kata()
     call(mod.reset)
@@ -321,6 +332,7 @@ def test_record_and_reset_rebind_the_module_globals() -> None:
     call(mod.reset)
 
 
+@pytest.mark.stage(3, "module globals")
 def test_record_appends_to_the_list_callers_hold() -> None:
     mod = kata()
     call(mod.reset)
@@ -336,6 +348,7 @@ def test_record_appends_to_the_list_callers_hold() -> None:
     call(mod.reset)
 
 
+@pytest.mark.stage(3, "module globals")
 @PROPERTY
 @given(ops=st.lists(st.one_of(st.none(), st.text(max_size=3)), max_size=25))
 def test_record_and_reset_agree_with_a_list_and_an_int(ops: list[str | None]) -> None:
@@ -361,6 +374,7 @@ def test_record_and_reset_agree_with_a_list_and_an_int(ops: list[str | None]) ->
 # --- class-body scope -----------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "class-body scope")
 def test_cells_are_computed_in_the_class_body() -> None:
     mod = kata()
     want = list(itertools.product(range(3), repeat=2))
@@ -369,6 +383,7 @@ def test_cells_are_computed_in_the_class_body() -> None:
     )
 
 
+@pytest.mark.stage(4, "class-body scope")
 def test_cells_follow_size_in_the_class_body() -> None:
     """The class statement run again with SIZE = 4 in place of 3: CELLS must come from SIZE."""
     mod = kata()
@@ -388,6 +403,7 @@ def test_cells_follow_size_in_the_class_body() -> None:
     )
 
 
+@pytest.mark.stage(4, "class-body scope")
 def test_a_subclass_inherits_cells_computed_once() -> None:
     mod = kata()
 
@@ -405,6 +421,7 @@ def oracle_neighbours(size: int, row: int, col: int) -> list[tuple[int, int]]:
     return sorted((r, c) for r in range(size) for c in range(size) if abs(r - row) + abs(c - col) == 1)
 
 
+@pytest.mark.stage(4, "class-body scope")
 def test_neighbours_stay_on_the_board() -> None:
     mod = kata()
     board = mod.Board()
@@ -419,6 +436,7 @@ def test_neighbours_stay_on_the_board() -> None:
         )
 
 
+@pytest.mark.stage(4, "class-body scope")
 @PROPERTY
 @given(size=st.integers(1, 9), data=st.data())
 def test_a_subclass_size_sets_the_neighbourhoods(size: int, data: st.DataObject) -> None:
@@ -435,6 +453,7 @@ def test_a_subclass_size_sets_the_neighbourhoods(size: int, data: st.DataObject)
     )
 
 
+@pytest.mark.stage(4, "class-body scope")
 def test_a_subclass_with_a_bigger_size_gets_bigger_neighbourhoods() -> None:
     mod = kata()
 
