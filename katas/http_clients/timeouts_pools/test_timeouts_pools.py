@@ -68,6 +68,7 @@ def outcome(fn: Background[bytes], within: float, hint: str) -> BaseException | 
 # ---- which timeout is which ---------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "connect and read timeouts")
 def test_a_handshake_that_never_completes_hits_the_connect_timeout(
     new_session: Callable[..., requests.Session], black_hole: BlackHole
 ) -> None:
@@ -94,6 +95,7 @@ def test_a_handshake_that_never_completes_hits_the_connect_timeout(
     )
 
 
+@pytest.mark.stage(2, "connect and read timeouts")
 def test_a_server_that_accepts_but_never_answers_hits_the_read_timeout(
     flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
 ) -> None:
@@ -104,6 +106,7 @@ def test_a_server_that_accepts_but_never_answers_hits_the_read_timeout(
     assert len(flaky_server.hits("/stuck")) == 1
 
 
+@pytest.mark.stage(2, "connect and read timeouts")
 def test_a_slow_answer_within_the_read_timeout_succeeds(
     flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
 ) -> None:
@@ -119,6 +122,7 @@ def test_a_slow_answer_within_the_read_timeout_succeeds(
     assert body == b"worth the wait"
 
 
+@pytest.mark.stage(2, "connect and read timeouts")
 def test_a_body_that_stalls_midway_is_a_read_timeout(
     flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
 ) -> None:
@@ -141,6 +145,7 @@ def test_a_body_that_stalls_midway_is_a_read_timeout(
 # ---- a deadline for the whole call ---------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "the deadline")
 def test_a_dripping_body_is_cut_off_by_the_deadline(
     flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
 ) -> None:
@@ -172,6 +177,7 @@ def test_a_dripping_body_is_cut_off_by_the_deadline(
 PIECE = 1024  # CHUNK_SIZE as the README and the stub give it
 
 
+@pytest.mark.stage(3, "the deadline")
 @pytest.mark.parametrize("stall_at", [PIECE, PIECE - 1], ids=["full-piece", "one-byte-short"])
 def test_the_deadline_is_checked_after_each_full_piece_counted_from_the_start(
     stall_at: int, flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
@@ -201,6 +207,7 @@ def test_the_deadline_is_checked_after_each_full_piece_counted_from_the_start(
         )
 
 
+@pytest.mark.stage(4, "keep-alive and pools")
 def test_a_pool_needs_at_least_one_connection() -> None:
     for size in (0, -1):
         try:
@@ -218,6 +225,7 @@ def test_a_pool_needs_at_least_one_connection() -> None:
 # ---- keep-alive and the pool ---------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "keep-alive and pools")
 def test_sequential_requests_reuse_one_keep_alive_connection(
     flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
 ) -> None:
@@ -233,6 +241,7 @@ def test_sequential_requests_reuse_one_keep_alive_connection(
     )
 
 
+@pytest.mark.stage(4, "keep-alive and pools")
 def test_a_connection_that_errored_is_not_reused(
     flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
 ) -> None:
@@ -246,6 +255,7 @@ def test_a_connection_that_errored_is_not_reused(
     assert second.connection != first.connection, "a half-read connection must not be reused"
 
 
+@pytest.mark.stage(1, "status and body")
 @pytest.mark.parametrize("code", [400, 404, 410, 429, 499, 500, 503, 599])
 def test_an_error_status_raises_http_error(
     code: int, flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
@@ -264,6 +274,7 @@ def test_an_error_status_raises_http_error(
     )
 
 
+@pytest.mark.stage(1, "status and body")
 @pytest.mark.parametrize("code", [200, 201, 203, 299, 302])
 def test_any_other_status_returns_the_body(
     code: int, flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
@@ -276,6 +287,7 @@ def test_any_other_status_returns_the_body(
     )
 
 
+@pytest.mark.stage(1, "status and body")
 def test_a_large_body_comes_back_whole(
     flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
 ) -> None:
@@ -286,6 +298,7 @@ def test_a_large_body_comes_back_whole(
     assert got == body, f"got {len(got)} bytes, expected all {len(body)}, in order"
 
 
+@pytest.mark.stage(1, "status and body")
 def test_other_failures_propagate_as_requests_raised_them(
     flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
 ) -> None:
@@ -310,6 +323,7 @@ def test_other_failures_propagate_as_requests_raised_them(
         )
 
 
+@pytest.mark.stage(4, "keep-alive and pools")
 @pytest.mark.parametrize("pool_size", [1, 3])
 def test_the_pool_bounds_connections_and_requests_wait_for_a_free_one(
     pool_size: int, flaky_server: FlakyServer, new_session: Callable[..., requests.Session]
@@ -346,6 +360,7 @@ def test_the_pool_bounds_connections_and_requests_wait_for_a_free_one(
     )
 
 
+@pytest.mark.stage(4, "keep-alive and pools")
 def test_each_host_keeps_its_own_pool(new_session: Callable[..., requests.Session]) -> None:
     with FlakyServer() as first, FlakyServer() as second, FlakyServer() as third:
         servers = (first, second, third)
@@ -425,6 +440,7 @@ class SilentTLSPeer:
         self._thread.join(5)
 
 
+@pytest.mark.stage(4, "keep-alive and pools")
 def test_https_is_pooled_and_bounded_too(new_session: Callable[..., requests.Session]) -> None:
     session = new_session(2)
     peer = SilentTLSPeer()
