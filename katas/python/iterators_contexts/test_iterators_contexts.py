@@ -36,6 +36,7 @@ def outcome(action: Callable[[], object]) -> tuple[str, object]:
 # --- Countdown: an iterable ------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "iterables and iterators")
 def test_a_countdown_can_be_looped_over_again_and_in_parallel() -> None:
     c = Countdown(3)
     first = list(c)
@@ -55,6 +56,7 @@ def test_a_countdown_can_be_looped_over_again_and_in_parallel() -> None:
     assert iter(c) is not c, "iter(countdown) returned the countdown itself: not re-iterable"
 
 
+@pytest.mark.stage(1, "iterables and iterators")
 @PROPERTY
 @given(start=st.integers(-3, 40), stop_after=st.integers(0, 5))
 def test_countdowns_agree_with_range(start: int, stop_after: int) -> None:
@@ -89,6 +91,7 @@ def fibonacci_numbers() -> Iterator[int]:
         a, b = b, a + b
 
 
+@pytest.mark.stage(1, "iterables and iterators")
 def test_fibonacci_is_a_one_pass_iterator() -> None:
     fib = Fibonacci()
     assert iter(fib) is fib, (
@@ -107,6 +110,7 @@ def test_fibonacci_is_a_one_pass_iterator() -> None:
     )
 
 
+@pytest.mark.stage(1, "iterables and iterators")
 def test_an_exhausted_iterator_stays_exhausted() -> None:
     fib = Fibonacci(limit=4)
     got = list(fib)
@@ -165,6 +169,7 @@ class FibonacciAgainstAGenerator(RuleBasedStateMachine):
             self.compare(which, "list()", list(self.fibs[which]), list(self.models[which]))
 
 
+@pytest.mark.stage(1, "iterables and iterators")
 def test_fibonacci_agrees_with_a_generator() -> None:
     run_state_machine_as_test(
         FibonacciAgainstAGenerator, settings=settings(PROPERTY, max_examples=80, stateful_step_count=20)
@@ -186,6 +191,7 @@ def endless(log: list[int]) -> Iterator[int]:
         yield i
 
 
+@pytest.mark.stage(2, "lazy chunks")
 @pytest.mark.parametrize("size", [1, 3])
 def test_chunks_are_read_lazily_from_an_endless_iterator(size: int) -> None:
     log: list[int] = []
@@ -202,6 +208,7 @@ def test_chunks_are_read_lazily_from_an_endless_iterator(size: int) -> None:
         )
 
 
+@pytest.mark.stage(2, "lazy chunks")
 def test_the_rest_of_the_source_is_left_for_the_caller() -> None:
     source = iter(range(10))
     chunks = chunked(source, 4)
@@ -213,6 +220,7 @@ def test_the_rest_of_the_source_is_left_for_the_caller() -> None:
     )
 
 
+@pytest.mark.stage(2, "lazy chunks")
 @pytest.mark.parametrize("size", [0, -1, -10])
 def test_a_bad_size_fails_at_the_call_not_at_the_first_next(size: int) -> None:
     log: list[int] = []
@@ -232,6 +240,7 @@ def test_a_bad_size_fails_at_the_call_not_at_the_first_next(size: int) -> None:
     )
 
 
+@pytest.mark.stage(2, "lazy chunks")
 def test_the_last_chunk_may_be_short() -> None:
     got = list(chunked("abcdefg", 3))
     assert got == [["a", "b", "c"], ["d", "e", "f"], ["g"]], (
@@ -248,6 +257,7 @@ def test_the_last_chunk_may_be_short() -> None:
     )
 
 
+@pytest.mark.stage(2, "lazy chunks")
 @PROPERTY
 @given(
     items=st.lists(st.none() | st.booleans() | st.integers() | st.just(""), max_size=30),
@@ -282,6 +292,7 @@ class Settings:
     level = "info"
 
 
+@pytest.mark.stage(3, "temporary attributes")
 def test_temporary_attr_restores_the_old_value() -> None:
     ns = types.SimpleNamespace(level="info")
     manager = temporary_attr(ns, "level", "debug")
@@ -297,6 +308,7 @@ def test_temporary_attr_restores_the_old_value() -> None:
     assert obj.level == "warn", f"after the block obj.level is {obj.level!r}, want 'warn'"
 
 
+@pytest.mark.stage(3, "temporary attributes")
 def test_the_old_value_is_the_one_when_the_block_starts() -> None:
     ns = types.SimpleNamespace(level="info")
     manager = temporary_attr(ns, "level", "debug")
@@ -309,6 +321,7 @@ def test_the_old_value_is_the_one_when_the_block_starts() -> None:
     )
 
 
+@pytest.mark.stage(3, "temporary attributes")
 def test_a_none_value_is_restored_not_deleted() -> None:
     ns = types.SimpleNamespace(proxy=None)
     with temporary_attr(ns, "proxy", "http://proxy:3128"):
@@ -319,6 +332,7 @@ def test_a_none_value_is_restored_not_deleted() -> None:
     )
 
 
+@pytest.mark.stage(3, "temporary attributes")
 def test_temporary_attr_removes_an_attribute_that_did_not_exist() -> None:
     ns = types.SimpleNamespace()
     with temporary_attr(ns, "debug", True):
@@ -329,6 +343,7 @@ def test_temporary_attr_removes_an_attribute_that_did_not_exist() -> None:
     )
 
 
+@pytest.mark.stage(3, "temporary attributes")
 def test_nested_patches_of_one_attribute_unwind_in_order() -> None:
     ns = types.SimpleNamespace(level="info")
     with temporary_attr(ns, "level", "debug"):
@@ -340,6 +355,7 @@ def test_nested_patches_of_one_attribute_unwind_in_order() -> None:
     assert ns.level == "info", f"after both blocks level is {ns.level!r}, want 'info'"
 
 
+@pytest.mark.stage(3, "temporary attributes")
 @pytest.mark.parametrize("error", [ZeroDivisionError("division by zero"), KeyboardInterrupt(), SystemExit(3)], ids=repr)
 def test_temporary_attr_restores_even_when_the_block_raises(error: BaseException) -> None:
     for ns in (types.SimpleNamespace(level="info"), types.SimpleNamespace()):
@@ -359,6 +375,7 @@ def test_temporary_attr_restores_even_when_the_block_raises(error: BaseException
         )
 
 
+@pytest.mark.stage(3, "temporary attributes")
 def test_a_generator_closed_early_still_restores() -> None:
     ns = types.SimpleNamespace(level="info")
 
@@ -412,6 +429,7 @@ def raise_one(kind: type[BaseException]) -> BaseException:
     return kind("raised in the block")
 
 
+@pytest.mark.stage(4, "suppressing exceptions")
 @PROPERTY
 @given(
     listed=st.lists(st.sampled_from(EXCEPTION_TYPES), max_size=3),
@@ -452,6 +470,7 @@ def test_suppress_agrees_with_contextlib_suppress(
     )
 
 
+@pytest.mark.stage(4, "suppressing exceptions")
 def test_suppress_swallows_listed_types_and_their_subclasses() -> None:
     with Suppress(KeyError) as s:
         {}["missing"]
@@ -477,6 +496,7 @@ def test_suppress_swallows_listed_types_and_their_subclasses() -> None:
     assert s.exception is None, f"nothing was raised, yet s.exception is {s.exception!r}"
 
 
+@pytest.mark.stage(4, "suppressing exceptions")
 def test_suppress_lets_everything_else_through() -> None:
     cases = [
         ((KeyError, IndexError), ValueError("not listed")),
@@ -497,6 +517,7 @@ def test_suppress_lets_everything_else_through() -> None:
         )
 
 
+@pytest.mark.stage(4, "suppressing exceptions")
 def test_suppress_inside_a_generator_swallows_what_is_thrown_in() -> None:
     def worker() -> Iterator[str]:
         with Suppress(KeyError):
@@ -596,6 +617,7 @@ SPECS = st.lists(
 BODIES = st.sampled_from([None, None, ValueError, KeyboardInterrupt])
 
 
+@pytest.mark.stage(5, "entering them all")
 @PROPERTY
 @given(specs=SPECS, body=BODIES)
 def test_enter_all_agrees_with_exit_stack(specs: list[Spec], body: type[BaseException] | None) -> None:
@@ -632,6 +654,7 @@ def resource(name: str, log: list[str]) -> Iterator[str]:
         log.append(f"exit {name}")
 
 
+@pytest.mark.stage(5, "entering them all")
 def test_enter_all_enters_in_order_and_exits_in_reverse() -> None:
     log: list[str] = []
     with enter_all([lambda: resource("db", log), lambda: resource("cache", log)]) as values:
@@ -644,6 +667,7 @@ def test_enter_all_enters_in_order_and_exits_in_reverse() -> None:
         assert list(values) == [], f"enter_all([]) gave {values}: no managers, no values"
 
 
+@pytest.mark.stage(5, "entering them all")
 def test_enter_all_takes_factories_from_a_generator() -> None:
     log: list[str] = []
     factories = ((lambda name=name: resource(name, log)) for name in ("a", "b", "c"))
@@ -652,6 +676,7 @@ def test_enter_all_takes_factories_from_a_generator() -> None:
     assert log == ["enter a", "enter b", "enter c", "exit c", "exit b", "exit a"], f"log {log}"
 
 
+@pytest.mark.stage(5, "entering them all")
 def test_enter_all_cleans_up_what_it_entered_when_one_fails() -> None:
     log: list[str] = []
     error = ConnectionError("queue unreachable")
@@ -672,6 +697,7 @@ def test_enter_all_cleans_up_what_it_entered_when_one_fails() -> None:
     )
 
 
+@pytest.mark.stage(5, "entering them all")
 @pytest.mark.parametrize("error", [ConnectionError("refused"), KeyboardInterrupt()], ids=repr)
 def test_a_setup_error_goes_on_even_if_an_entered_manager_swallows_it(error: BaseException) -> None:
     log: list[str] = []
@@ -694,6 +720,7 @@ def test_a_setup_error_goes_on_even_if_an_entered_manager_swallows_it(error: Bas
     assert log == ["enter db", "exit db"], f"log {log}: the body must not run, and db must be exited"
 
 
+@pytest.mark.stage(5, "entering them all")
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()], ids=repr)
 def test_enter_all_exits_everything_when_the_body_raises(error: BaseException) -> None:
     log: list[str] = []
@@ -710,6 +737,7 @@ def test_enter_all_exits_everything_when_the_body_raises(error: BaseException) -
     )
 
 
+@pytest.mark.stage(5, "entering them all")
 def test_a_generator_closed_inside_enter_all_exits_everything() -> None:
     log: list[str] = []
 
