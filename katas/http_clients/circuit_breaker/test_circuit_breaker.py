@@ -94,6 +94,7 @@ def open_it(breaker: CircuitBreaker, session: requests.Session, server: FlakySer
     return url
 
 
+@pytest.mark.stage(1, "opening the circuit")
 def test_threshold_failures_in_a_row_open_the_circuit_and_calls_fail_fast(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -125,6 +126,7 @@ def test_threshold_failures_in_a_row_open_the_circuit_and_calls_fail_fast(
     )
 
 
+@pytest.mark.stage(1, "opening the circuit")
 @pytest.mark.parametrize("code", [500, 501, 504, 599])
 def test_every_5xx_counts_as_a_failure(
     code: int, flaky_server: FlakyServer, session: requests.Session
@@ -138,6 +140,7 @@ def test_every_5xx_counts_as_a_failure(
     )
 
 
+@pytest.mark.stage(1, "opening the circuit")
 def test_a_success_resets_the_count_of_failures_in_a_row(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -152,6 +155,7 @@ def test_a_success_resets_the_count_of_failures_in_a_row(
     expect_state(breaker, url, CLOSED, why)
 
 
+@pytest.mark.stage(1, "opening the circuit")
 @pytest.mark.parametrize("code", [200, 201, 302, 400, 404, 429, 499])
 def test_any_answer_below_500_resets_the_count_to_zero(
     code: int, flaky_server: FlakyServer, session: requests.Session
@@ -175,6 +179,7 @@ def test_any_answer_below_500_resets_the_count_to_zero(
     )
 
 
+@pytest.mark.stage(1, "opening the circuit")
 def test_client_errors_are_not_failures_of_the_host(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -189,6 +194,7 @@ def test_client_errors_are_not_failures_of_the_host(
     expect_state(breaker, url, CLOSED, why)
 
 
+@pytest.mark.stage(1, "opening the circuit")
 def test_connection_errors_count_and_are_re_raised(session: requests.Session) -> None:
     breaker = CircuitBreaker(THRESHOLD, RESET, clock=FakeClock())
     url = f"http://127.0.0.1:{closed_port()}/nobody"
@@ -200,6 +206,7 @@ def test_connection_errors_count_and_are_re_raised(session: requests.Session) ->
         breaker.get(session, url, timeout=2)
 
 
+@pytest.mark.stage(1, "opening the circuit")
 def test_timeouts_count_and_are_re_raised(flaky_server: FlakyServer, session: requests.Session) -> None:
     breaker = CircuitBreaker(THRESHOLD, RESET, clock=FakeClock())
     url = flaky_server.script("/hangs", held("never"))  # accepts, reads the request, never answers
@@ -219,6 +226,7 @@ def test_timeouts_count_and_are_re_raised(flaky_server: FlakyServer, session: re
     assert len(flaky_server.hits("/hangs")) == THRESHOLD
 
 
+@pytest.mark.stage(1, "opening the circuit")
 def test_a_threshold_of_one_opens_on_the_first_failure(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -229,6 +237,7 @@ def test_a_threshold_of_one_opens_on_the_first_failure(
     expect_state(breaker, url, OPEN, "failure_threshold=1: the first failure opens the circuit")
 
 
+@pytest.mark.stage(2, "half-open trials")
 def test_a_reset_timeout_of_zero_is_half_open_at_once(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -244,6 +253,7 @@ def test_a_reset_timeout_of_zero_is_half_open_at_once(
     expect_state(breaker, url, CLOSED, "a successful trial closes the circuit")
 
 
+@pytest.mark.stage(2, "half-open trials")
 def test_after_the_reset_timeout_one_trial_goes_through_and_success_closes(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -264,6 +274,7 @@ def test_after_the_reset_timeout_one_trial_goes_through_and_success_closes(
     assert [get(breaker, session, url) for _ in range(3)] == [200] * 3
 
 
+@pytest.mark.stage(2, "half-open trials")
 def test_a_successful_trial_starts_the_count_from_zero(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -285,6 +296,7 @@ def test_a_successful_trial_starts_the_count_from_zero(
     expect_state(breaker, url, OPEN, f"{THRESHOLD} failures in a row after recovery open it again")
 
 
+@pytest.mark.stage(2, "half-open trials")
 @pytest.mark.parametrize(
     "answer, expected",
     [
@@ -323,6 +335,7 @@ def test_a_failed_trial_reopens_with_a_fresh_timer(
     assert len(flaky_server.hits("/down")) == THRESHOLD + 1
 
 
+@pytest.mark.stage(2, "half-open trials")
 @pytest.mark.parametrize("code", [200, 404])
 def test_a_trial_answered_below_500_closes(
     code: int, flaky_server: FlakyServer, session: requests.Session
@@ -336,6 +349,7 @@ def test_a_trial_answered_below_500_closes(
     expect_state(breaker, url, CLOSED, f"a trial answered {code} proves the host is alive: closed")
 
 
+@pytest.mark.stage(4, "many threads")
 def test_half_open_lets_exactly_one_trial_through_at_a_time(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -368,6 +382,7 @@ def test_half_open_lets_exactly_one_trial_through_at_a_time(
     expect_state(breaker, url, CLOSED, "the trial succeeded")
 
 
+@pytest.mark.stage(4, "many threads")
 def test_many_threads_at_half_open_send_one_trial(flaky_server: FlakyServer) -> None:
     """Eight threads arrive together at half-open, ten times over, with threads switching often."""
     clock = FakeClock(pause=0.0005)
@@ -411,6 +426,7 @@ def test_many_threads_at_half_open_send_one_trial(flaky_server: FlakyServer) -> 
     assert hits == 1 + rounds, f"the server got {hits} requests, expected {1 + rounds}: one trial a round"
 
 
+@pytest.mark.stage(4, "many threads")
 def test_no_call_slips_through_while_a_failed_trial_is_being_recorded(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -443,6 +459,7 @@ def test_no_call_slips_through_while_a_failed_trial_is_being_recorded(
     expect_state(breaker, url, OPEN, "the trial failed")
 
 
+@pytest.mark.stage(4, "many threads")
 def test_state_read_while_a_trial_is_being_recorded_is_a_state(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -475,6 +492,7 @@ def test_state_read_while_a_trial_is_being_recorded_is_a_state(
     expect_state(breaker, url, CLOSED, "the trial succeeded")
 
 
+@pytest.mark.stage(3, "hosts and caller errors")
 def test_each_host_has_its_own_circuit(flaky_server: FlakyServer, session: requests.Session) -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(THRESHOLD, RESET, clock=clock)
@@ -492,6 +510,7 @@ def test_each_host_has_its_own_circuit(flaky_server: FlakyServer, session: reque
     expect_state(breaker, bad, OPEN)
 
 
+@pytest.mark.stage(3, "hosts and caller errors")
 def test_every_path_of_a_host_shares_its_circuit(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -511,6 +530,7 @@ def test_every_path_of_a_host_shares_its_circuit(
     assert len(flaky_server.hits("/c")) == 0, why
 
 
+@pytest.mark.stage(4, "many threads")
 def test_a_call_in_flight_holds_up_no_other_call(session: requests.Session) -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(1, RESET, clock=clock)
@@ -547,6 +567,7 @@ def test_a_call_in_flight_holds_up_no_other_call(session: requests.Session) -> N
             assert in_flight.result() == 200
 
 
+@pytest.mark.stage(3, "hosts and caller errors")
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_an_error_that_is_not_the_hosts_fault_ends_the_trial_uncounted(
     error: type[BaseException], flaky_server: FlakyServer, session: requests.Session
