@@ -57,6 +57,7 @@ async def finish(task: asyncio.Task[Results]) -> Results:
         raise AssertionError("fetch_all still running 8 s after every response was released") from exc
 
 
+@pytest.mark.stage(1, "results in order")
 @pytest.mark.asyncio
 async def test_results_come_back_in_input_order_whatever_order_they_finish_in(
     flaky_server: FlakyServer,
@@ -84,6 +85,7 @@ async def test_results_come_back_in_input_order_whatever_order_they_finish_in(
     )
 
 
+@pytest.mark.stage(2, "errors in place")
 @pytest.mark.asyncio
 async def test_errors_take_their_place_in_the_results_without_stopping_the_rest(
     flaky_server: FlakyServer,
@@ -103,6 +105,7 @@ async def test_errors_take_their_place_in_the_results_without_stopping_the_rest(
         )
 
 
+@pytest.mark.stage(3, "concurrency limits")
 @pytest.mark.asyncio
 async def test_in_flight_requests_stay_within_the_per_host_and_overall_limits() -> None:
     with FlakyServer() as a, FlakyServer() as b:
@@ -139,6 +142,7 @@ async def test_in_flight_requests_stay_within_the_per_host_and_overall_limits() 
         )
 
 
+@pytest.mark.stage(4, "fail fast and cancel")
 @pytest.mark.asyncio
 async def test_fail_fast_raises_the_first_error_and_cancels_everything_else(
     flaky_server: FlakyServer,
@@ -177,6 +181,7 @@ async def test_fail_fast_raises_the_first_error_and_cancels_everything_else(
         )
 
 
+@pytest.mark.stage(2, "errors in place")
 @pytest.mark.asyncio
 async def test_every_status_from_400_up_is_an_error_and_below_it_a_body(
     flaky_server: FlakyServer,
@@ -196,6 +201,7 @@ async def test_every_status_from_400_up_is_an_error_and_below_it_a_body(
             )
 
 
+@pytest.mark.stage(2, "errors in place")
 @pytest.mark.asyncio
 async def test_connection_errors_and_timeouts_become_fetch_errors_without_a_status(
     flaky_server: FlakyServer,
@@ -227,6 +233,7 @@ async def test_connection_errors_and_timeouts_become_fetch_errors_without_a_stat
     assert results[2] == b"fine", f"the healthy URL gave {results[2]!r}: one failure stops nothing"
 
 
+@pytest.mark.stage(3, "concurrency limits")
 @pytest.mark.asyncio
 async def test_the_timeout_is_per_request_not_counted_while_queued(
     flaky_server: FlakyServer,
@@ -249,6 +256,7 @@ async def test_the_timeout_is_per_request_not_counted_while_queued(
     )
 
 
+@pytest.mark.stage(3, "concurrency limits")
 @pytest.mark.parametrize("limit, per_host", [(1, 4), (4, 1), (2, 5)])
 @pytest.mark.asyncio
 async def test_one_host_never_gets_more_than_the_smaller_limit(
@@ -273,6 +281,7 @@ async def test_one_host_never_gets_more_than_the_smaller_limit(
     assert results == [b"r"] * 5
 
 
+@pytest.mark.stage(1, "results in order")
 @pytest.mark.asyncio
 async def test_the_same_url_twice_gets_two_requests_and_two_results(
     flaky_server: FlakyServer,
@@ -286,11 +295,13 @@ async def test_the_same_url_twice_gets_two_requests_and_two_results(
     assert len(flaky_server.hits("/dup")) == 2
 
 
+@pytest.mark.stage(1, "results in order")
 @pytest.mark.asyncio
 async def test_no_urls_no_requests() -> None:
     assert await asyncio.wait_for(fetch_all([], limit=2, per_host=1), 5.0) == []
 
 
+@pytest.mark.stage(3, "concurrency limits")
 @pytest.mark.parametrize("limit, per_host", [(0, 1), (1, 0), (-1, 2), (2, -1)])
 @pytest.mark.asyncio
 async def test_a_limit_below_one_is_refused(limit: int, per_host: int, flaky_server: FlakyServer) -> None:
@@ -310,6 +321,7 @@ async def test_a_limit_below_one_is_refused(limit: int, per_host: int, flaky_ser
     )
 
 
+@pytest.mark.stage(4, "fail fast and cancel")
 @pytest.mark.asyncio
 async def test_fail_fast_raises_a_connection_error_too_and_returns_when_all_is_well(
     flaky_server: FlakyServer,
@@ -328,6 +340,7 @@ async def test_fail_fast_raises_a_connection_error_too_and_returns_when_all_is_w
     raise AssertionError(f"fail_fast=True and a refused connection, but fetch_all gave {got!r}")
 
 
+@pytest.mark.stage(4, "fail fast and cancel")
 @pytest.mark.asyncio
 async def test_cancelling_fetch_all_cancels_and_awaits_every_request(
     flaky_server: FlakyServer,
