@@ -99,6 +99,7 @@ def assert_downloaded(got: Download | BaseException, dest: Path, body: Generated
 # ---- the plain case -----------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "a plain download")
 @pytest.mark.parametrize("size", [0, 1, CHUNK, 3 * CHUNK + 1], ids=["empty", "one-byte", "one-chunk", "3-chunks-and-1"])
 def test_downloads_the_body_into_dest_with_one_request(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path, size: int
@@ -110,6 +111,7 @@ def test_downloads_the_body_into_dest_with_one_request(
     assert ranges_asked(flaky_server, "/file") == [None], "the first request asks for the whole body"
 
 
+@pytest.mark.stage(1, "a plain download")
 @pytest.mark.parametrize("chunk_size", [None, 3072, 4096], ids=["default", "3072", "4096"])
 def test_any_chunk_size_gives_the_same_file(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path, chunk_size: int | None
@@ -128,6 +130,7 @@ def test_any_chunk_size_gives_the_same_file(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=2)
 
 
+@pytest.mark.stage(1, "a plain download")
 @pytest.mark.parametrize("code", [204, 206, 304, 401, 404, 429, 500, 503])
 def test_a_first_answer_other_than_200_fails_at_once_and_leaves_no_file(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path, code: int
@@ -154,6 +157,7 @@ def test_a_first_answer_other_than_200_fails_at_once_and_leaves_no_file(
     assert not (tmp_path / "file.bin").exists(), f"a {code}'s error page was saved as the file"
 
 
+@pytest.mark.stage(1, "a plain download")
 @pytest.mark.parametrize("max_attempts", [0, -1])
 def test_max_attempts_below_one_is_a_value_error(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path, max_attempts: int
@@ -171,6 +175,7 @@ def test_max_attempts_below_one_is_a_value_error(
 # ---- resuming ----------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "resuming")
 def test_a_reset_mid_body_is_resumed_with_a_range_request(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -187,6 +192,7 @@ def test_a_reset_mid_body_is_resumed_with_a_range_request(
     assert second.status == 206 and second.body_sent < len(MEDIUM) <= first.body_sent + second.body_sent
 
 
+@pytest.mark.stage(2, "resuming")
 def test_the_range_starts_at_the_next_byte_you_need(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -205,6 +211,7 @@ def test_the_range_starts_at_the_next_byte_you_need(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=2)
 
 
+@pytest.mark.stage(2, "resuming")
 def test_a_chunked_body_cut_before_its_last_chunk_is_resumed(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -229,6 +236,7 @@ def test_a_chunked_body_cut_before_its_last_chunk_is_resumed(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=2)
 
 
+@pytest.mark.stage(2, "resuming")
 def test_keeps_resuming_as_long_as_attempts_are_left(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -243,6 +251,7 @@ def test_keeps_resuming_as_long_as_attempts_are_left(
     )
 
 
+@pytest.mark.stage(2, "resuming")
 def test_succeeds_on_the_last_attempt_allowed(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -257,6 +266,7 @@ def test_succeeds_on_the_last_attempt_allowed(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=3)
 
 
+@pytest.mark.stage(2, "resuming")
 @pytest.mark.parametrize("max_attempts", [1, 3, None], ids=["1", "3", "default-5"])
 def test_gives_up_after_max_attempts(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path, max_attempts: int | None
@@ -277,6 +287,7 @@ def test_gives_up_after_max_attempts(
     assert not (tmp_path / "file.bin").exists(), "an incomplete download must not appear at dest"
 
 
+@pytest.mark.stage(3, "servers that ignore range")
 def test_a_200_to_a_range_request_means_start_over(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -295,6 +306,7 @@ def test_a_200_to_a_range_request_means_start_over(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=2)
 
 
+@pytest.mark.stage(3, "servers that ignore range")
 def test_after_starting_over_the_next_range_counts_from_the_new_bytes(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -310,6 +322,7 @@ def test_after_starting_over_the_next_range_counts_from_the_new_bytes(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=3)
 
 
+@pytest.mark.stage(3, "servers that ignore range")
 def test_a_200_replaces_everything_even_with_a_shorter_body(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -328,6 +341,7 @@ def test_a_200_replaces_everything_even_with_a_shorter_body(
     assert_downloaded(got, dest, new, attempts=2)
 
 
+@pytest.mark.stage(3, "servers that ignore range")
 @pytest.mark.parametrize(
     "content_range",
     [
@@ -367,6 +381,7 @@ def test_a_206_for_other_bytes_is_refused(
     )
 
 
+@pytest.mark.stage(3, "servers that ignore range")
 @pytest.mark.parametrize(
     "headers",
     [{"content-range": "bytes {have}-{last}/{size}"}, {"Content-Range": "bytes {have}-{last}/*"}],
@@ -388,6 +403,7 @@ def test_a_206_for_your_bytes_is_accepted_however_it_is_spelled(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=2)
 
 
+@pytest.mark.stage(3, "servers that ignore range")
 @pytest.mark.parametrize("code", [404, 416, 500, 503])
 def test_any_other_answer_to_a_resumed_request_fails_at_once(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path, code: int
@@ -425,6 +441,7 @@ def run_until(fn: Callable[[], Download], server: FlakyServer, gate: str) -> tup
     return outcome[0], rescued
 
 
+@pytest.mark.stage(4, "stalls and dead hosts")
 @pytest.mark.parametrize("which", ["first", "resumed"])
 def test_a_body_that_stalls_after_the_headers_is_resumed_once_timeout_passes(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path, which: str
@@ -450,6 +467,7 @@ def test_a_body_that_stalls_after_the_headers_is_resumed_once_timeout_passes(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=len(expected))
 
 
+@pytest.mark.stage(4, "stalls and dead hosts")
 @pytest.mark.parametrize("which", ["first", "resumed"])
 def test_a_host_that_never_answers_counts_as_a_broken_attempt(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path, which: str
@@ -470,6 +488,7 @@ def test_a_host_that_never_answers_counts_as_a_broken_attempt(
     assert_downloaded(got, tmp_path / "file.bin", SMALL, attempts=3 if before else 2)
 
 
+@pytest.mark.stage(4, "stalls and dead hosts")
 def test_hosts_that_never_answer_or_refuse_end_in_download_failed(
     flaky_server: FlakyServer, fetch: Callable[..., Download]
 ) -> None:
@@ -488,6 +507,7 @@ def test_hosts_that_never_answer_or_refuse_end_in_download_failed(
     assert len(flaky_server.hits("/file")) == 2, "max_attempts=2: two requests to the silent server"
 
 
+@pytest.mark.stage(1, "a plain download")
 def test_dest_does_not_exist_until_the_download_is_verified(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -551,6 +571,7 @@ def scripted_runs(draw: st.DrawFn) -> tuple[int, list[tuple[bool, int | None]], 
     return size, script, draw(st.integers(1, 6)), chunk_size
 
 
+@pytest.mark.stage(5, "every schedule, flat memory")
 def test_every_schedule_of_breaks_agrees_with_a_model_of_resuming(
     flaky_server: FlakyServer, session: requests.Session, tmp_path: Path
 ) -> None:
@@ -593,6 +614,7 @@ def test_every_schedule_of_breaks_agrees_with_a_model_of_resuming(
 # ---- the checksum ------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "a plain download")
 def test_a_wrong_checksum_raises_and_keeps_no_file(
     flaky_server: FlakyServer, fetch: Callable[..., Download], tmp_path: Path
 ) -> None:
@@ -626,6 +648,7 @@ def big_dest(tmp_path: Path) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
+@pytest.mark.stage(5, "every schedule, flat memory")
 def test_memory_stays_flat_for_a_200_mib_body_with_a_reset(
     flaky_server: FlakyServer, fetch: Callable[..., Download], big_dest: Path
 ) -> None:
