@@ -126,6 +126,7 @@ def schedule(server: FlakyServer, fake: FakeTime, path: str = "/api") -> list[fl
 # ---- the algorithm: published vectors and a brute-force oracle ---------------------------------
 
 
+@pytest.mark.stage(1, "the gcra formula")
 def test_replays_redis_cells_published_vectors_row_by_row() -> None:
     fake = FakeTime()
     limiter = GCRA(max_burst=4, count=1, period=1, clock=fake.clock)
@@ -158,6 +159,7 @@ def vector_hint(row: int, got: Decision, fake: FakeTime) -> str:
     return "\nEach row's time comes from the injected clock; check the formulas in GCRA's docstring."
 
 
+@pytest.mark.stage(1, "the gcra formula")
 def test_reproduces_the_redis_cell_readme_example() -> None:
     """CL.THROTTLE user123 15 30 60 1 -> allowed, limit 16, 15 remaining, -1, reset in 2 s."""
     got = GCRA(max_burst=15, count=30, period=60, clock=lambda: EPOCH).throttle("user123")
@@ -167,6 +169,7 @@ def test_reproduces_the_redis_cell_readme_example() -> None:
     )
 
 
+@pytest.mark.stage(1, "the gcra formula")
 def test_each_key_has_its_own_allowance() -> None:
     limiter = GCRA(max_burst=0, count=1, period=10, clock=lambda: EPOCH)
     assert not limiter.throttle("alice").limited, "a fresh key's first request must be allowed"
@@ -199,6 +202,7 @@ class TokenBucket:
         return not allowed, math.floor(self.tokens), retry_after, reset_after
 
 
+@pytest.mark.stage(2, "limits and float edges")
 @settings(max_examples=150, deadline=None)
 @given(
     max_burst=st.integers(0, 5),
@@ -239,6 +243,7 @@ def oracle_hint(quantity: int, max_burst: int, got: Decision, limited: bool) -> 
     return "reset_after is the TAT (stored if allowed, unchanged if limited) minus now."
 
 
+@pytest.mark.stage(2, "limits and float edges")
 @pytest.mark.parametrize(
     ("max_burst", "count", "period"),
     [(-1, 1, 1.0), (0, 0, 1.0), (0, -1, 1.0), (0, 1, 0.0), (0, 1, -1.0)],
@@ -261,6 +266,7 @@ def test_impossible_limits_are_refused(max_burst: int, count: int, period: float
     )
 
 
+@pytest.mark.stage(1, "the gcra formula")
 def test_the_smallest_limit_allows_one_request_per_period() -> None:
     fake = FakeTime(EPOCH)
     limiter = GCRA(max_burst=0, count=1, period=2.0, clock=fake.clock)
@@ -274,6 +280,7 @@ def test_the_smallest_limit_allows_one_request_per_period() -> None:
     )
 
 
+@pytest.mark.stage(1, "the gcra formula")
 def test_the_default_clock_is_monotonic_time() -> None:
     limiter = GCRA(max_burst=1, count=1, period=3600)
     got = [limiter.throttle("k") for _ in range(3)]
@@ -283,6 +290,7 @@ def test_the_default_clock_is_monotonic_time() -> None:
     )
 
 
+@pytest.mark.stage(2, "limits and float edges")
 @pytest.mark.parametrize("now", [1000.1, 1000.3, 1001.1])
 def test_a_fresh_key_admits_a_full_burst_whatever_the_clock_reads(now: float) -> None:
     """At these readings (now + 3600.0) - 3600.0 > now in binary floating point."""
@@ -312,6 +320,7 @@ class SlowKey(str):
         return str.__eq__(self, other)
 
 
+@pytest.mark.stage(4, "many threads")
 def test_threads_sharing_a_limiter_are_allowed_no_more_than_one_thread_would_be() -> None:
     limiter = GCRA(max_burst=19, count=1, period=1, clock=lambda: EPOCH)  # time stands still
     start = threading.Barrier(8)
@@ -361,6 +370,7 @@ def explain(got: list[float], expected: list[float], interval: float, limit: int
     return f"the server saw requests at {got} (virtual seconds), expected {expected}"
 
 
+@pytest.mark.stage(3, "the client")
 def test_a_burst_then_the_steady_rate(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/api", ok())
     fake = FakeTime()
@@ -376,6 +386,7 @@ def test_a_burst_then_the_steady_rate(flaky_server: FlakyServer, session: reques
     )
 
 
+@pytest.mark.stage(3, "the client")
 def test_idle_time_earns_back_one_burst_and_no_more(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/api", ok())
     fake = FakeTime()
@@ -393,6 +404,7 @@ def test_idle_time_earns_back_one_burst_and_no_more(flaky_server: FlakyServer, s
     )
 
 
+@pytest.mark.stage(3, "the client")
 def test_a_refused_request_does_not_use_up_allowance(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/api", ok())
     fake = FakeTime()
@@ -414,6 +426,7 @@ def test_a_refused_request_does_not_use_up_allowance(flaky_server: FlakyServer, 
     assert got == pytest.approx([0.0, 0.0, 1.0]), f"the server saw requests at {got}, expected [0, 0, 1]: {why}"
 
 
+@pytest.mark.stage(3, "the client")
 def test_costs_are_charged_in_emission_intervals(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/api", ok())
     fake = FakeTime()
@@ -427,6 +440,7 @@ def test_costs_are_charged_in_emission_intervals(flaky_server: FlakyServer, sess
     )
 
 
+@pytest.mark.stage(3, "the client")
 def test_a_request_costing_more_than_the_burst_is_refused_at_once(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
@@ -441,6 +455,7 @@ def test_a_request_costing_more_than_the_burst_is_refused_at_once(
     )
 
 
+@pytest.mark.stage(3, "the client")
 def test_each_host_has_its_own_budget(flaky_server: FlakyServer, session: requests.Session) -> None:
     fake = FakeTime()
     client = RateLimitedClient(session, GCRA(max_burst=0, count=1, period=1, clock=fake.clock), fake.sleep)
@@ -457,6 +472,7 @@ def test_each_host_has_its_own_budget(flaky_server: FlakyServer, session: reques
     )
 
 
+@pytest.mark.stage(3, "the client")
 def test_paths_and_queries_of_one_host_share_its_budget(flaky_server: FlakyServer, session: requests.Session) -> None:
     fake = FakeTime()
     client = RateLimitedClient(session, GCRA(max_burst=0, count=1, period=1, clock=fake.clock), fake.sleep)
@@ -473,6 +489,7 @@ def test_paths_and_queries_of_one_host_share_its_budget(flaky_server: FlakyServe
     )
 
 
+@pytest.mark.stage(3, "the client")
 @pytest.mark.parametrize("code", [201, 304, 404, 429, 503])
 def test_the_response_is_returned_whatever_its_status(
     flaky_server: FlakyServer, session: requests.Session, code: int
@@ -498,6 +515,7 @@ def test_the_response_is_returned_whatever_its_status(
     )
 
 
+@pytest.mark.stage(3, "the client")
 def test_a_request_costing_nothing_never_waits(flaky_server: FlakyServer, session: requests.Session) -> None:
     url = flaky_server.script("/api", ok())
     fake = FakeTime()
@@ -516,6 +534,7 @@ class Waited(Exception):
     """Raised by the test's sleep: the thread that called it is recorded as having waited."""
 
 
+@pytest.mark.stage(4, "many threads")
 def test_threads_sharing_a_client_send_one_burst_together_and_the_rest_wait(
     flaky_server: FlakyServer, session: requests.Session
 ) -> None:
