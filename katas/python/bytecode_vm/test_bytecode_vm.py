@@ -561,6 +561,7 @@ def make(source: str, name: str = "f") -> Callable[..., Any]:
 # --- results: clause by clause --------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "tests, jumps and loops")
 def test_the_docstring_example_runs() -> None:
     got = run(gcd, 84, 36)
     assert got == 12, (
@@ -570,6 +571,7 @@ def test_the_docstring_example_runs() -> None:
     check_against_python(gcd, 84, 36)
 
 
+@pytest.mark.stage(1, "straight-line code")
 def test_floor_division_and_modulo_of_negatives_round_like_python() -> None:
     for a, b in [(-7, 2), (7, -2), (-7, -2), (-1, 10**30), (10**30 + 1, 7), (-(10**30) - 1, 7), (-7.5, 2)]:
         want = (a // b, a % b)
@@ -607,6 +609,7 @@ PUSH_FOUR = [("RESUME", 0), ("LOAD_FAST", 0), ("LOAD_FAST", 1), ("LOAD_FAST", 2)
 STORE_FOUR = [("STORE_FAST", 4), ("STORE_FAST", 5), ("STORE_FAST", 6), ("STORE_FAST", 7)]
 
 
+@pytest.mark.stage(1, "straight-line code")
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_copy_n_pushes_the_nth_item_from_the_top(n: int) -> None:
     func = assemble(
@@ -628,6 +631,7 @@ def test_copy_n_pushes_the_nth_item_from_the_top(n: int) -> None:
     check_against_python(func, "a", "b", "c", "d", source=f"push a, b, c, d; COPY {n}; return the copy")
 
 
+@pytest.mark.stage(1, "straight-line code")
 @pytest.mark.parametrize("n", [2, 3, 4])
 def test_swap_n_exchanges_the_top_and_the_nth_item(n: int) -> None:
     for slot in range(4, 8):
@@ -650,6 +654,7 @@ def test_swap_n_exchanges_the_top_and_the_nth_item(n: int) -> None:
         check_against_python(rotate_with_repeats, 1, 20, 300)  # from source: `a, a, b = b, c, a`
 
 
+@pytest.mark.stage(2, "tests, jumps and loops")
 def test_nop_and_jump_backward_no_interrupt() -> None:
     func = assemble(
         [
@@ -666,6 +671,7 @@ def test_nop_and_jump_backward_no_interrupt() -> None:
     )
 
 
+@pytest.mark.stage(1, "straight-line code")
 def test_constants_and_arguments_come_back_as_they_are() -> None:
     """LOAD_CONST pushes instr.argval (the value, not its index); the arguments are the first locals."""
     for func, args in [
@@ -685,6 +691,7 @@ def test_constants_and_arguments_come_back_as_they_are() -> None:
     assert run(third, 0, 0, xs) is xs, "an argument goes into its local as it is, the same object"
 
 
+@pytest.mark.stage(1, "straight-line code")
 def test_every_binary_operator_and_its_in_place_form() -> None:
     """BINARY_OP: pop right, pop left, push `left op right`; the in-place forms are operator.iadd..."""
 
@@ -744,6 +751,7 @@ def test_every_binary_operator_and_its_in_place_form() -> None:
             )
 
 
+@pytest.mark.stage(2, "tests, jumps and loops")
 def test_comparisons_push_what_the_operator_returns() -> None:
     class Loose:
         """A comparison may return anything: COMPARE_OP pushes it as it is."""
@@ -807,6 +815,7 @@ def test_comparisons_push_what_the_operator_returns() -> None:
         check_against_python(long_chain, *args)
 
 
+@pytest.mark.stage(2, "tests, jumps and loops")
 @pytest.mark.parametrize("value", [0, -3, 2**70, True, False, None, 2.5, "", "x", []], ids=repr)
 def test_unary_operators(value: Any) -> None:
     for op in ["-", "~", "not "]:
@@ -816,6 +825,7 @@ def test_unary_operators(value: Any) -> None:
         )
 
 
+@pytest.mark.stage(2, "tests, jumps and loops")
 def test_is_none_is_not_falsiness() -> None:
     for a in [0, False, "", None, 5]:
         got = run(first_given, a, "b")
@@ -827,6 +837,7 @@ def test_is_none_is_not_falsiness() -> None:
         check_against_python(count_down_while_none, a if a is None else 3)
 
 
+@pytest.mark.stage(2, "tests, jumps and loops")
 def test_conditional_jumps_of_every_kind_forward_and_backward() -> None:
     cases: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
         (count_down_while_none, (None,)),
@@ -848,6 +859,7 @@ def test_conditional_jumps_of_every_kind_forward_and_backward() -> None:
     assert this_python <= seen, f"(the test itself) no program here uses {sorted(this_python - seen)}"
 
 
+@pytest.mark.stage(2, "tests, jumps and loops")
 def test_short_circuit_keeps_the_value_not_a_bool() -> None:
     got = run(and_or, 0, 5)
     assert got == 0 and type(got) is int, (
@@ -863,6 +875,7 @@ def test_short_circuit_keeps_the_value_not_a_bool() -> None:
     assert run(is_leap, 1900) is False and run(is_leap, 2000) is True and run(is_leap, 2024) is True
 
 
+@pytest.mark.stage(2, "tests, jumps and loops")
 def test_loops_break_continue_else_and_nesting() -> None:
     for a in range(8):
         check_against_python(break_continue_else, a)
@@ -870,6 +883,7 @@ def test_loops_break_continue_else_and_nesting() -> None:
         check_against_python(nested_loops, a, b)
 
 
+@pytest.mark.stage(1, "straight-line code")
 def test_augmented_assignment_works_in_place() -> None:
     xs, ys = [1, 2], [3]
     got = run(extend_alias, xs, ys)
@@ -879,6 +893,7 @@ def test_augmented_assignment_works_in_place() -> None:
     )
 
 
+@pytest.mark.stage(3, "errors and refusals")
 def test_errors_of_the_program_propagate_like_in_python() -> None:
     with pytest.raises(ZeroDivisionError):
         run(floor_divide, 1, 0)
@@ -946,6 +961,7 @@ def outer(a):
 REFUSED = [calls_a_builtin, positive, pair, is_none, contains, first_item, for_loop, attribute, generator, outer]
 
 
+@pytest.mark.stage(3, "errors and refusals")
 @pytest.mark.parametrize("func", REFUSED, ids=[f.__name__ for f in REFUSED])
 def test_instructions_outside_the_subset_are_refused_by_name(func: Callable[..., Any]) -> None:
     outside = next(i.opname for i in dis.get_instructions(func) if i.opname not in SUBSET)
@@ -970,6 +986,7 @@ def test_instructions_outside_the_subset_are_refused_by_name(func: Callable[...,
 # --- the machine itself: its path and its stack, CPython's own ---------------------------------------
 
 
+@pytest.mark.stage(4, "the trace and its cost")
 @pytest.mark.parametrize(("func", "args"), PROGRAMS, ids=[f"{f.__name__}{a}" for f, a in PROGRAMS])
 def test_the_trace_is_the_path_cpython_takes(func: Callable[..., Any], args: tuple[Any, ...]) -> None:
     check_against_python(func, *args)
@@ -981,6 +998,7 @@ def test_the_trace_is_the_path_cpython_takes(func: Callable[..., Any], args: tup
     )
 
 
+@pytest.mark.stage(4, "the trace and its cost")
 def test_trace_appends_to_the_list_it_is_given() -> None:
     earlier = Step(-1, "EARLIER", 0)
     steps = [earlier]
@@ -1024,6 +1042,7 @@ def many_ifs(n: int) -> Callable[..., Any]:
     return make("def f(a):\n" + "    if a > 0:\n        a -= 1\n" * n + "    return a\n")
 
 
+@pytest.mark.stage(4, "the trace and its cost")
 def test_work_per_executed_instruction_is_constant() -> None:
     """O(1) per instruction: the same work per step in a loop run 8 times longer, and in a
     function 8 times longer (many jumps across a bigger listing)."""
@@ -1045,6 +1064,7 @@ def test_work_per_executed_instruction_is_constant() -> None:
 # --- properties: CPython on random arguments and on random programs ----------------------------------
 
 
+@pytest.mark.stage(5, "random programs")
 @PROPERTY
 @given(ints, ints)
 def test_loops_and_arithmetic_match_python(a: int, b: int) -> None:
@@ -1054,6 +1074,7 @@ def test_loops_and_arithmetic_match_python(a: int, b: int) -> None:
     check_against_python(collatz_steps, 1 + abs(a))
 
 
+@pytest.mark.stage(5, "random programs")
 @PROPERTY
 @given(ints, ints, ints)
 def test_branches_and_comparisons_match_python(a: int, b: int, c: int) -> None:
@@ -1063,6 +1084,7 @@ def test_branches_and_comparisons_match_python(a: int, b: int, c: int) -> None:
     check_against_python(nested_loops, a % 5, b % 5)
 
 
+@pytest.mark.stage(5, "random programs")
 @PROPERTY
 @given(st.one_of(st.none(), ints, st.booleans()), st.one_of(st.none(), ints, st.booleans()))
 def test_short_circuits_match_python(a: Any, b: Any) -> None:
@@ -1194,6 +1216,7 @@ def programs(draw: st.DrawFn) -> str:
 arguments = st.one_of(st.integers(-20, 20), st.sampled_from([0, -1, 2**64, -(2**70), True, None, 1.5]))
 
 
+@pytest.mark.stage(5, "random programs")
 def test_random_programs_match_python() -> None:
     """Random functions of the subset on random arguments: the same result or error, after the same
     instructions. (On 3.11, 1 000 of these programs use every instruction of the subset but
