@@ -115,6 +115,7 @@ def returned_without_waiting(
 # -- enqueue ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "enqueue and run")
 def test_enqueue_stores_a_queued_job_and_returns_its_id(connect: Connect) -> None:
     conn = connect()
     first = enqueue(conn, {"n": 1})
@@ -127,6 +128,7 @@ def test_enqueue_stores_a_queued_job_and_returns_its_id(connect: Connect) -> Non
     assert isinstance(first, int) and first < second, f"enqueue returns the new job's id (an int): {first!r}"
 
 
+@pytest.mark.stage(1, "enqueue and run")
 def test_enqueue_inside_the_callers_transaction_commits_or_rolls_back_with_it(connect: Connect) -> None:
     conn, other = connect(), connect()
     with conn.transaction():
@@ -159,6 +161,7 @@ JSON = st.recursive(
 PAYLOADS = st.dictionaries(TEXT, JSON, max_size=5)
 
 
+@pytest.mark.stage(1, "enqueue and run")
 def test_payloads_of_every_json_shape_reach_the_handler_unchanged(connect: Connect) -> None:
     conn = connect()
 
@@ -184,12 +187,14 @@ def test_payloads_of_every_json_shape_reach_the_handler_unchanged(connect: Conne
 # -- order, empty queue ----------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "enqueue and run")
 def test_an_empty_queue_gives_none_without_calling_the_handler(connect: Connect) -> None:
     called: list[object] = []
     assert work_one(connect(), called.append) is None, "no job at all: work_one must return None"
     assert called == [], "the handler ran although there was no job"
 
 
+@pytest.mark.stage(1, "enqueue and run")
 def test_one_worker_runs_jobs_oldest_first_and_marks_them_done(connect: Connect) -> None:
     conn = connect()
     ids = [enqueue(conn, {"n": n}) for n in range(4)]
@@ -220,6 +225,7 @@ def test_one_worker_runs_jobs_oldest_first_and_marks_them_done(connect: Connect)
 # -- two workers at once ---------------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "many workers")
 def test_a_second_worker_takes_the_next_job_or_none_and_never_waits_for_the_first(connect: Connect) -> None:
     """A barrier inside the first worker's handler holds its job; the second worker must pass it over."""
     setup, first_conn, second_conn = connect(), connect(), connect()
@@ -268,6 +274,7 @@ def test_a_second_worker_takes_the_next_job_or_none_and_never_waits_for_the_firs
     )
 
 
+@pytest.mark.stage(4, "many workers")
 def test_parallel_workers_run_every_job_exactly_once(connect: Connect) -> None:
     setup = connect()
     ids = [enqueue(setup, {"n": n}) for n in range(40)]
@@ -316,6 +323,7 @@ def test_parallel_workers_run_every_job_exactly_once(connect: Connect) -> None:
 # -- failures --------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "failures and retries")
 def test_failures_are_counted_and_the_third_makes_the_job_failed_for_good(connect: Connect) -> None:
     conn = connect()
     poison = enqueue(conn, {"n": 1})
@@ -354,6 +362,7 @@ def test_failures_are_counted_and_the_third_makes_the_job_failed_for_good(connec
     assert job(conn, poison)[:2] == ("failed", README_MAX_ATTEMPTS)
 
 
+@pytest.mark.stage(2, "failures and retries")
 def test_a_job_that_fails_once_then_succeeds_is_done_with_two_attempts(connect: Connect) -> None:
     conn = connect()
     job_id = enqueue(conn, {"n": 1})
@@ -366,6 +375,7 @@ def test_a_job_that_fails_once_then_succeeds_is_done_with_two_attempts(connect: 
     )
 
 
+@pytest.mark.stage(2, "failures and retries")
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
 def test_a_worker_being_stopped_leaves_its_job_untouched(connect: Connect, stop: type[BaseException]) -> None:
     conn = connect()
@@ -419,6 +429,7 @@ STRANDED = (
 )
 
 
+@pytest.mark.stage(3, "crashed workers")
 def test_a_crashed_workers_job_is_retried_by_another_worker(
     connect: Connect, kata_file: Callable[[str], Path], postgres_dsn: str
 ) -> None:
@@ -447,6 +458,7 @@ def test_a_crashed_workers_job_is_retried_by_another_worker(
     assert job(conn, job_id)[:2] == ("done", 1), f"job after its retry: {job(conn, job_id)}"
 
 
+@pytest.mark.stage(3, "crashed workers")
 def test_a_worker_whose_connection_is_killed_mid_job_leaves_the_job_to_the_next(connect: Connect) -> None:
     admin, worker, next_worker = connect(), connect(), connect()
     job_id = enqueue(admin, {"n": 9})
