@@ -95,6 +95,7 @@ def wait_until_waiting_on_a_lock(watcher: Conn, workers: dict[str, Background[An
 # -- transfer: one call at a time ------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "one transfer")
 def test_transfer_moves_the_amount_between_the_two_accounts_only(postgres_dsn: str, postgres_conn: Conn) -> None:
     open_accounts(postgres_conn, {1: 100, 2: 50, 3: 70})
     transfer(postgres_dsn, 1, 2, 30)
@@ -102,12 +103,14 @@ def test_transfer_moves_the_amount_between_the_two_accounts_only(postgres_dsn: s
     assert balances(postgres_conn) == {1: 71, 2: 79, 3: 70}, "transfer(1, 2, 30), then transfer(2, 1, 1): 1 cent"
 
 
+@pytest.mark.stage(1, "one transfer")
 def test_the_whole_balance_may_be_sent(postgres_dsn: str, postgres_conn: Conn) -> None:
     open_accounts(postgres_conn, {1: 100, 2: 0})
     transfer(postgres_dsn, 1, 2, 100)
     assert balances(postgres_conn) == {1: 0, 2: 100}, "a balance may reach exactly 0: refuse only amount > balance"
 
 
+@pytest.mark.stage(1, "one transfer")
 def test_insufficient_funds_is_refused_and_changes_nothing(postgres_dsn: str, postgres_conn: Conn) -> None:
     open_accounts(postgres_conn, {1: 100, 2: 50})
     with pytest.raises(InsufficientFunds):
@@ -116,6 +119,7 @@ def test_insufficient_funds_is_refused_and_changes_nothing(postgres_dsn: str, po
     assert balances(postgres_conn) == {1: 100, 2: 50}, "a refused transfer changes nothing (no partial debit)"
 
 
+@pytest.mark.stage(1, "one transfer")
 @pytest.mark.parametrize("amount", [0, -1, -100])
 def test_an_amount_that_is_not_positive_is_refused(postgres_dsn: str, postgres_conn: Conn, amount: int) -> None:
     open_accounts(postgres_conn, {1: 100, 2: 50})
@@ -124,6 +128,7 @@ def test_an_amount_that_is_not_positive_is_refused(postgres_dsn: str, postgres_c
     assert balances(postgres_conn) == {1: 100, 2: 50}, f"amount {amount}: ValueError, nothing changed"
 
 
+@pytest.mark.stage(1, "one transfer")
 def test_a_transfer_to_the_same_account_is_refused(postgres_dsn: str, postgres_conn: Conn) -> None:
     open_accounts(postgres_conn, {1: 100})
     with pytest.raises(ValueError):
@@ -131,6 +136,7 @@ def test_a_transfer_to_the_same_account_is_refused(postgres_dsn: str, postgres_c
     assert balances(postgres_conn) == {1: 100}
 
 
+@pytest.mark.stage(1, "one transfer")
 @pytest.mark.parametrize(("source", "destination"), [(9, 1), (1, 9), (8, 9)], ids=["from", "to", "both"])
 def test_an_unknown_account_is_refused_and_changes_nothing(
     postgres_dsn: str, postgres_conn: Conn, source: int, destination: int
@@ -147,6 +153,7 @@ def test_an_unknown_account_is_refused_and_changes_nothing(
 # -- transfer: forced races --------------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "concurrent writers")
 @pytest.mark.parametrize(("taken", "refused"), [(60, True), (30, False)], ids=["then-too-little", "then-enough"])
 def test_a_concurrent_debit_is_seen_not_overwritten(
     postgres_dsn: str, connect: Callable[[], Conn], taken: int, refused: bool
@@ -188,6 +195,7 @@ def test_a_concurrent_debit_is_seen_not_overwritten(
     )
 
 
+@pytest.mark.stage(4, "concurrent writers")
 def test_a_concurrent_credit_to_the_destination_is_not_lost(postgres_dsn: str, connect: Callable[[], Conn]) -> None:
     watcher, holder = connect(), connect()
     open_accounts(watcher, {1: 100, 2: 100, 3: 100})
@@ -205,6 +213,7 @@ def test_a_concurrent_credit_to_the_destination_is_not_lost(postgres_dsn: str, c
     )
 
 
+@pytest.mark.stage(4, "concurrent writers")
 def test_opposite_transfers_at_once_never_deadlock_in_the_callers_face(
     postgres_dsn: str, connect: Callable[[], Conn]
 ) -> None:
@@ -228,6 +237,7 @@ def test_opposite_transfers_at_once_never_deadlock_in_the_callers_face(
     assert balances(watcher) == {1: 115, 2: 85}, "both opposite transfers must be applied, once each"
 
 
+@pytest.mark.stage(4, "concurrent writers")
 def test_many_concurrent_transfers_keep_every_invariant(postgres_dsn: str, postgres_conn: Conn) -> None:
     """6 clients, each on its own connection, 25 random transfers each among 4 accounts."""
     start = {1: 100, 2: 100, 3: 100, 4: 100}
@@ -273,6 +283,7 @@ def test_many_concurrent_transfers_keep_every_invariant(postgres_dsn: str, postg
 # -- go_off_call -----------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "going off call")
 def test_a_doctor_goes_off_call_while_another_stays(postgres_dsn: str, postgres_conn: Conn) -> None:
     put_on_call(postgres_conn, "night", {1: True, 2: True, 3: False})
     put_on_call(postgres_conn, "day", {1: True})
@@ -281,6 +292,7 @@ def test_a_doctor_goes_off_call_while_another_stays(postgres_dsn: str, postgres_
     assert rota(postgres_conn, "day") == {1: True}, "only the given shift's row changes"
 
 
+@pytest.mark.stage(2, "going off call")
 def test_the_last_doctor_on_call_cannot_go(postgres_dsn: str, postgres_conn: Conn) -> None:
     put_on_call(postgres_conn, "night", {1: True, 2: False})
     put_on_call(postgres_conn, "day", {2: True, 3: True})
@@ -292,12 +304,14 @@ def test_the_last_doctor_on_call_cannot_go(postgres_dsn: str, postgres_conn: Con
     )
 
 
+@pytest.mark.stage(2, "going off call")
 def test_going_off_call_when_already_off_changes_nothing(postgres_dsn: str, postgres_conn: Conn) -> None:
     put_on_call(postgres_conn, "night", {1: False, 2: False})
     go_off_call(postgres_dsn, 1, "night")
     assert rota(postgres_conn, "night") == {1: False, 2: False}, "a doctor already off call: nothing to do, no error"
 
 
+@pytest.mark.stage(2, "going off call")
 @pytest.mark.parametrize(("doctor", "shift"), [(9, "night"), (1, "noon")], ids=["doctor", "shift"])
 def test_going_off_a_shift_without_a_row_is_refused(
     postgres_dsn: str, postgres_conn: Conn, doctor: int, shift: str
@@ -308,6 +322,7 @@ def test_going_off_a_shift_without_a_row_is_refused(
     assert rota(postgres_conn, "night") == {1: True, 2: True}
 
 
+@pytest.mark.stage(4, "concurrent writers")
 def test_two_doctors_going_off_at_once_never_leave_nobody_on_call(
     postgres_dsn: str, connect: Callable[[], Conn]
 ) -> None:
@@ -339,6 +354,7 @@ def test_two_doctors_going_off_at_once_never_leave_nobody_on_call(
     )
 
 
+@pytest.mark.stage(4, "concurrent writers")
 def test_many_doctors_going_off_at_once_leave_exactly_one_on_call(postgres_dsn: str, postgres_conn: Conn) -> None:
     doctors = range(1, 7)
     put_on_call(postgres_conn, "night", dict.fromkeys(doctors, True))
@@ -428,6 +444,7 @@ CALLS: dict[str, Callable[..., None]] = {
 DONE = {"transfer": ({1: 70, 2: 80}, {1: True, 2: True}), "go_off_call": ({1: 100, 2: 50}, {1: False, 2: True})}
 
 
+@pytest.mark.stage(3, "retrying failures")
 @pytest.mark.parametrize("call", sorted(CALLS))
 @pytest.mark.parametrize("sqlstate", ["40001", "40P01"])
 def test_a_serialization_failure_or_deadlock_reruns_the_transaction(
@@ -451,6 +468,7 @@ def test_a_serialization_failure_or_deadlock_reruns_the_transaction(
     assert faults.attempts() >= 4, "the call succeeded without running its UPDATE again"
 
 
+@pytest.mark.stage(3, "retrying failures")
 @pytest.mark.parametrize("call", sorted(CALLS))
 @pytest.mark.parametrize(("sqlstate", "retries"), [("40001", 0), ("40001", 2), ("40P01", 1)])
 def test_after_retries_the_error_is_raised(
@@ -466,6 +484,7 @@ def test_after_retries_the_error_is_raised(
     assert faults.unchanged(), "a call that gave up must change nothing"
 
 
+@pytest.mark.stage(3, "retrying failures")
 @pytest.mark.parametrize("call", sorted(CALLS))
 def test_the_default_is_ten_retries(postgres_dsn: str, faults: Faults, call: str) -> None:
     faults.inject("40001", times=1000)
@@ -476,6 +495,7 @@ def test_the_default_is_ten_retries(postgres_dsn: str, faults: Faults, call: str
     )
 
 
+@pytest.mark.stage(3, "retrying failures")
 @pytest.mark.parametrize("call", sorted(CALLS))
 def test_other_errors_are_raised_at_once_not_retried(postgres_dsn: str, faults: Faults, call: str) -> None:
     faults.inject("23514", times=1000)
