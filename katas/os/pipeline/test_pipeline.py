@@ -257,6 +257,7 @@ def _explain(commands: Commands, pipefail: bool, ours: PipelineResult, bash: Pip
 # --- exit_status ---------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "statuses and pipefail")
 @pytest.mark.parametrize(
     ("shell_command", "expected"),
     [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill -HUP $$", 129), ("kill -TERM $$", 143),
@@ -293,6 +294,7 @@ CASES: dict[str, tuple[list[list[str]], bytes]] = {
 }
 
 
+@pytest.mark.stage(2, "the same as bash")
 @pytest.mark.parametrize("pipefail", [False, True], ids=["plain", "pipefail"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_output_and_statuses_match_bash(case: str, pipefail: bool, tmp_path: Path) -> None:
@@ -304,6 +306,7 @@ def test_output_and_statuses_match_bash(case: str, pipefail: bool, tmp_path: Pat
     )
 
 
+@pytest.mark.stage(2, "the same as bash")
 def test_yes_head_terminates_and_yes_is_killed_by_sigpipe() -> None:
     """yes writes forever; it stops only because head exits and its next write hits no reader."""
     result = _run([["yes"], ["head", "-1"]])
@@ -315,6 +318,7 @@ def test_yes_head_terminates_and_yes_is_killed_by_sigpipe() -> None:
     )
 
 
+@pytest.mark.stage(1, "statuses and pipefail")
 def test_pipefail_reports_the_rightmost_failure() -> None:
     commands = [["sh", "-c", "exit 3"], ["sh", "-c", "exit 5"], ["true"]]
     plain, strict = _run(commands), _run(commands, pipefail=True)
@@ -326,6 +330,7 @@ def test_pipefail_reports_the_rightmost_failure() -> None:
     )
 
 
+@pytest.mark.stage(2, "the same as bash")
 def test_a_command_that_cannot_be_executed_exits_127_in_its_own_child(capfd: pytest.CaptureFixture[str]) -> None:
     result = _run([["no-such-command-kata"]], b"")
     assert result.statuses == [127], (
@@ -338,6 +343,7 @@ def test_a_command_that_cannot_be_executed_exits_127_in_its_own_child(capfd: pyt
     )
 
 
+@pytest.mark.stage(1, "statuses and pipefail")
 def test_pipefail_is_off_unless_asked_for() -> None:
     result = run_pipeline([["false"], ["true"]])
     assert result.status == 0, (
@@ -346,6 +352,7 @@ def test_pipefail_is_off_unless_asked_for() -> None:
     )
 
 
+@pytest.mark.stage(2, "the same as bash")
 def test_a_first_command_that_reads_nothing_ends_the_pipeline_cleanly_every_time() -> None:
     """`true` exits at once: its stdin's reader and its stdout's writer vanish together."""
     for attempt in range(30):
@@ -363,6 +370,7 @@ def test_a_first_command_that_reads_nothing_ends_the_pipeline_cleanly_every_time
 # --- the 64 KiB trap -----------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "more than a pipe holds")
 def test_ten_megabytes_of_input_flow_through_cat_cat_cat() -> None:
     """Far more than the pipes hold: feed the input and read the output at the same time."""
     data = random.Random(6).randbytes(10 * MiB)
@@ -374,6 +382,7 @@ def test_ten_megabytes_of_input_flow_through_cat_cat_cat() -> None:
     )
 
 
+@pytest.mark.stage(3, "more than a pipe holds")
 def test_a_first_command_that_reads_a_little_at_a_time_still_gets_every_byte() -> None:
     """`dd bs=1000` drains the pipe 1000 bytes per read: most big writes only partly fit."""
     data = random.Random(7).randbytes(4 * MiB)
@@ -387,6 +396,7 @@ def test_a_first_command_that_reads_a_little_at_a_time_still_gets_every_byte() -
     )
 
 
+@pytest.mark.stage(3, "more than a pipe holds")
 def test_output_much_bigger_than_the_input_keeps_flowing_while_input_is_fed() -> None:
     """od turns each byte into three: a blocking write of the input waits on od, od on you."""
     data = random.Random(8).randbytes(MiB)
@@ -399,12 +409,14 @@ def test_output_much_bigger_than_the_input_keeps_flowing_while_input_is_fed() ->
     )
 
 
+@pytest.mark.stage(3, "more than a pipe holds")
 def test_ten_megabytes_of_output_are_read_before_the_children_are_waited_for() -> None:
     result = _run([["head", "-c", str(10 * MiB), "/dev/zero"], ["cat"]])
     assert result.statuses == [0, 0]
     assert result.stdout == bytes(10 * MiB), f"expected 10 MiB of zeros, got {len(result.stdout)} bytes"
 
 
+@pytest.mark.stage(3, "more than a pipe holds")
 def test_the_first_command_may_exit_without_reading_all_the_input() -> None:
     """Writing to a pipe nobody reads raises BrokenPipeError (EPIPE) in Python: stop feeding."""
     try:
@@ -420,6 +432,7 @@ def test_the_first_command_may_exit_without_reading_all_the_input() -> None:
 # --- nothing left behind -------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "nothing left behind")
 def test_no_file_descriptor_is_left_open_in_the_caller() -> None:
     before = _open_fds()
     _run([["printf", "x\\ny\\n"], ["sort"], ["cat"]], b"")
@@ -432,6 +445,7 @@ def test_no_file_descriptor_is_left_open_in_the_caller() -> None:
     )
 
 
+@pytest.mark.stage(4, "nothing left behind")
 def test_every_child_is_waited_for() -> None:
     before = _children()
     _run([["true"], ["sh", "-c", "exit 4"], ["cat"]])
@@ -446,6 +460,7 @@ def test_every_child_is_waited_for() -> None:
     )
 
 
+@pytest.mark.stage(4, "nothing left behind")
 def test_children_hold_no_pipe_end_besides_stdin_and_stdout(tmp_path: Path) -> None:
     """A stray write end in a sibling would keep its reader from ever seeing EOF."""
     before = _open_fds()
