@@ -127,6 +127,7 @@ def received(apps: dict[str, Instance]) -> dict[str, int]:
     return {name: len(app.requests) for name, app in apps.items()}
 
 
+@pytest.mark.stage(1, "round robin and headers")
 def test_requests_go_round_robin_to_all_three_instances(balancer: Service, apps: dict[str, Instance]) -> None:
     answers = [request(balancer) for _ in range(30)]
     statuses = Counter(status for status, _ in answers)
@@ -144,6 +145,7 @@ def test_requests_go_round_robin_to_all_three_instances(balancer: Service, apps:
     assert order[:3] == order[3:6] and len(set(order[:3])) == 3, f"round robin takes turns: {order}"
 
 
+@pytest.mark.stage(2, "dead and sick instances")
 def test_a_dead_instance_is_skipped_and_clients_never_see_an_error(
     nginx_server: NginxFactory, apps: dict[str, Instance]
 ) -> None:
@@ -159,6 +161,7 @@ def test_a_dead_instance_is_skipped_and_clients_never_see_an_error(
     assert set(bodies) == {"app1", "app3"}, f"the live instances should share the load: {dict(bodies)}"
 
 
+@pytest.mark.stage(2, "dead and sick instances")
 @pytest.mark.parametrize("status", [502, 503])
 def test_an_unhealthy_instance_is_taken_out_of_rotation(
     nginx_server: NginxFactory, apps: dict[str, Instance], status: int
@@ -179,6 +182,7 @@ def test_an_unhealthy_instance_is_taken_out_of_rotation(
     assert received(apps)["app1"] > 0 and received(apps)["app3"] > 0, f"the healthy ones share: {received(apps)}"
 
 
+@pytest.mark.stage(3, "hung and slow instances")
 def test_an_instance_that_accepts_and_never_answers_times_out_and_is_skipped(
     nginx_server: NginxFactory, apps: dict[str, Instance]
 ) -> None:
@@ -209,6 +213,7 @@ def test_an_instance_that_accepts_and_never_answers_times_out_and_is_skipped(
     )
 
 
+@pytest.mark.stage(3, "hung and slow instances")
 def test_a_slow_instance_is_not_a_dead_one(nginx_server: NginxFactory, apps: dict[str, Instance]) -> None:
     apps["app2"].behaviour = "slow"  # answers after half a second
     lb = start(nginx_server, apps)
@@ -222,6 +227,7 @@ def test_a_slow_instance_is_not_a_dead_one(nginx_server: NginxFactory, apps: dic
     )
 
 
+@pytest.mark.stage(2, "dead and sick instances")
 def test_an_instance_that_dies_mid_response_is_retried_on_the_next(
     nginx_server: NginxFactory, apps: dict[str, Instance]
 ) -> None:
@@ -240,6 +246,7 @@ def test_an_instance_that_dies_mid_response_is_retried_on_the_next(
     )
 
 
+@pytest.mark.stage(3, "hung and slow instances")
 def test_a_post_is_never_sent_to_a_second_instance(nginx_server: NginxFactory, apps: dict[str, Instance]) -> None:
     """A POST that may have been processed must not run twice: nginx's default, unless told otherwise."""
     apps["app2"].behaviour = "hang"  # receives the POST, may be charging the card right now
@@ -260,6 +267,7 @@ def test_a_post_is_never_sent_to_a_second_instance(nginx_server: NginxFactory, a
     )
 
 
+@pytest.mark.stage(1, "round robin and headers")
 def test_x_forwarded_for_carries_the_client_address(balancer: Service, apps: dict[str, Instance]) -> None:
     request(balancer)
     seen = [r.get("x-forwarded-for") for app in apps.values() for r in app.requests]
@@ -269,6 +277,7 @@ def test_x_forwarded_for_carries_the_client_address(balancer: Service, apps: dic
     )
 
 
+@pytest.mark.stage(1, "round robin and headers")
 @pytest.mark.parametrize("chain", ["203.0.113.7", "203.0.113.7, 198.51.100.23"])
 def test_x_forwarded_for_keeps_the_chain_of_earlier_proxies(
     balancer: Service, apps: dict[str, Instance], chain: str
@@ -282,6 +291,7 @@ def test_x_forwarded_for_keeps_the_chain_of_earlier_proxies(
     )
 
 
+@pytest.mark.stage(1, "round robin and headers")
 def test_the_instance_sees_the_host_the_client_asked_for(balancer: Service, apps: dict[str, Instance]) -> None:
     for host in ("shop.example", "api.shop.example"):
         request(balancer, {"Host": host})
