@@ -6,7 +6,8 @@ import contextlib
 import queue
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import settings
@@ -24,6 +25,23 @@ from dojo.testing import Background, is_blocked, wait_until
 
 from .bounded_queue import BoundedQueue, Closed
 
+T = TypeVar("T")
+
+
+def at_once(op: Callable[..., T], *args: Any) -> T:
+    """`op(*args, timeout=0)`, which must return or raise at once, whatever the queue holds.
+
+    Run in a thread, so that an implementation that reads 0 as "no timeout" fails here with
+    that cause, not with a hang in whichever test meets it first.
+    """
+    call = Background(op, *args, 0, name=f"{op.__name__}(timeout=0)")
+    call.thread.join(5)
+    assert not call.thread.is_alive(), (
+        f"{op.__name__}(timeout=0) was still waiting after 5 s: 0 is a timeout that has already "
+        "run out, not 'no timeout' (test `timeout is None`, not `not timeout`)"
+    )
+    return call.result()
+
 
 def test_items_come_out_in_the_order_they_went_in() -> None:
     q = BoundedQueue[int](3)
@@ -39,10 +57,10 @@ def test_capacity_is_at_least_one_and_one_holds_exactly_one_item() -> None:
         with pytest.raises(ValueError):
             BoundedQueue[int](capacity)
     q = BoundedQueue[int](1)
-    q.put(7, timeout=0)
+    at_once(q.put, 7)
     with pytest.raises(TimeoutError):
-        q.put(8, timeout=0)
-    assert (len(q), q.get(timeout=0)) == (1, 7)
+        at_once(q.put, 8)
+    assert (len(q), at_once(q.get)) == (1, 7)
 
 
 @pytest.mark.parametrize("side", ["get on an empty queue", "put on a full queue"])
@@ -51,16 +69,8 @@ def test_timeout_zero_means_do_not_wait(side: str) -> None:
     q = BoundedQueue[int](1)
     if side == "put on a full queue":
         q.put(1)
-        call = Background(q.put, 2, 0, name="put(timeout=0)")
-    else:
-        call = Background(q.get, 0, name="get(timeout=0)")
-    call.thread.join(5)
-    assert not call.thread.is_alive(), (
-        f"{side} with timeout=0 was still waiting after 5 s: 0 is a timeout that has already "
-        "run out, not 'no timeout' (test `timeout is None`, not `not timeout`)"
-    )
     with pytest.raises(TimeoutError):
-        call.result()
+        at_once(q.put, 2) if side == "put on a full queue" else at_once(q.get)
 
 
 def test_get_on_an_empty_queue_times_out() -> None:
@@ -326,15 +336,15 @@ class QueueAgainstTheStdlib(RuleBasedStateMachine):
         item, self.next_item = self.next_item, self.next_item + 1
         if self.closed:
             with pytest.raises(Closed):
-                self.q.put(item, timeout=0)
+                at_once(self.q.put, item)
             return
         try:
             self.oracle.put_nowait(item)
         except queue.Full:
             with pytest.raises(TimeoutError):
-                self.q.put(item, timeout=0)
+                at_once(self.q.put, item)
         else:
-            self.q.put(item, timeout=0)
+            at_once(self.q.put, item)
 
     @rule()
     def get(self) -> None:
@@ -342,9 +352,9 @@ class QueueAgainstTheStdlib(RuleBasedStateMachine):
             expected = self.oracle.get_nowait()
         except queue.Empty:
             with pytest.raises(Closed if self.closed else TimeoutError):
-                self.q.get(timeout=0)
+                at_once(self.q.get)
         else:
-            assert self.q.get(timeout=0) == expected, "items must come out in the order they went in"
+            assert at_once(self.q.get) == expected, "items must come out in the order they went in"
 
     @precondition(lambda self: not self.closed)
     @rule()
