@@ -105,6 +105,7 @@ def h11_encode(parts: list[bytes], trailers: list[tuple[str, str]]) -> bytes:
 # --- chunked: encoding ----------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "chunked encoding")
 def test_chunks_match_the_mdn_vector_byte_for_byte() -> None:
     got = encode_chunk(b"Mozilla") + encode_chunk(b"Developer Network") + last_chunk()
     assert got == MDN_BODY, (
@@ -113,6 +114,7 @@ def test_chunks_match_the_mdn_vector_byte_for_byte() -> None:
     )
 
 
+@pytest.mark.stage(1, "chunked encoding")
 def test_an_empty_write_sends_no_chunk() -> None:
     assert encode_chunk(b"") == b"", (
         "encode_chunk(b'') must return b'': a zero-size chunk `0\\r\\n` is the last-chunk, "
@@ -120,11 +122,13 @@ def test_an_empty_write_sends_no_chunk() -> None:
     )
 
 
+@pytest.mark.stage(1, "chunked encoding")
 def test_last_chunk_carries_trailers() -> None:
     assert last_chunk([("Expires", "never")]) == b"0\r\nExpires: never\r\n\r\n"
     assert last_chunk([]) == last_chunk() == b"0\r\n\r\n"
 
 
+@pytest.mark.stage(1, "chunked encoding")
 @settings(max_examples=60, deadline=None)
 @given(parts=bodies, trailers=trailer_lists)
 def test_h11_decodes_your_encoding_and_you_emit_its_exact_bytes(
@@ -145,6 +149,7 @@ def test_h11_decodes_your_encoding_and_you_emit_its_exact_bytes(
 # --- chunked: decoding ------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "chunked decoding")
 def test_decodes_the_mdn_vector_fed_one_byte_at_a_time() -> None:
     decoder = ChunkedDecoder()
     out = []
@@ -161,12 +166,14 @@ def test_decodes_the_mdn_vector_fed_one_byte_at_a_time() -> None:
     assert all(out), "feed() must not return empty pieces"
 
 
+@pytest.mark.stage(2, "chunked decoding")
 def test_decodes_the_vector_fed_whole() -> None:
     decoder = ChunkedDecoder()
     assert b"".join(decoder.feed(MDN_BODY)) == b"MozillaDeveloper Network"
     assert decoder.finished and decoder.trailers == []
 
 
+@pytest.mark.stage(2, "chunked decoding")
 def test_extensions_are_ignored_and_trailers_parsed() -> None:
     data, decoder = decode_in_pieces([WIKI_BODY])
     assert data == b"Wikipedia", f"`4;name=val` is size 4 with an extension to ignore; got {data!r}"
@@ -175,12 +182,14 @@ def test_extensions_are_ignored_and_trailers_parsed() -> None:
     assert h11_decode(WIKI_BODY) == (b"Wikipedia", [("expires", "never")], True)
 
 
+@pytest.mark.stage(2, "chunked decoding")
 def test_uppercase_hex_and_leading_zeros_are_sizes_too() -> None:
     body = b"A\r\n0123456789\r\n0010\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n"
     data, decoder = decode_in_pieces([body])
     assert data == b"0123456789" + b"x" * 16 and decoder.finished
 
 
+@pytest.mark.stage(2, "chunked decoding")
 def test_finished_only_after_the_final_crlf() -> None:
     decoder = ChunkedDecoder()
     decoder.feed(WIKI_BODY[:-2])
@@ -189,6 +198,7 @@ def test_finished_only_after_the_final_crlf() -> None:
     assert decoder.finished
 
 
+@pytest.mark.stage(2, "chunked decoding")
 @settings(max_examples=80, deadline=None)
 @given(parts=bodies, trailers=trailer_lists, data=st.data())
 def test_decodes_what_h11_sends_split_anywhere(
@@ -205,6 +215,7 @@ def test_decodes_what_h11_sends_split_anywhere(
     assert decoder.trailers == [(n.lower(), v) for n, v in trailers]
 
 
+@pytest.mark.stage(2, "chunked decoding")
 @settings(max_examples=40, deadline=None)
 @given(
     parts=st.lists(st.sampled_from([b"\r\n", b"0\r\n\r\n", b"5\r\n", b";", b":"]), min_size=1),
@@ -220,6 +231,7 @@ def test_chunk_data_that_looks_like_framing_is_just_data(
     assert decoder.finished
 
 
+@pytest.mark.stage(3, "malformed chunks")
 @pytest.mark.parametrize(
     "body",
     [b"zz\r\n", b"\r\n", b"-1\r\n", b"0x5\r\nhello\r\n", b"+5\r\nhello\r\n", b"1_0\r\n"],
@@ -231,12 +243,14 @@ def test_a_size_that_is_not_hex_digits_is_rejected(body: bytes) -> None:
         pytest.fail(f"accepted the size line {body!r}: chunk-size is 1*HEXDIG (int(x, 16) is lax)")
 
 
+@pytest.mark.stage(3, "malformed chunks")
 def test_chunk_data_must_end_with_crlf() -> None:
     with pytest.raises(ValueError):
         ChunkedDecoder().feed(b"3\r\nabcXY\r\n0\r\n\r\n")
         pytest.fail("3 bytes of data then `XY`: the CRLF after chunk data is missing")
 
 
+@pytest.mark.stage(3, "malformed chunks")
 def test_an_endless_size_line_is_rejected_before_its_crlf() -> None:
     decoder = ChunkedDecoder()
     with pytest.raises(ValueError):
@@ -248,11 +262,13 @@ def test_an_endless_size_line_is_rejected_before_its_crlf() -> None:
         )
 
 
+@pytest.mark.stage(3, "malformed chunks")
 def test_a_long_extension_within_the_limit_is_fine() -> None:
     data, decoder = decode_in_pieces([b"5;" + b"x" * 1000 + b"\r\nhello\r\n0\r\n\r\n"])
     assert data == b"hello" and decoder.finished
 
 
+@pytest.mark.stage(3, "malformed chunks")
 def test_data_after_the_end_is_rejected() -> None:
     decoder = ChunkedDecoder()
     decoder.feed(MDN_BODY)
@@ -261,6 +277,7 @@ def test_data_after_the_end_is_rejected() -> None:
         pytest.fail("accepted bytes after the last-chunk and the final CRLF")
 
 
+@pytest.mark.stage(3, "malformed chunks")
 def test_a_line_of_exactly_max_line_bytes_is_fine_and_one_more_is_refused_at_once() -> None:
     """The default max_line is 4096: a size or trailer line of 4096 bytes (its CRLF not counted)
     passes however it is split, even with the CR in one feed and the LF in the next."""
@@ -288,6 +305,7 @@ def test_a_line_of_exactly_max_line_bytes_is_fine_and_one_more_is_refused_at_onc
     )
 
 
+@pytest.mark.stage(3, "malformed chunks")
 @pytest.mark.parametrize("after", [b"\rX", b"\nX", b"X\n", b"\r\r"])
 def test_anything_but_crlf_after_chunk_data_is_rejected(after: bytes) -> None:
     for pieces in ([b"3\r\nabc" + after], [b"3\r\nabc" + after[:1], after[1:]]):
@@ -301,6 +319,7 @@ def test_anything_but_crlf_after_chunk_data_is_rejected(after: bytes) -> None:
             )
 
 
+@pytest.mark.stage(3, "malformed chunks")
 @pytest.mark.parametrize(
     "line",
     [b"NoColon", b": no name", b"Name : value", b" Name: value", b"\tName: value"],
@@ -318,6 +337,7 @@ def test_a_malformed_trailer_line_is_rejected(line: bytes) -> None:
 # --- SSE: formatting -------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_format_event_vectors() -> None:
     assert format_event("YHOO\n+2\n10") == "data: YHOO\ndata: +2\ndata: 10\n\n", (
         "each line of data is its own `data: ` line, and the event ends with a blank line"
@@ -329,6 +349,7 @@ def test_format_event_vectors() -> None:
     assert format_event(" third event") == "data:  third event\n\n"
 
 
+@pytest.mark.stage(4, "server-sent events")
 @pytest.mark.parametrize(
     "kwargs",
     [{"event": "a\nb"}, {"id": "1\r2"}, {"id": "1\x002"}, {"retry": -1}],
@@ -349,6 +370,7 @@ def parse_all(*pieces: str) -> tuple[list[Event], SSEParser]:
     return events, parser
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_multi_line_data_is_one_event() -> None:
     events, _ = parse_all("data: YHOO\ndata: +2\ndata: 10\n\n")
     assert events == [Event("YHOO\n+2\n10")], (
@@ -357,6 +379,7 @@ def test_multi_line_data_is_one_event() -> None:
     )
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_spec_example_ids_and_exactly_one_space() -> None:
     stream = (
         ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\n"
@@ -374,6 +397,7 @@ def test_spec_example_ids_and_exactly_one_space() -> None:
     assert parser.last_event_id == ""
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_empty_data_events_and_the_unterminated_tail() -> None:
     events, _ = parse_all("data\n\ndata\ndata\n\ndata:")
     assert events == [Event(""), Event("\n")], (
@@ -382,11 +406,13 @@ def test_empty_data_events_and_the_unterminated_tail() -> None:
     )
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_the_space_after_the_colon_is_optional() -> None:
     events, _ = parse_all("data:test\n\ndata: test\n\n")
     assert events == [Event("test"), Event("test")]
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_retry_takes_ascii_digits_only() -> None:
     events, parser = parse_all("retry: 5000\nretry: 1a\nretry: -1\nretry: \u0663\ndata: x\n\n")
     assert parser.retry == 5000, (
@@ -396,6 +422,7 @@ def test_retry_takes_ascii_digits_only() -> None:
     assert events == [Event("x")]
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_mixed_line_ends_cr_lf_and_crlf() -> None:
     events, _ = parse_all("event: e\r\nid: 1\rdata: one\ndata: two\r\n\r\n")
     assert events == [Event("one\ntwo", type="e", last_event_id="1")], (
@@ -403,6 +430,7 @@ def test_mixed_line_ends_cr_lf_and_crlf() -> None:
     )
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_a_cr_only_stream() -> None:
     events, _ = parse_all("data: a\rdata: b\r\rdata: c\r\r")
     assert events == [Event("a\nb"), Event("c")], (
@@ -410,6 +438,7 @@ def test_a_cr_only_stream() -> None:
     )
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_crlf_split_across_feeds_is_one_line_end() -> None:
     events, _ = parse_all("data: a\r", "\ndata: b\r", "\n\r", "\n")
     assert events == [Event("a\nb")], (
@@ -418,6 +447,7 @@ def test_crlf_split_across_feeds_is_one_line_end() -> None:
     )
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_only_a_blank_line_dispatches() -> None:
     parser = SSEParser()
     assert parser.feed("data: a\n\ndata: b\n") == [Event("a")]
@@ -425,6 +455,7 @@ def test_only_a_blank_line_dispatches() -> None:
     assert parser.feed("\n") == [Event("b\nc")]
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_a_leading_bom_is_ignored_once() -> None:
     events, _ = parse_all("\ufeffdata: a\n\n", "\ufeffdata: b\n\n")
     assert events == [Event("a")], (
@@ -433,6 +464,7 @@ def test_a_leading_bom_is_ignored_once() -> None:
     )
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_id_persists_and_nul_ids_are_ignored() -> None:
     events, parser = parse_all("id: 7\ndata: a\n\ndata: b\n\nid: 8\x009\ndata: c\n\n")
     assert events == [
@@ -443,6 +475,7 @@ def test_id_persists_and_nul_ids_are_ignored() -> None:
     assert parser.last_event_id == "7"
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_event_type_resets_and_empty_blocks_do_not_fire() -> None:
     events, parser = parse_all("event: add\ndata: 1\n\ndata: 2\n\nevent: x\nid: 3\n\ndata: 4\n\n")
     assert events == [
@@ -453,6 +486,7 @@ def test_event_type_resets_and_empty_blocks_do_not_fire() -> None:
     assert parser.last_event_id == "3"
 
 
+@pytest.mark.stage(4, "server-sent events")
 def test_field_names_are_case_sensitive_and_unknown_ones_ignored() -> None:
     events, _ = parse_all("Data: no\nfoo: bar\ndata: yes\n\n")
     assert events == [Event("yes")]
@@ -492,6 +526,7 @@ def with_line_ends(text: str, choices: list[str]) -> str:
     return "".join(out)
 
 
+@pytest.mark.stage(4, "server-sent events")
 @settings(max_examples=120, deadline=None)
 @given(events=sse_events, data=st.data())
 def test_round_trip_format_then_parse_split_anywhere(
@@ -575,6 +610,7 @@ async def stream_ticks(
     assert rest == b"", f"after the last event the body must end; got {rest!r}"
 
 
+@pytest.mark.stage(5, "the streaming endpoint")
 @pytest.mark.asyncio
 async def test_each_event_is_flushed_before_the_next_is_produced(serve: Serve) -> None:
     n = 4
@@ -606,6 +642,7 @@ async def test_each_event_is_flushed_before_the_next_is_produced(serve: Serve) -
             await stream_ticks(resp, n, delivered, buffering)
 
 
+@pytest.mark.stage(5, "the streaming endpoint")
 @pytest.mark.asyncio
 async def test_headers_go_out_before_the_first_event(serve: Serve) -> None:
     headers_seen = asyncio.Event()
@@ -639,6 +676,7 @@ async def test_headers_go_out_before_the_first_event(serve: Serve) -> None:
             assert await read_event(resp, "the first event never arrived") == b"data: first\n\n"
 
 
+@pytest.mark.stage(5, "the streaming endpoint")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("sent", [None, "41"])
 async def test_last_event_id_reaches_the_source(serve: Serve, sent: str | None) -> None:
@@ -659,6 +697,7 @@ async def test_last_event_id_reaches_the_source(serve: Serve, sent: str | None) 
     assert body == b"id: 42\ndata: resumed\n\n"
 
 
+@pytest.mark.stage(5, "the streaming endpoint")
 @pytest.mark.asyncio
 async def test_a_live_stream_parses_back_with_your_parser(serve: Serve) -> None:
     """The whole chain: format_event -> your handler -> TCP (chunked) -> your parser."""
@@ -681,6 +720,7 @@ async def test_a_live_stream_parses_back_with_your_parser(serve: Serve) -> None:
     ], events
 
 
+@pytest.mark.stage(5, "the streaming endpoint")
 @pytest.mark.asyncio
 async def test_when_the_client_leaves_the_source_is_closed_before_the_handler_ends(serve: Serve) -> None:
     """A source holding a subscription or a cursor must be closed by the handler (aclose()), at
@@ -718,6 +758,7 @@ async def test_when_the_client_leaves_the_source_is_closed_before_the_handler_en
     )
 
 
+@pytest.mark.stage(5, "the streaming endpoint")
 @pytest.mark.asyncio
 async def test_a_complete_stream_leaves_no_error_in_the_servers_log(
     serve: Serve, caplog: pytest.LogCaptureFixture
