@@ -224,6 +224,7 @@ word = st.lists(st.one_of(plain, single, double, escaped, variable), min_size=1,
 words = st.lists(word, min_size=1, max_size=4)
 
 
+@pytest.mark.stage(2, "words as bash splits them")
 @pytest.mark.parametrize(
     "line",
     [
@@ -251,6 +252,7 @@ def test_fixed_words_are_split_like_bash_splits_them(line: str) -> None:
     )
 
 
+@pytest.mark.stage(1, "tokens and expansion")
 def test_expand_fills_in_vars_and_drops_only_an_unquoted_empty_word() -> None:
     variables = {"A": "x y", "E": "", "?": "3"}
     cases = [
@@ -272,6 +274,7 @@ def test_expand_fills_in_vars_and_drops_only_an_unquoted_empty_word() -> None:
         )
 
 
+@pytest.mark.stage(1, "tokens and expansion")
 def test_a_quoted_operator_or_space_is_part_of_a_word() -> None:
     line = "echo 'a | b' \"c && d\" e\\;f 'x y'z"
     tokens = tokenize(line)
@@ -283,6 +286,7 @@ def test_a_quoted_operator_or_space_is_part_of_a_word() -> None:
     )
 
 
+@pytest.mark.stage(1, "tokens and expansion")
 def test_operators_are_tokens_even_without_spaces() -> None:
     tokens = tokenize("a|b&&c||d;e>f>>g<h 2>&1")
     ops = [str(t) for t in tokens if isinstance(t, Op)]
@@ -291,6 +295,7 @@ def test_operators_are_tokens_even_without_spaces() -> None:
     assert texts == list("abcdefgh"), f"words found: {texts}"
 
 
+@pytest.mark.stage(1, "tokens and expansion")
 @pytest.mark.parametrize("line", ["echo 'open", 'echo "open', "echo \"it's", 'echo "open\\', 'echo "\\"', "'", '"'])
 def test_an_unterminated_quote_is_a_value_error(line: str) -> None:
     """bash -n says these are unterminated; `\\"` inside double quotes is an escaped quote."""
@@ -298,6 +303,7 @@ def test_an_unterminated_quote_is_a_value_error(line: str) -> None:
         tokenize(line)
 
 
+@pytest.mark.stage(1, "tokens and expansion")
 def test_an_unquoted_empty_expansion_disappears_but_quoted_empty_stays() -> None:
     assert _our_words('echo $UNSET "$UNSET" \'\' ""') == _bash_words('echo $UNSET "$UNSET" \'\' ""')
 
@@ -438,6 +444,7 @@ SCRIPTS = {
 QUIET_ABOUT_SIGNALS = {"a command killed by a signal"}
 
 
+@pytest.mark.stage(3, "running scripts")
 @pytest.mark.parametrize("case", list(SCRIPTS))
 def test_script_behaves_like_bash(case: str, tmp_path: Path) -> None:
     script, why = SCRIPTS[case]
@@ -478,6 +485,7 @@ def _bash_status(line: str, tmp: Path) -> int:
     return int(out[out.rindex("<") + 1 : out.rindex(">")]) if "<" in out else proc.returncode
 
 
+@pytest.mark.stage(3, "running scripts")
 def test_run_returns_the_status_of_its_line(tmp_path: Path) -> None:
     """Shell.run, one line at a time: its return value is the line's status, the new $?."""
     ours = run_ours("\n".join(RUN_LINES), tmp_path, by_line=True)
@@ -489,6 +497,7 @@ def test_run_returns_the_status_of_its_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.stage(3, "running scripts")
 def test_a_signal_while_the_shell_waits_does_not_lose_the_child(tmp_path: Path) -> None:
     """The shell's process gets SIGUSR1 (it has a handler) while it is blocked waiting."""
     script = "sh -c 'kill -USR1 $PPID; echo after'; echo $?; echo x | sh -c 'kill -USR1 $PPID; exit 4'; echo $?"
@@ -501,6 +510,7 @@ def test_a_signal_while_the_shell_waits_does_not_lose_the_child(tmp_path: Path) 
     )
 
 
+@pytest.mark.stage(2, "words as bash splits them")
 @settings(max_examples=40, deadline=None, database=None)
 @given(
     words=words,
@@ -567,6 +577,7 @@ lines = st.tuples(statements, st.lists(st.tuples(st.sampled_from([" && ", " || "
 )
 
 
+@pytest.mark.stage(4, "generated scripts")
 @settings(max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script=st.lists(lines, min_size=1, max_size=3).map("\n".join))
 def test_generated_scripts_behave_like_bash(script: str, tmp_path_factory: pytest.TempPathFactory) -> None:
