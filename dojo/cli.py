@@ -1,4 +1,4 @@
-"""The `kata` command: the learner's commands and the maintainer check."""
+"""The `kata` command: the learner's commands (the maintainers' are in maintainer_cli.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from . import catalogue as catalogue_mod
+from . import maintainer_cli
+from .cli_common import (
+    KataArg,
+    OptionalKataArg,
+    console,
+    err_console,
+    find_kata,
+    load_catalogue,
+    usage_error,
+)
 from .drill import command as drill_cmd
 from .drill import log as drill_log_mod
 from .learner import alternatives_view, gallery, interrupts, listing, pristine, unwritable
@@ -24,14 +33,10 @@ from .learner import run as run_mod
 from .learner import solutions_branch as branch_mod
 from .learner import state as state_mod
 from .learner import stats as stats_mod
-from .learner.fuzzy import NoSuchKata, is_exact, resolve
+from .learner.fuzzy import is_exact
 from .learner.status import Kind, first_unfinished, status_of
 from .learner.watch import Watch
 from .mistakes import MistakeFileError
-from .mutation import command as mutants_cmd
-from .mutation.command import commit_seed
-from .verify import Checks
-from .verify_cli import verify_command
 
 app = typer.Typer(
     name="kata",
@@ -42,38 +47,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
 MAX_DRILL_MINUTES = 24 * 60
-err_console = Console(stderr=True, highlight=False)
-
-KataArg = Annotated[str, typer.Argument(help="kata name; fuzzy: 'bq' or 'bounded' find bounded_queue")]
-OptionalKataArg = Annotated[
-    str | None, typer.Argument(help="kata name (fuzzy); default: the kata you ran last")
-]
 
 
 @app.callback()
 def _group() -> None:
     """Backend & systems katas: run, watch, hint and check your solutions."""
-
-
-def load_catalogue(check_files: bool = False) -> catalogue_mod.Catalogue:
-    """The repository's catalogue, or exit 2 with the reason it cannot be read.
-
-    Files are not checked here: one missing file must not lock every command (least of all
-    `kata reset`, which brings it back); commands that run a kata check its own files.
-    """
-    try:
-        path = catalogue_mod.find_root() / catalogue_mod.CATALOGUE_NAME
-        return catalogue_mod.load(path, check_files=check_files)
-    except catalogue_mod.CatalogueError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def _usage_error(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(2)
 
 
 def _load_state(catalogue: catalogue_mod.Catalogue) -> state_mod.State:
@@ -86,31 +65,24 @@ def _load_state(catalogue: catalogue_mod.Catalogue) -> state_mod.State:
     return current
 
 
-def _find(catalogue: catalogue_mod.Catalogue, name: str) -> catalogue_mod.Kata:
-    try:
-        return resolve(catalogue, name)
-    except NoSuchKata as exc:
-        raise _usage_error(str(exc)) from None
-
-
 def _find_or_current(
     catalogue: catalogue_mod.Catalogue, state: state_mod.State, name: str | None
 ) -> catalogue_mod.Kata:
     if name is not None:  # "" is a name that matches nothing, not "the current kata"
-        return _find(catalogue, name)
+        return find_kata(catalogue, name)
     if state.current:
         try:
             return catalogue.get(state.current)
         except KeyError:
             pass
-    raise _usage_error("which kata? name one (`kata list` shows them)")
+    raise usage_error("which kata? name one (`kata list` shows them)")
 
 
 def _require_files(kata: catalogue_mod.Kata) -> None:
     """Exit 2 naming the learner's missing files, and the command that brings them back."""
     missing = [run_mod.shown(p) for p in kata.learner_files() if not p.is_file()]
     if missing:
-        raise _usage_error(
+        raise usage_error(
             f"{', '.join(missing)} is missing: `kata reset {kata.name}` brings back the "
             "pristine stub (any file of yours that is still there is backed up first)"
         )
@@ -150,7 +122,7 @@ def next_(
 ) -> None:
     """Run the first kata (in learning order) that is not done yet."""
     if level is not None and level not in catalogue_mod.DIFFICULTIES:
-        raise _usage_error("--level is 1 (warm-up), 2 (interview) or 3 (deep)")
+        raise usage_error("--level is 1 (warm-up), 2 (interview) or 3 (deep)")
     catalogue = load_catalogue()
     state = _load_state(catalogue)
     kata = first_unfinished(catalogue, state, level)
@@ -171,7 +143,7 @@ def run(
     """Run one kata's tests: a header naming the files to edit, then pytest's failures."""
     catalogue = load_catalogue()
     state = _load_state(catalogue)
-    chosen = _find(catalogue, kata) if kata is not None else first_unfinished(catalogue, state)
+    chosen = find_kata(catalogue, kata) if kata is not None else first_unfinished(catalogue, state)
     if chosen is None:
         console.print(f"[green]all {len(catalogue.katas)} katas done![/green]")
         raise typer.Exit(0)
@@ -191,8 +163,8 @@ def watch(
     catalogue = load_catalogue()
     state = _load_state(catalogue)
     if not catalogue.katas:
-        raise _usage_error("the catalogue has no katas")
-    start = _find(catalogue, kata) if kata is not None else first_unfinished(catalogue, state)
+        raise usage_error("the catalogue has no katas")
+    start = find_kata(catalogue, kata) if kata is not None else first_unfinished(catalogue, state)
     if start is None:
         console.print("[green]all katas are done![/green] watching the last one")
         start = catalogue.katas[-1]
@@ -213,7 +185,7 @@ def hint(
 
 def _spoiler_gate(state: state_mod.State, kata: catalogue_mod.Kata, force: bool, what: str) -> None:
     if not force and kata.slug not in state.runs:
-        raise _usage_error(
+        raise usage_error(
             f"you have not run {kata.name} yet: have a go first (`kata run {kata.name}`, "
             f"`kata hint {kata.name}`), or pass --force to see the {what} anyway"
         )
@@ -254,7 +226,7 @@ def solutions_branch() -> None:
     try:
         made = branch_mod.refresh(catalogue)
     except branch_mod.BranchProblem as exc:
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
     state = "refreshed" if made.changed else "already up to date"
     console.print(f"{branch_mod.BRANCH}: {state} at {made.commit[:12]}, one commit on top of your "
                   f"HEAD {made.base[:12]} ({made.files} learner files replaced by their reference)")
@@ -272,9 +244,9 @@ def reset(
     """Restore a kata's pristine stub; your file is kept under .kata/backups/ first."""
     catalogue = load_catalogue()
     state = _load_state(catalogue)
-    chosen = _find(catalogue, kata)
+    chosen = find_kata(catalogue, kata)
     if yes and not is_exact(chosen, kata):
-        raise _usage_error(
+        raise usage_error(
             f"'{kata}' is a guess at {chosen.name}; --yes overwrites files without asking, so it "
             f"needs the exact name: `kata reset {chosen.name} --yes`"
         )
@@ -310,7 +282,7 @@ def mistakes(
     state = _load_state(catalogue)
     chosen = _find_or_current(catalogue, state, kata)
     if not force and status_of(chosen, state).kind is not Kind.DONE:
-        raise _usage_error(
+        raise usage_error(
             f"finish {chosen.name} first (`kata run {chosen.name}` until it is green): the gallery "
             "shows how the tests catch wrong answers, which spoils the kata; --force shows it anyway"
         )
@@ -338,17 +310,17 @@ def report(
     """Run every kata (or a topic's) on your files and write a per-kata, per-test report for a
     grader: exit 0 when every test passed, 1 when some failed."""
     if format_ not in report_mod.FORMATS:
-        raise _usage_error(f"--format is one of {', '.join(report_mod.FORMATS)}, not {format_!r}")
+        raise usage_error(f"--format is one of {', '.join(report_mod.FORMATS)}, not {format_!r}")
     catalogue = load_catalogue()
     known = [t.name for t in catalogue.topics]
     for name in topic or []:
         if name not in known:
-            raise _usage_error(f"no topic {name!r}; topics: {', '.join(known)}")
+            raise usage_error(f"no topic {name!r}; topics: {', '.join(known)}")
     katas = [k for k in catalogue.katas if not topic or k.topic in topic]
     target = output or Path(f"kata-report.{'xml' if format_ == 'junit' else 'json'}")
     summary = report_mod.write(catalogue, katas, format_, target)
     if not target.is_file():
-        raise _usage_error(f"pytest wrote no report (exit {summary.exit_code}): run `pytest katas` to see why")
+        raise usage_error(f"pytest wrote no report (exit {summary.exit_code}): run `pytest katas` to see why")
     console.print(f"{len(katas)} katas: {summary.passed} tests passed, {summary.failed} failed; "
                   f"report in {escape(str(target))}")
     raise typer.Exit(0 if summary.failed == 0 and summary.exit_code == 0 else 1)
@@ -371,88 +343,25 @@ def drill(
     """Timed practice on a fresh copy of a kata (katas/ is untouched); ends when green or time is up."""
     catalogue = load_catalogue()
     if history and (kata or mock is not None or topic or minutes is not None):
-        raise _usage_error("--history takes no kata, --mock, --topic or --minutes")
+        raise usage_error("--history takes no kata, --mock, --topic or --minutes")
     if mock is not None and (kata or mock < 1):
-        raise _usage_error("--mock needs a number of katas (1 or more) and no kata name")
+        raise usage_error("--mock needs a number of katas (1 or more) and no kata name")
     if minutes is not None and not (0 < minutes <= MAX_DRILL_MINUTES):  # also refuses nan
-        raise _usage_error(f"--minutes must be more than 0 and at most {MAX_DRILL_MINUTES}")
+        raise usage_error(f"--minutes must be more than 0 and at most {MAX_DRILL_MINUTES}")
     if history:
         raise typer.Exit(drill_cmd.history(catalogue.root, console))
     tools = drill_cmd.Tools.live(poll=poll)
     try:
         if mock is not None:
             raise typer.Exit(drill_cmd.mock(catalogue, mock, topic or [], minutes, tools, console))
-        named = _find(catalogue, kata) if kata is not None else None
+        named = find_kata(catalogue, kata) if kata is not None else None
         raise typer.Exit(drill_cmd.drill(catalogue, named, topic or [], minutes, tools, console))
     except drill_cmd.DrillProblem as exc:
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
     except pristine.NoPristineCopy as exc:
         err_console.print(f"[red]error:[/red] no fresh copy to drill on: {escape(str(exc))}",
                           soft_wrap=True)
         raise typer.Exit(1) from None
-
-
-@app.command("verify")
-def verify(
-    kata: Annotated[list[str] | None, typer.Option("--kata", "-k", help="only this kata (repeatable)")] = None,
-    topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only this topic (repeatable)")] = None,
-    repeat: Annotated[int, typer.Option(help="how many times the solution must pass")] = 3,
-    strict: Annotated[bool, typer.Option(help="treat skipped tests (missing services) as problems")] = False,
-    mistakes: Annotated[bool, typer.Option(help="also run each kata's known mistakes")] = True,
-    alternatives: Annotated[bool, typer.Option(help="also run each kata's correct alternatives")] = True,
-    alternatives_repeat: Annotated[
-        int | None, typer.Option(help="how many times each alternative must pass (default: --repeat)")
-    ] = None,
-    mutants: Annotated[bool, typer.Option(help="also run mutants of each solution (score >= 90 %)")] = False,
-    mutant_sample: Annotated[
-        int | None, typer.Option(help="run only this many mutants per kata, drawn with --seed")
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="seed for the sample (default: from the current git commit)")
-    ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="katas checked at the same time")] = 1,
-    services_only: Annotated[bool, typer.Option(help="only katas using Redis, Postgres, nginx or haproxy")] = False,
-) -> None:
-    """Maintainer check: every kata complete, failing on its stub, passing on its solution."""
-    if repeat < 1:
-        raise _usage_error("--repeat must be at least 1: the solution has to pass at least once")
-    if alternatives_repeat is not None and alternatives_repeat < 1:
-        raise _usage_error("--alternatives-repeat must be at least 1")
-    if mutant_sample is not None and mutant_sample < 1:
-        raise _usage_error("--mutant-sample must be at least 1")
-    catalogue = load_catalogue()
-    checks = Checks(
-        repeat=repeat, strict=strict, mistakes=mistakes, alternatives=alternatives,
-        alternatives_repeat=repeat if alternatives_repeat is None else alternatives_repeat, mutants=mutants,
-        mutant_sample=mutant_sample, seed=commit_seed(catalogue.root) if seed is None else seed,
-    )
-    code = verify_command(catalogue, kata or [], topic or [], checks, console, jobs=jobs,
-                          services_only=services_only)
-    raise typer.Exit(code)
-
-
-@app.command("mutants")
-def mutants_(
-    kata: KataArg,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="mutants run at the same time")] = 1,
-    sample: Annotated[int | None, typer.Option(help="run only this many, drawn with --seed")] = None,
-    seed: Annotated[int, typer.Option(help="seed for --sample")] = 0,
-    list_only: Annotated[bool, typer.Option("--list", help="list the mutants and their ids; run none")] = False,
-    record: Annotated[
-        bool, typer.Option(help="keep this full run in mutants.toml: CI's samples are judged against it")
-    ] = False,
-) -> None:
-    """Maintainers: run the kata's tests on mutants of its solution; print the score and survivors."""
-    catalogue = load_catalogue()
-    chosen = _find(catalogue, kata)
-    if record and sample is not None:
-        raise _usage_error("--record keeps a full run: leave out --sample")
-    try:
-        code = mutants_cmd.mutants(catalogue, chosen, console, jobs=jobs, sample=sample, seed=seed,
-                                   list_only=list_only, record=record)
-    except mutants_cmd.MutantFileError as exc:
-        raise _usage_error(str(exc)) from None
-    raise typer.Exit(code)
 
 
 @app.command("alternatives")
@@ -465,14 +374,17 @@ def alternatives_(
     state = _load_state(catalogue)
     chosen = _find_or_current(catalogue, state, kata)
     if not force and status_of(chosen, state).kind is not Kind.DONE:
-        raise _usage_error(
+        raise usage_error(
             f"{chosen.name} is not done yet: other designs are shown once your own passes "
             f"(`kata run {chosen.name}`), or pass --force"
         )
     try:
         raise typer.Exit(alternatives_view.show(chosen, console))
     except MistakeFileError as exc:
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
+
+
+maintainer_cli.register(app)
 
 
 def main() -> None:

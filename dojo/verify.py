@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
+from typing import TypeVar
 
 from .alternatives import (
     ALTERNATIVES_DIR,
@@ -33,6 +35,7 @@ MAINTAINER_FILES = {MISTAKES_FILE, ALTERNATIVES_FILE, MUTANTS_FILE, ALTERNATIVES
 QUESTION_MARK = "**The interviewer's question:**"
 README_SECTIONS = ("What a good answer covers", "Follow-ups", "Sources")
 DOC_CITED = re.compile(r"\bdocs/[\w./-]+\.md\b")  # a learner must be able to open what a kata cites
+T = TypeVar("T")
 CODE_IN_HINT = re.compile(r"`|\b[A-Za-z_][\w.]*\(| = |\b[bru]'")
 
 
@@ -47,6 +50,7 @@ class Checks:
     alternatives: bool = True
     mutants: bool = False
     mutant_sample: int | None = None  # run this many mutants per kata, drawn with the seed
+    mistake_sample: int | None = None  # and this many known mistakes (CI's slowest katas)
     seed: int = 0
     stressed_topics: frozenset[str] = frozenset()  # solutions run under --stress
     pending: frozenset[str] = frozenset()  # katas before their rigor pass: the bar only warns
@@ -240,8 +244,8 @@ def check_solution(report: KataReport, run: RunResult, repeat: int) -> None:
     report.solution_runs = min(seen.values(), default=0)
 
 
-def check_mistakes(report: KataReport) -> None:
-    """Every known mistake must fail a test, with its phrase in the output."""
+def check_mistakes(report: KataReport, checks: Checks) -> None:
+    """Every known mistake (or a sample of them) must fail a test, with its phrase in the output."""
     try:
         gallery = load_gallery(report.kata)
     except MistakeFileError as exc:
@@ -252,11 +256,19 @@ def check_mistakes(report: KataReport) -> None:
             f"{len(gallery)} known mistake(s) in solutions/{report.kata.slug}/{MISTAKES_FILE}, "
             f"at least {MIN_MISTAKES} wanted"
         )
-    for mistake in gallery:
+    for mistake in _sample(gallery, checks.mistake_sample, f"{checks.seed}:{report.kata.slug}"):
         result = try_mistake(report.kata, mistake)
         report.mistakes.append(result)
         if not result.caught:
             report.problems.append(f"mistake {mistake.name!r} {result.problem}")
+
+
+def _sample(items: list[T], size: int | None, seed: str) -> list[T]:
+    """`size` of `items` drawn with `seed`, in their own order; all of them without a size."""
+    if size is None or size >= len(items):
+        return items
+    chosen = set(random.Random(seed).sample(range(len(items)), size))
+    return [item for i, item in enumerate(items) if i in chosen]
 
 
 def check_alternatives(report: KataReport, checks: Checks) -> None:
@@ -350,7 +362,7 @@ def verify_kata(kata: Kata, checks: Checks = Checks()) -> KataReport:
     if report.solution_runs:
         if checks.mistakes:
             with report.timed("mistakes"):
-                check_mistakes(report)
+                check_mistakes(report, checks)
         if checks.alternatives:
             with report.timed("alternatives"):
                 check_alternatives(report, checks)

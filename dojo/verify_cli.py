@@ -57,6 +57,12 @@ def verify_command(
             f"kata verify --mutants --mutant-sample {checks.mutant_sample} --seed {checks.seed})"
         )
 
+    if checks.mistakes and checks.mistake_sample is not None:
+        console.print(
+            f"mistakes: a sample of {checks.mistake_sample} per kata, seed {checks.seed} (replay: "
+            f"kata verify --mistake-sample {checks.mistake_sample} --seed {checks.seed})"
+        )
+
     def progress(report: KataReport) -> None:
         mark = "[green]ok[/green]" if report.ok else "[red]FAIL[/red]"
         if report.ok and report.skipped:

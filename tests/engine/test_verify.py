@@ -207,3 +207,18 @@ def test_a_topic_without_katas_is_a_catalogue_problem(adder_repo: FakeRepo) -> N
         catalogue.write('\n[[topic]]\nname = "empty"\n')
     problems = catalogue_problems(load(adder_repo.root / "katas.toml"))
     assert problems == ["topic 'empty' has no kata (`pytest katas/empty` would collect nothing)"]
+
+
+def test_a_mistake_sample_runs_that_many_drawn_by_the_seed(adder_repo: FakeRepo) -> None:
+    mistakes = {"subtracts": "a - b", "multiplies": "a * b", "zero": "0", "adds_twice": "b + a"}
+    _add_mistakes(adder_repo, mistakes)
+    kata = load(adder_repo.root / "katas.toml").get("adder")
+    tried = [
+        [m.mistake.name for m in verify_kata(kata, Checks(alternatives=False, mistake_sample=2, seed=seed)).mistakes]
+        for seed in (1, 1, 2, 3, 4)
+    ]
+    assert all(len(names) == 2 for names in tried), tried
+    assert tried[0] == tried[1], "the same seed draws the same sample (CI prints it for a replay)"
+    assert len({tuple(names) for names in tried}) > 1, "other seeds draw other samples"
+    for names in tried:
+        assert names == [m for m in mistakes if m in names], "a sample keeps the gallery's order"
