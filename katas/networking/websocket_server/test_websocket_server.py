@@ -192,6 +192,7 @@ def close_payload(code: int, reason: bytes = b"") -> bytes:
 # --- the handshake key -------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "key and frame codec")
 def test_accept_key_matches_the_rfc_example() -> None:
     got = accept_key(RFC_KEY)
     assert got == RFC_ACCEPT, (
@@ -200,6 +201,7 @@ def test_accept_key_matches_the_rfc_example() -> None:
     )
 
 
+@pytest.mark.stage(1, "key and frame codec")
 @settings(max_examples=50, deadline=None)
 @given(st.binary(min_size=16, max_size=16))
 def test_accept_key_agrees_with_the_websockets_library(nonce: bytes) -> None:
@@ -214,6 +216,7 @@ def test_accept_key_agrees_with_the_websockets_library(nonce: bytes) -> None:
 # --- the frame codec ---------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "key and frame codec")
 @pytest.mark.parametrize(("name", "opcode", "payload", "fin", "mask", "wire", "hint"), VECTORS, ids=VECTOR_IDS)
 def test_encode_frame_produces_the_rfc_bytes(
     name: str, opcode: int, payload: bytes, fin: bool, mask: bytes | None, wire: bytes, hint: str
@@ -225,6 +228,7 @@ def test_encode_frame_produces_the_rfc_bytes(
     )
 
 
+@pytest.mark.stage(1, "key and frame codec")
 @pytest.mark.parametrize(("name", "opcode", "payload", "fin", "mask", "wire", "hint"), VECTORS, ids=VECTOR_IDS)
 def test_read_frame_decodes_the_rfc_bytes(
     name: str, opcode: int, payload: bytes, fin: bool, mask: bytes | None, wire: bytes, hint: str
@@ -245,6 +249,7 @@ def test_read_frame_decodes_the_rfc_bytes(
     )
 
 
+@pytest.mark.stage(1, "key and frame codec")
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
 def test_encode_frame_uses_the_shortest_length_form_and_websockets_reads_it(size: int) -> None:
     payload = ramp(size)
@@ -265,6 +270,7 @@ def test_encode_frame_uses_the_shortest_length_form_and_websockets_reads_it(size
     )
 
 
+@pytest.mark.stage(1, "key and frame codec")
 @settings(max_examples=60, deadline=None)
 @given(
     opcode=st.sampled_from(list(WsOpcode)),
@@ -287,6 +293,7 @@ def test_encode_frame_agrees_with_websockets(opcode: WsOpcode, payload: bytes, f
     )
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.parametrize("opcode", [0x8, 0x9, 0xA], ids=["close", "ping", "pong"])
 def test_encode_frame_refuses_control_frames_that_are_long_or_fragmented(opcode: int) -> None:
     at_limit = encode_frame(opcode, bytes(125))
@@ -301,6 +308,7 @@ def test_encode_frame_refuses_control_frames_that_are_long_or_fragmented(opcode:
     assert fragment == bytes.fromhex("010348656c"), "only control frames are never fragmented: text may be"
 
 
+@pytest.mark.stage(1, "key and frame codec")
 @settings(max_examples=60, deadline=None)
 @given(
     opcode=st.sampled_from([WsOpcode.TEXT, WsOpcode.BINARY, WsOpcode.CONT]),
@@ -318,6 +326,7 @@ def test_read_frame_reads_whatever_websockets_writes(opcode: WsOpcode, payload: 
     )
 
 
+@pytest.mark.stage(1, "key and frame codec")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("size", [5, 256, 65536], ids=["7bit", "16bit", "64bit"])
 async def test_read_frame_waits_for_bytes_that_arrive_one_at_a_time(size: int) -> None:
@@ -346,6 +355,7 @@ async def test_read_frame_waits_for_bytes_that_arrive_one_at_a_time(size: int) -
     )
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.parametrize(
     ("wire", "why"),
     [
@@ -387,6 +397,7 @@ def test_read_frame_rejects_malformed_frames_with_1002(wire: bytes, why: str) ->
         pytest.fail(f"{why}: read_frame returned a frame instead of raising ProtocolError(1002)")
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536], ids=lambda n: f"{n}B")
 def test_read_frame_accepts_exactly_max_size_and_refuses_one_more(size: int) -> None:
     wire = encode_frame(0x2, ramp(size), mask=MASK)
@@ -401,6 +412,7 @@ def test_read_frame_accepts_exactly_max_size_and_refuses_one_more(size: int) -> 
     assert decode(wire, max_size=None).payload == ramp(size), "max_size=None means no limit"
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     "announced", [1025, 65536, 1 << 40, 1 << 62, (1 << 63) - 1], ids=["16bit", "64bit", "1TiB", "2**62", "2**63-1"]
@@ -548,6 +560,7 @@ def client_frames(draw: st.DrawFn) -> list[tuple[int, bytes, bool]]:
     return frames
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @settings(max_examples=150, deadline=None)
 @given(frames=client_frames(), key=st.binary(min_size=4, max_size=4))
 def test_recv_agrees_with_the_websockets_protocol(frames: list[tuple[int, bytes, bool]], key: bytes) -> None:
@@ -582,6 +595,7 @@ def test_recv_agrees_with_the_websockets_protocol(frames: list[tuple[int, bytes,
     )
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 def test_close_codes_the_wire_allows_are_echoed_and_others_fail_with_1002() -> None:
     codes = [0, 999, *range(1000, 1017), 2000, 2999, 3000, 3999, 4000, 4999, 5000, 65535]
     wrong = []
@@ -601,6 +615,7 @@ def test_close_codes_the_wire_allows_are_echoed_and_others_fail_with_1002() -> N
     )
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.parametrize(
     "text",
     [b"caf\xc3(", b"caf\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xff"],
@@ -625,6 +640,7 @@ def test_invalid_utf8_text_fails_with_1007(text: bytes, fragmented: bool) -> Non
     assert code == 1007, f"recv() raised ConnectionClosed({code}) after invalid UTF-8, expected 1007"
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 def test_max_size_counts_the_message_not_the_frame() -> None:
     at_limit = raw_frame(0x02, b"a" * 600) + raw_frame(0x80, b"b" * 424)
     messages, code, _ = asyncio.run(serve_bytes(at_limit, max_size=1024))
@@ -641,6 +657,7 @@ def test_max_size_counts_the_message_not_the_frame() -> None:
     assert summary(websockets_frames(sent)) == [("close", 1009)], "fail the connection with a Close 1009 frame"
 
 
+@pytest.mark.stage(3, "the closing handshake")
 def test_recv_after_the_connection_closed_raises_again_with_the_same_code() -> None:
     async def go() -> list[int]:
         ours, theirs = socket.socketpair()
@@ -677,6 +694,7 @@ def test_recv_after_the_connection_closed_raises_again_with_the_same_code() -> N
     )
 
 
+@pytest.mark.stage(3, "the closing handshake")
 def test_a_connection_dropped_without_a_close_is_1006() -> None:
     async def go() -> tuple[list[int], str]:
         ours, theirs = socket.socketpair()
@@ -819,6 +837,7 @@ async def expect_close(ws: ClientConnection, code: int, why: str) -> None:
         pytest.fail(f"expected the server to close with {code} ({why}); it sent back {message!r:.60}")
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("message", ["Hello", "", "héllo wörld ✓ 🎉", b"\x00\xff binary \xfe", b""])
 async def test_echoes_text_as_text_and_binary_as_binary(start: Any, message: str | bytes) -> None:
@@ -829,6 +848,7 @@ async def test_echoes_text_as_text_and_binary_as_binary(start: Any, message: str
     assert got == message, f"sent {message!r}, got back {got!r} (str is a text frame, bytes binary)"
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 async def test_echoes_many_messages_in_order_on_one_connection(start: Any) -> None:
     port = await start(Echo())
@@ -839,6 +859,7 @@ async def test_echoes_many_messages_in_order_on_one_connection(start: Any) -> No
     assert got == [f"message {i}" for i in range(20)]
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("size", [126, 65535, 65536, 1 << 20], ids=["16bit", "16bit_max", "64bit", "1MiB"])
 async def test_echoes_large_messages_with_16_and_64_bit_lengths(start: Any, size: int) -> None:
@@ -854,6 +875,7 @@ async def test_echoes_large_messages_with_16_and_64_bit_lengths(start: Any, size
     assert got_data == data, f"a {size}-byte binary message came back as {len(got_data)} bytes, different"
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 async def test_reassembles_a_message_the_client_sends_in_fragments(start: Any) -> None:
     port = await start(Echo())
@@ -869,6 +891,7 @@ async def test_reassembles_a_message_the_client_sends_in_fragments(start: Any) -
     assert got_bytes == b"\x00\x01\x02", f"a fragmented binary message came back as {got_bytes!r}"
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 async def test_a_character_split_across_two_fragments_is_valid_text(start: Any) -> None:
     port = await start(Echo())
@@ -885,6 +908,7 @@ async def test_a_character_split_across_two_fragments_is_valid_text(start: Any) 
     assert got == "café", f"got {got!r}: check UTF-8 on the whole message, not on each fragment"
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("payload", [b"are you there?", b"", bytes(125)], ids=["text", "empty", "125_bytes"])
 async def test_answers_a_ping_with_a_pong(start: Any, payload: bytes) -> None:
@@ -903,6 +927,7 @@ async def test_answers_a_ping_with_a_pong(start: Any, payload: bytes) -> None:
         assert await recv(ws) == "still here", "the connection broke after a ping"
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 async def test_answers_a_ping_that_arrives_between_two_fragments(start: Any) -> None:
     port = await start(Echo())
@@ -918,6 +943,7 @@ async def test_answers_a_ping_that_arrives_between_two_fragments(start: Any) -> 
     assert got == "Hello", f"the fragmented message around a ping and a pong came back as {got!r}"
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 async def test_a_frame_that_arrives_byte_by_byte_over_tcp_is_one_message(start: Any) -> None:
     port = await start(Echo())
@@ -933,6 +959,7 @@ async def test_a_frame_that_arrives_byte_by_byte_over_tcp_is_one_message(start: 
 # --- closing --------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "the closing handshake")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("code", [1000, 1001, 3000, 4999])
 async def test_a_close_from_the_client_is_answered_with_the_same_code(start: Any, code: int) -> None:
@@ -949,6 +976,7 @@ async def test_a_close_from_the_client_is_answered_with_the_same_code(start: Any
     assert ended.code == code, f"recv() on the server raised ConnectionClosed({ended.code}), expected the peer's {code}"
 
 
+@pytest.mark.stage(3, "the closing handshake")
 @pytest.mark.asyncio
 async def test_the_server_can_close_with_a_code_and_reason(start: Any) -> None:
     async def greet_and_leave(connection: WebSocketConnection) -> None:
@@ -965,6 +993,7 @@ async def test_the_server_can_close_with_a_code_and_reason(start: Any) -> None:
     assert (rcvd.code, rcvd.reason) == (4000, "done here"), describe(caught.value)
 
 
+@pytest.mark.stage(3, "the closing handshake")
 @pytest.mark.asyncio
 async def test_a_close_reason_of_123_bytes_fits_a_control_frame(start: Any) -> None:
     reason = "é" * 61 + "!"  # 123 bytes: with the 2-byte code, the 125 a control frame holds
@@ -983,6 +1012,7 @@ async def test_a_close_reason_of_123_bytes_fits_a_control_frame(start: Any) -> N
     )
 
 
+@pytest.mark.stage(3, "the closing handshake")
 @pytest.mark.asyncio
 async def test_a_handler_that_returns_closes_with_1000(start: Any) -> None:
     async def say_one_thing(connection: WebSocketConnection) -> None:
@@ -994,6 +1024,7 @@ async def test_a_handler_that_returns_closes_with_1000(start: Any) -> None:
         await expect_close(ws, 1000, "the handler returned: a normal closure")
 
 
+@pytest.mark.stage(3, "the closing handshake")
 @pytest.mark.asyncio
 async def test_a_handler_that_raises_closes_with_1011(start: Any) -> None:
     async def crash(connection: WebSocketConnection) -> None:
@@ -1068,6 +1099,7 @@ async def no_eof_yet(raw: Raw, when: str) -> None:
     )
 
 
+@pytest.mark.stage(3, "the closing handshake")
 @pytest.mark.asyncio
 async def test_the_server_closes_tcp_once_the_closing_handshake_is_done(
     start: Any, monkeypatch: pytest.MonkeyPatch
@@ -1122,6 +1154,7 @@ async def test_the_server_closes_tcp_once_the_closing_handshake_is_done(
         await raw.close()
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("wire", "code"),
@@ -1159,6 +1192,7 @@ async def test_recv_closes_tcp_itself_while_the_handler_lingers(
         await raw.close()
 
 
+@pytest.mark.stage(3, "the closing handshake")
 @pytest.mark.asyncio
 async def test_close_gives_up_on_a_peer_that_never_answers(start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(module, "CLOSE_TIMEOUT", 0.2)
@@ -1190,6 +1224,7 @@ async def test_close_gives_up_on_a_peer_that_never_answers(start: Any, monkeypat
         await raw.close()
 
 
+@pytest.mark.stage(3, "the closing handshake")
 @pytest.mark.asyncio
 async def test_send_after_close_raises_connection_closed(start: Any) -> None:
     outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -1213,6 +1248,7 @@ async def test_send_after_close_raises_connection_closed(start: Any) -> None:
     assert got == "ConnectionClosed", f"send() after close() gave {got}: raise ConnectionClosed once closed"
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("wire", "why"),
@@ -1249,6 +1285,7 @@ async def test_protocol_errors_close_with_1002(start: Any, wire: bytes, why: str
     assert ended.code == 1002, f"{why}: recv() raised ConnectionClosed({ended.code}), expected 1002"
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 async def test_invalid_utf8_in_a_text_message_closes_with_1007(start: Any) -> None:
     port = await start(Echo())
@@ -1257,6 +1294,7 @@ async def test_invalid_utf8_in_a_text_message_closes_with_1007(start: Any) -> No
         await expect_close(ws, 1007, "a text message that is not UTF-8 (§8.1)")
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 async def test_a_message_over_max_size_closes_with_1009(start: Any) -> None:
     port = await start(Echo(), max_size=1024)
@@ -1267,6 +1305,7 @@ async def test_a_message_over_max_size_closes_with_1009(start: Any) -> None:
         await expect_close(ws, 1009, "1025 bytes with max_size=1024 (§7.4.1)")
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 async def test_the_default_max_size_is_one_mebibyte(start: Any) -> None:
     port = await start(Echo())
@@ -1277,6 +1316,7 @@ async def test_the_default_max_size_is_one_mebibyte(start: Any) -> None:
         await expect_close(ws, 1009, "2**20 + 1 bytes with serve()'s default max_size=2**20")
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 async def test_max_size_counts_all_fragments_of_a_message(start: Any) -> None:
     port = await start(Echo(), max_size=1024)
@@ -1285,6 +1325,7 @@ async def test_max_size_counts_all_fragments_of_a_message(start: Any) -> None:
         await expect_close(ws, 1009, "two fragments of 600 bytes with max_size=1024: the limit is on the message")
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 async def test_an_oversized_frame_is_refused_before_its_payload_arrives(start: Any) -> None:
     port = await start(Echo(), max_size=1024)
@@ -1297,6 +1338,7 @@ async def test_an_oversized_frame_is_refused_before_its_payload_arrives(start: A
 # --- send(): backpressure and concurrency -----------------------------------------------------------
 
 
+@pytest.mark.stage(5, "backpressure and concurrency")
 @pytest.mark.asyncio
 async def test_send_waits_while_the_client_is_not_reading(start: Any) -> None:
     count = 160
@@ -1334,6 +1376,7 @@ async def test_send_waits_while_the_client_is_not_reading(start: Any) -> None:
         await raw.close()
 
 
+@pytest.mark.stage(5, "backpressure and concurrency")
 @pytest.mark.asyncio
 async def test_connections_are_served_concurrently(start: Any) -> None:
     """Each connection has its own handler: one that waits must not hold up another."""
@@ -1409,6 +1452,7 @@ async def upgrade(port: int, raw_request: bytes) -> tuple[int, dict[str, str], b
             await writer.wait_closed()
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 async def test_the_upgrade_is_answered_with_101_and_the_accept_key(start: Any) -> None:
     port = await start(Echo())
@@ -1465,6 +1509,7 @@ ODD_BUT_VALID = [
 ]
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("headers", "why"), ODD_BUT_VALID, ids=["cases", "repeated", "repeated_reversed", "spacing"])
 async def test_header_names_and_tokens_are_case_insensitive_lists(
@@ -1516,6 +1561,7 @@ BAD_CASES = [case[1:] for case in BAD_REQUESTS]
 BAD_CASE_IDS = [case[0] for case in BAD_REQUESTS]
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("raw_request", "status", "why"), BAD_CASES, ids=BAD_CASE_IDS)
 async def test_a_bad_upgrade_request_is_refused(start: Any, raw_request: bytes, status: int, why: str) -> None:
@@ -1553,6 +1599,7 @@ async def call_handshake(pieces: list[bytes]) -> tuple[bool, bytes, asyncio.Stre
     return result, response, reader
 
 
+@pytest.mark.stage(2, "upgrade and echo")
 @pytest.mark.asyncio
 async def test_handshake_reads_a_request_that_arrives_byte_by_byte() -> None:
     wire = request(GOOD_HEADERS)
@@ -1572,6 +1619,7 @@ async def test_handshake_reads_a_request_that_arrives_byte_by_byte() -> None:
     )
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("raw_request", "status", "why"), BAD_CASES, ids=BAD_CASE_IDS)
 async def test_handshake_returns_false_after_a_refusal(raw_request: bytes, status: int, why: str) -> None:
@@ -1583,6 +1631,7 @@ async def test_handshake_returns_false_after_a_refusal(raw_request: bytes, statu
     )
 
 
+@pytest.mark.stage(4, "protocol errors and limits")
 @pytest.mark.asyncio
 async def test_handshake_refuses_a_connection_that_ends_before_the_blank_line() -> None:
     result, response, _ = await call_handshake([request(GOOD_HEADERS)[:40], b""])
