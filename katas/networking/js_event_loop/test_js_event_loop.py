@@ -559,6 +559,7 @@ def node_output() -> dict[str, list[str]]:
     return run_in_node({s.name: s.js for s in SCENARIOS})
 
 
+@pytest.mark.stage(2, "the scenario table")
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 def test_scenario_prints_in_the_same_order_as_node(scenario: Scenario, node_output: dict[str, list[str]]) -> None:
     got = run_model(scenario.py)
@@ -573,6 +574,7 @@ def test_scenario_prints_in_the_same_order_as_node(scenario: Scenario, node_outp
         )
 
 
+@pytest.mark.stage(1, "timers and the clock")
 def test_the_virtual_clock_reads_each_timers_due_time() -> None:
     # node's clock is real, so this one is checked against the contract, not node: now is 0
     # when the script runs, a timer callback sees its due time (now when set + max(1, delay)),
@@ -715,6 +717,7 @@ def indent(lines: list[str], by: str = "    ") -> list[str]:
     return [by + line for line in lines]
 
 
+@pytest.mark.stage(3, "random programs")
 @settings(
     max_examples=2,  # 2 batches of 20 programs: 40 programs, two node runs
     deadline=None,
