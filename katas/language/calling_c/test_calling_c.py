@@ -140,14 +140,17 @@ def _check_struct(cls: type[ctypes.Structure], name: str, fields: list[str], lay
         )
 
 
+@pytest.mark.stage(1, "struct layouts")
 def test_point_has_the_layout_gcc_gives_struct_point(c_layout: dict) -> None:
     _check_struct(Point, "point", ["tag", "x", "y"], c_layout)
 
 
+@pytest.mark.stage(1, "struct layouts")
 def test_polygon_has_the_layout_gcc_gives_struct_polygon(c_layout: dict) -> None:
     _check_struct(Polygon, "polygon", ["n", "pts"], c_layout)
 
 
+@pytest.mark.stage(1, "struct layouts")
 def test_polygon_fields_hold_a_size_t_and_a_pointer_to_points() -> None:
     names = [field[0] for field in Polygon._fields_]
     assert names == ["n", "pts"], f"Polygon._fields_ names are {names}: struct polygon has n, then pts"
@@ -172,6 +175,7 @@ PROTOTYPES = {
 VOID = ["geo_translate", "geo_free", "geo_sort"]
 
 
+@pytest.mark.stage(2, "prototypes and structs")
 def test_every_function_has_its_prototype_declared(libgeometry: Path) -> None:
     """README: Geometry.lib is the CDLL, with argtypes and restype declared for every function."""
     lib = load(libgeometry).lib
@@ -200,6 +204,7 @@ def test_every_function_has_its_prototype_declared(libgeometry: Path) -> None:
     )
 
 
+@pytest.mark.stage(2, "prototypes and structs")
 def test_make_point_returns_a_struct_by_value_with_a_signed_tag(libgeometry: Path) -> None:
     geo = load(libgeometry)
     for tag, x, y in [(-3, 1.5, -2.25), (127, 0.1, 1e300), (-128, -0.0, 7.0)]:
@@ -211,6 +216,7 @@ def test_make_point_returns_a_struct_by_value_with_a_signed_tag(libgeometry: Pat
         )
 
 
+@pytest.mark.stage(2, "prototypes and structs")
 def test_distance_returns_a_double_not_an_int(libgeometry: Path) -> None:
     geo = load(libgeometry)
     got = geo.distance(Point(0, 0.0, 0.0), Point(1, 1.5, 2.0))
@@ -221,6 +227,7 @@ def test_distance_returns_a_double_not_an_int(libgeometry: Path) -> None:
     assert geo.distance(Point(0, 1.0, 1.0), Point(0, 2.0, 2.0)) == pytest.approx(math.sqrt(2), rel=1e-15)
 
 
+@pytest.mark.stage(2, "prototypes and structs")
 def test_translate_moves_the_point_in_place(libgeometry: Path) -> None:
     geo = load(libgeometry)
     point = Point(9, 1.0, -1.0)
@@ -231,6 +238,7 @@ def test_translate_moves_the_point_in_place(libgeometry: Path) -> None:
     )
 
 
+@pytest.mark.stage(2, "prototypes and structs")
 def test_wrong_argument_types_raise_argument_error(libgeometry: Path) -> None:
     """argtypes makes ctypes check and convert each argument instead of guessing."""
     lib = load(libgeometry).lib
@@ -245,6 +253,7 @@ finite = st.floats(-1e6, 1e6, allow_nan=False)
 tagged = st.tuples(st.integers(-128, 127), finite, finite)
 
 
+@pytest.mark.stage(2, "prototypes and structs")
 @PROPERTY
 @given(st.lists(tagged, min_size=1, max_size=40))
 def test_centroid_is_the_mean_of_the_points(libgeometry: Path, points: list[Tagged]) -> None:
@@ -257,11 +266,13 @@ def test_centroid_is_the_mean_of_the_points(libgeometry: Path, points: list[Tagg
     )
 
 
+@pytest.mark.stage(2, "prototypes and structs")
 def test_centroid_of_no_points_is_a_value_error(libgeometry: Path) -> None:
     with pytest.raises(ValueError):
         load(libgeometry).centroid([])
 
 
+@pytest.mark.stage(3, "strings and errno")
 @PROPERTY
 @given(st.tuples(st.integers(-128, 127), st.floats(allow_nan=False), st.floats(allow_nan=False)))
 @example((-7, 1e300, -2.5))
@@ -298,6 +309,7 @@ def _label_oracle(tag: int, x: float, y: float) -> str:
     return f"P{tag} in quadrant {quadrant[x > 0, y > 0]}"
 
 
+@pytest.mark.stage(3, "strings and errno")
 def test_label_returns_the_c_string(libgeometry: Path) -> None:
     geo = load(libgeometry)
     for point in [(1, 2.0, 3.0), (-2, -1.0, 0.5), (3, -1.0, -1.0), (4, 5.0, -5.0), (-128, 0.0, 9.0)]:
@@ -306,6 +318,7 @@ def test_label_returns_the_c_string(libgeometry: Path) -> None:
         assert got == want, f"label{point} must be {want!r}, got {got!r}"
 
 
+@pytest.mark.stage(3, "strings and errno")
 def test_label_frees_every_string_with_geo_free(libgeometry: Path, live_allocations: ctypes._CFuncPtr) -> None:
     geo = load(libgeometry)
     before = live_allocations()
@@ -351,6 +364,7 @@ def _sort_cause(got: list[Tagged], want: list[Tagged]) -> str:
 keys = st.one_of(st.integers(-3, 3).map(float), st.floats(-10, 10, allow_nan=False))
 
 
+@pytest.mark.stage(4, "callbacks into python")
 @PROPERTY
 @given(st.lists(st.tuples(st.integers(-128, 127), keys, finite), max_size=25))
 def test_sort_points_matches_sorted(libgeometry: Path, points: list[Tagged]) -> None:
@@ -359,6 +373,7 @@ def test_sort_points_matches_sorted(libgeometry: Path, points: list[Tagged]) -> 
     _check_sorted(got, points, "x")
 
 
+@pytest.mark.stage(4, "callbacks into python")
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.integers(-128, 127), keys, finite), max_size=25))
 @example([(1, 0.0, 0.0), (2, 0.0, 0.0)])
@@ -368,6 +383,7 @@ def test_sort_points_is_stable_with_another_stable_sort(libgeometry_merge_sort: 
     _check_sorted(got, points, "x", library="a merge sort")
 
 
+@pytest.mark.stage(4, "callbacks into python")
 def test_sort_points_keeps_equal_keys_in_order(libgeometry: Path, libgeometry_merge_sort: Path) -> None:
     points = [(1, 1.0, 0.0), (2, 0.0, 0.0), (3, 1.0, 0.0), (4, 0.0, 0.0), (5, 1.0, 0.0)]
     for library, name in [(libgeometry, "geometry.c"), (libgeometry_merge_sort, "a merge sort")]:
@@ -375,12 +391,14 @@ def test_sort_points_keeps_equal_keys_in_order(libgeometry: Path, libgeometry_me
         _check_sorted(got, points, "x", library=name)
 
 
+@pytest.mark.stage(4, "callbacks into python")
 def test_sort_points_orders_keys_closer_than_one(libgeometry: Path) -> None:
     points = [(1, 0.75, 0.0), (2, 0.5, 0.0), (3, 0.25, 0.0), (4, 0.0, 0.0)]
     got = load(libgeometry).sort_points([Point(*p) for p in points], key=lambda p: p.x)
     _check_sorted(got, points, "x")
 
 
+@pytest.mark.stage(4, "callbacks into python")
 def test_sort_points_survives_the_garbage_collector(libgeometry: Path) -> None:
     """The callback object must stay alive while C may call it, across many calls and collections."""
     geo = load(libgeometry)
@@ -391,6 +409,7 @@ def test_sort_points_survives_the_garbage_collector(libgeometry: Path) -> None:
         _check_sorted(got, points, "x")
 
 
+@pytest.mark.stage(4, "callbacks into python")
 def test_an_exception_in_key_comes_out_of_sort_points(libgeometry: Path) -> None:
     """Exceptions cannot unwind through C: the wrapper must catch them in the callback and re-raise."""
 
@@ -413,6 +432,7 @@ def test_an_exception_in_key_comes_out_of_sort_points(libgeometry: Path) -> None
         )
 
 
+@pytest.mark.stage(4, "callbacks into python")
 def test_sort_points_leaves_nothing_for_ctypes_to_report(libgeometry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What escapes a callback (an exception, a result that is not an int) ctypes reports and drops."""
     reported: list[object] = []
@@ -439,6 +459,7 @@ class Interrupted(BaseException):
     """Like KeyboardInterrupt or SystemExit: a BaseException that is not an Exception."""
 
 
+@pytest.mark.stage(4, "callbacks into python")
 def test_a_base_exception_in_key_comes_out_of_sort_points_too(libgeometry: Path) -> None:
     def key(point: Point) -> float:
         if point.tag == 2:
@@ -458,12 +479,14 @@ def test_a_base_exception_in_key_comes_out_of_sort_points_too(libgeometry: Path)
     )
 
 
+@pytest.mark.stage(3, "strings and errno")
 def test_checked_sqrt_returns_the_square_root(libgeometry: Path) -> None:
     geo = load(libgeometry)
     assert geo.checked_sqrt(2.25) == 1.5, "checked_sqrt(2.25) must be 1.5: restype = c_double"
     assert geo.checked_sqrt(2.0) == math.sqrt(2.0)
 
 
+@pytest.mark.stage(3, "strings and errno")
 @pytest.mark.parametrize(("x", "code"), [(-1.0, errno.EDOM), (math.nan, errno.EINVAL)], ids=["EDOM", "EINVAL"])
 def test_checked_sqrt_raises_oserror_with_the_c_errno(libgeometry: Path, x: float, code: int) -> None:
     geo = load(libgeometry)
@@ -484,6 +507,7 @@ def test_checked_sqrt_raises_oserror_with_the_c_errno(libgeometry: Path, x: floa
         )
 
 
+@pytest.mark.stage(3, "strings and errno")
 def test_a_success_after_a_failure_is_not_an_error(libgeometry: Path) -> None:
     geo = load(libgeometry)
     with pytest.raises(OSError):
