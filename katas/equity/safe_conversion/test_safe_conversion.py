@@ -61,6 +61,7 @@ def example_1(**kwargs: object) -> CapTable:
 # --- safe_ownership: the post-money cap -------------------------------------------------------
 
 
+@pytest.mark.stage(1, "stakes and capitalization")
 def test_post_money_safe_ownership_is_investment_over_the_cap() -> None:
     cases = [
         (1_000_000, 10_000_000, Fraction(1, 10)),
@@ -80,6 +81,7 @@ def test_post_money_safe_ownership_is_investment_over_the_cap() -> None:
         )
 
 
+@pytest.mark.stage(1, "stakes and capitalization")
 def test_quick_start_guide_figures() -> None:
     """docs/vectors.md §9.3: the guide rounds these to the precision printed here."""
     cap = 6_700_000  # "$1M at 15% sold gives a cap of $1M / 15% ≈ $6.7M"
@@ -104,6 +106,7 @@ def test_quick_start_guide_figures() -> None:
 # --- Example 1: the SAFEs convert -------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "stakes and capitalization")
 def test_example_1_company_capitalization() -> None:
     got = company_capitalization(EXAMPLE_1_CAP.fully_diluted, EXAMPLE_1_SAFES)
     assert isinstance(got, Fraction), f"keep Company Capitalization exact (a Fraction), got {got!r}"
@@ -116,6 +119,7 @@ def test_example_1_company_capitalization() -> None:
     )
 
 
+@pytest.mark.stage(2, "pricing the round")
 def test_example_1_safes_convert_at_their_safe_price() -> None:
     table = example_1()
     check(
@@ -142,6 +146,7 @@ def test_example_1_safes_convert_at_their_safe_price() -> None:
         )
 
 
+@pytest.mark.stage(2, "pricing the round")
 def test_example_1_series_a_cap_table() -> None:
     table = example_1()
     check(
@@ -179,6 +184,7 @@ def test_example_1_series_a_cap_table() -> None:
     check("pool increase", table.pool_increase, 1_695_000, "pool_increase=1_695_000 was given")
 
 
+@pytest.mark.stage(2, "pricing the round")
 def test_example_1_pool_target_of_ten_percent_is_the_guides_top_up_before_rounding() -> None:
     """docs/vectors.md §9.2: the guide's 1,695,000 is the 10% target rounded to the nearest thousand."""
     got = pool_increase_for(15_000_000, 5_000_000, 11_764_705, 100_000, Fraction(1, 10))
@@ -202,6 +208,7 @@ def test_example_1_pool_target_of_ten_percent_is_the_guides_top_up_before_roundi
 # --- the option pool shuffle (Venture Hacks) ------------------------------------------------
 
 
+@pytest.mark.stage(2, "pricing the round")
 def test_venture_hacks_option_pool_shuffle() -> None:
     """docs/vectors.md §9.4: $2M on $8M pre-money, the pool 20% of the post, inside the pre-money."""
     cap = Capitalization(common={"founders": 6_000_000})
@@ -232,6 +239,7 @@ def test_venture_hacks_option_pool_shuffle() -> None:
 # --- cap or discount --------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "cap or discount")
 def test_a_capped_safe_with_a_discount_converts_at_the_lower_price() -> None:
     discounted = Safe("Investor A", 200_000, post_money_cap=4_000_000, discount_rate=Fraction(80, 100))
     got = conversion_price(discounted, Fraction("0.34"), GUIDE_PRICE)
@@ -253,6 +261,7 @@ def test_a_capped_safe_with_a_discount_converts_at_the_lower_price() -> None:
     )
 
 
+@pytest.mark.stage(3, "cap or discount")
 def test_a_safe_without_a_cap_converts_at_its_discount_or_the_round_price() -> None:
     discount_only = Safe("D", 100_000, discount_rate=Fraction(80, 100))
     check(
@@ -286,6 +295,7 @@ def refused(what: str, call: Callable[[], object], holder: str | None, why: str)
     raise AssertionError(f"{what}: expected ValueError, got {shown}.\n  {why}")
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 def test_price_round_refuses_a_safe_whose_discount_would_win() -> None:
     """The guide's Investor B with a 50% discount: 1.1144 x 0.5 = $0.5572 < its $0.68 Safe Price."""
     b_discounted = Safe("Investor B", 800_000, post_money_cap=8_000_000, discount_rate=Fraction(1, 2))
@@ -298,6 +308,7 @@ def test_price_round_refuses_a_safe_whose_discount_would_win() -> None:
     )
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 def test_price_round_refuses_a_round_priced_below_a_safe_price() -> None:
     """Investor B with a $30M cap in a round worth $20M post: its Safe Price $2.7 > $1.11."""
     b_high = Safe("Investor B", 800_000, post_money_cap=30_000_000)
@@ -317,6 +328,7 @@ def at_the_safe_price(pre_money: int) -> CapTable:
     return price_round(pre_money, 250_000, cap, [Safe("Sam", 100_000, post_money_cap=1_000_000)])
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 def test_a_round_priced_exactly_at_the_safe_price_is_fine_and_a_tick_below_is_not() -> None:
     table = at_the_safe_price(1_000_000)
     check("price per share", table.price_per_share, Fraction(9, 10), "1,000,000 / 1,111,111, rounded down")
@@ -343,6 +355,7 @@ def test_a_round_priced_exactly_at_the_safe_price_is_fine_and_a_tick_below_is_no
     )
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 def test_price_round_refuses_both_pool_arguments() -> None:
     for target, increase in [(Fraction(1, 10), 1_695_000), (Fraction(0), 0)]:
         refused(
@@ -354,6 +367,7 @@ def test_price_round_refuses_both_pool_arguments() -> None:
         )
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 @pytest.mark.parametrize(
     ("common", "safe_names", "new_investor", "repeated"),
     [
@@ -381,6 +395,7 @@ def test_price_round_refuses_two_holders_with_one_name(
     )
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 def test_price_round_refuses_a_safe_without_a_cap() -> None:
     refused(
         "a discount-only SAFE in price_round",
@@ -394,6 +409,7 @@ def test_price_round_refuses_a_safe_without_a_cap() -> None:
     )
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 def test_safes_that_sell_the_whole_company_are_refused() -> None:
     half = [Safe("Ann", 500_000, 1_000_000), Safe("Bea", 1_000_000, 2_000_000)]  # 50% + 50%
     refused("company_capitalization with SAFEs selling exactly 100%",
@@ -412,6 +428,7 @@ def test_safes_that_sell_the_whole_company_are_refused() -> None:
           "1,000,000 / (1 - 99.5%): just under 100% is allowed")
 
 
+@pytest.mark.stage(1, "stakes and capitalization")
 def test_company_capitalization_counts_only_the_capped_safes() -> None:
     check("company_capitalization with no SAFEs", company_capitalization(10_000_000, []), Fraction(10_000_000),
           "no SAFE: K is the pre-SAFE shares")
@@ -421,6 +438,7 @@ def test_company_capitalization_counts_only_the_capped_safes() -> None:
           "only capped SAFEs buy a fixed stake: uncapped ones are not in the sum")
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 @pytest.mark.parametrize(("investment", "cap"), [(0, 10_000_000), (-1, 10_000_000), (10_000_000, 10_000_000),
                                                  (11_000_000, 10_000_000)])
 def test_safe_ownership_refuses_nothing_and_everything(investment: int, cap: int) -> None:
@@ -428,12 +446,14 @@ def test_safe_ownership_refuses_nothing_and_everything(investment: int, cap: int
             "a SAFE invests something (> 0) and buys less than the whole company (investment < cap)")
 
 
+@pytest.mark.stage(1, "stakes and capitalization")
 def test_safe_ownership_at_the_edges_it_allows() -> None:
     check("safe_ownership(1, 10,000,000)", safe_ownership(1, 10_000_000), Fraction(1, 10_000_000), "1 / cap")
     check("safe_ownership(cap - 1, cap)", safe_ownership(9_999_999, 10_000_000), Fraction(9_999_999, 10_000_000),
           "just under the cap is allowed")
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 def test_conversion_price_needs_the_safe_price_of_a_capped_safe() -> None:
     refused("conversion_price(Investor A, safe_price=None, ...)",
             lambda: conversion_price(INVESTOR_A, None, GUIDE_PRICE), "Investor A",
@@ -444,6 +464,7 @@ def test_conversion_price_needs_the_safe_price_of_a_capped_safe() -> None:
           conversion_price(tie, Fraction("0.34"), GUIDE_PRICE), Fraction("0.34"), "both give $0.34")
 
 
+@pytest.mark.stage(4, "rounds it refuses")
 def test_pool_increase_for_refuses_a_target_that_leaves_nothing() -> None:
     # $5M on $15M pre: the new money is 25%; a 75% pool leaves exactly 0%, 80% less than nothing.
     for target in (Fraction(75, 100), Fraction(80, 100)):
@@ -456,6 +477,7 @@ def test_pool_increase_for_refuses_a_target_that_leaves_nothing() -> None:
             "price_round with a target goes through pool_increase_for: same refusal")
 
 
+@pytest.mark.stage(2, "pricing the round")
 def test_pool_increase_for_is_zero_when_the_pool_already_meets_the_target() -> None:
     check("pool_increase_for(target 0)", pool_increase_for(15_000_000, 5_000_000, 11_764_705, 100_000, Fraction(0)),
           0, "a 0% target needs no top-up")
@@ -469,6 +491,7 @@ def test_pool_increase_for_is_zero_when_the_pool_already_meets_the_target() -> N
           "and an exact answer stays as it is")
 
 
+@pytest.mark.stage(2, "pricing the round")
 def test_ownership_and_dilution_of_someone_not_on_the_table() -> None:
     table = example_1()
     check("ownership of a name not on the table", table.ownership("nobody"), Fraction(0), "no row: 0")
@@ -481,6 +504,7 @@ def test_ownership_and_dilution_of_someone_not_on_the_table() -> None:
 # --- exactness ----------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "pricing the round")
 def test_round_numbers_convert_to_round_share_counts() -> None:
     """3% and 7% of 6,000,000 / 0.9 are exactly 200,000 and 466,666.67 shares."""
     cap = Capitalization(common={"founder": 6_000_000})
@@ -504,6 +528,7 @@ def test_round_numbers_convert_to_round_share_counts() -> None:
     assert all(isinstance(p, Fraction) for p in table.percentages.values())
 
 
+@pytest.mark.stage(2, "pricing the round")
 def test_dilution_answers_what_do_i_own_after_this_round() -> None:
     table = example_1()
     got = dilution(EXAMPLE_1_CAP, table, "Founders")
@@ -560,6 +585,7 @@ def exact_capitalization(cap: Capitalization, safes: list[Safe]) -> Fraction:
     return cap.fully_diluted / (1 - sold)
 
 
+@pytest.mark.stage(5, "properties of any round")
 @settings(max_examples=100, deadline=None)
 @given(rounds())
 def test_percentages_sum_to_exactly_one(case: tuple[int, int, Capitalization, list[Safe], Fraction]) -> None:
@@ -579,6 +605,7 @@ def test_percentages_sum_to_exactly_one(case: tuple[int, int, Capitalization, li
     )
 
 
+@pytest.mark.stage(5, "properties of any round")
 @settings(max_examples=100, deadline=None)
 @given(rounds())
 def test_post_money_safes_are_not_diluted_by_each_other(
@@ -609,6 +636,7 @@ def test_post_money_safes_are_not_diluted_by_each_other(
         )
 
 
+@pytest.mark.stage(5, "properties of any round")
 @settings(max_examples=100, deadline=None)
 @given(rounds(), st.integers(1_000_000, 5_000_000), PERCENT)
 def test_more_safe_money_never_increases_a_founders_stake(
@@ -630,6 +658,7 @@ def test_more_safe_money_never_increases_a_founders_stake(
     )
 
 
+@pytest.mark.stage(5, "properties of any round")
 @settings(max_examples=100, deadline=None)
 @given(rounds())
 def test_the_pool_top_up_dilutes_the_old_holders_not_the_new_money(
@@ -654,6 +683,7 @@ def test_the_pool_top_up_dilutes_the_old_holders_not_the_new_money(
         )
 
 
+@pytest.mark.stage(5, "properties of any round")
 @settings(max_examples=100, deadline=None)
 @given(rounds())
 def test_pool_increase_is_the_smallest_top_up_that_meets_the_target(
@@ -679,6 +709,7 @@ def test_pool_increase_is_the_smallest_top_up_that_meets_the_target(
     )
 
 
+@pytest.mark.stage(5, "properties of any round")
 @settings(max_examples=100, deadline=None)
 @given(rounds(), st.integers(5, 15))
 def test_a_bigger_pool_target_lowers_the_effective_pre_money(
@@ -703,6 +734,7 @@ def test_a_bigger_pool_target_lowers_the_effective_pre_money(
     )
 
 
+@pytest.mark.stage(5, "properties of any round")
 @settings(max_examples=100, deadline=None)
 @given(rounds())
 def test_the_round_price_and_new_shares_are_rounded_down_as_the_guide_does(
@@ -811,6 +843,7 @@ def wild_rounds(draw: st.DrawFn) -> tuple[int, int, Capitalization, list[Safe], 
     return pre_money, new_money, cap, safes, target, increase, draw(st.sampled_from(["Series A", "Series A", "Lead"]))
 
 
+@pytest.mark.stage(5, "properties of any round")
 @settings(max_examples=150, deadline=None)
 @given(wild_rounds())
 def test_price_round_matches_the_readme_model_or_refuses_with_it(
