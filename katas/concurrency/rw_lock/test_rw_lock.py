@@ -361,12 +361,22 @@ def test_readers_never_see_a_half_done_write_under_contention() -> None:
         sys.setswitchinterval(interval)
     stuck = [t.thread.name for t in threads if t.thread.is_alive()]
     assert not stuck, f"{stuck} still not done after 6 s: {LOST_WAKEUP}"
+    errors = []
     for t in threads:
-        t.result()
+        try:
+            t.result()
+        except Exception as exc:  # reported below, with what the other threads saw
+            errors.append(f"{t.thread.name}: {exc!r}")
     assert not inside.violations, (
         f"seen inside the lock at once: {inside.violations[:3]}. A writer enters only when no "
         "one holds the lock, a reader only when no writer holds or waits; and each checks that "
         f"under the lock every time it wakes, not once. {RECHECK}"
+    )
+    assert not errors, (
+        f"lock calls failed under contention: {errors[:3]}. Only the lock is used here, correctly, "
+        "so its bookkeeping went wrong: a release_write() that says its thread does not hold the "
+        "lock means a second writer went in and took it over, because a writer went in after a "
+        f"wake-up without checking again that no one holds the lock. {RECHECK}"
     )
     assert not torn, (
         f"readers saw half-written data (first, second): {torn[:3]}: a reader was inside while "
