@@ -246,6 +246,7 @@ def pip_steps(built: Built) -> list[tuple[str, bool]]:
 
 # -- the tests ---------------------------------------------------------------------------------
 
+@pytest.mark.stage(1, "build and run")
 def test_the_app_answers_on_the_published_port(running: Running) -> None:
     ctr = running.require()
     status, body = get(running.port, "/", ctr=ctr)
@@ -255,6 +256,7 @@ def test_the_app_answers_on_the_published_port(running: Running) -> None:
     assert (status, body) == (200, b"ok"), f"GET /health answered {status} {body[:100]!r}"
 
 
+@pytest.mark.stage(1, "build and run")
 def test_it_builds_on_the_given_base_and_installs_the_requirements(built: Built) -> None:
     labels = built.require().attrs["Config"].get("Labels") or {}
     assert BASE_LABEL in labels, (
@@ -265,6 +267,7 @@ def test_it_builds_on_the_given_base_and_installs_the_requirements(built: Built)
     pip_steps(built)
 
 
+@pytest.mark.stage(2, "user, port, health")
 def test_it_runs_as_a_non_root_user(built: Built, running: Running) -> None:
     user = built.require().attrs["Config"].get("User") or ""
     assert user.split(":")[0] not in ("", "root", "0"), (
@@ -276,6 +279,7 @@ def test_it_runs_as_a_non_root_user(built: Built, running: Running) -> None:
     assert uid not in (None, 0), f"the app's process runs as uid {uid} (root)"
 
 
+@pytest.mark.stage(2, "user, port, health")
 def test_image_declares_its_port_and_gets_healthy(built: Built, running: Running) -> None:
     config = built.require().attrs["Config"]
     exposed = config.get("ExposedPorts") or {}
@@ -307,6 +311,7 @@ def test_image_declares_its_port_and_gets_healthy(built: Built, running: Running
                 "command exist in the image (a slim image has no curl)?", pytrace=False)
 
 
+@pytest.mark.stage(2, "user, port, health")
 def test_health_check_fails_when_health_does_not_answer_200(built: Built, scope: DockerScope) -> None:
     """The same image with a stand-in on port 8000 that answers 503 to everything."""
     image = built.require()
@@ -335,6 +340,7 @@ def test_health_check_fails_when_health_does_not_answer_200(built: Built, scope:
         "orchestrator nothing. Ask GET /health and fail unless it answers 200")
 
 
+@pytest.mark.stage(3, "size and layer cache")
 def test_image_stays_within_the_size_budget(built: Built, base_image: str,
                                             docker_api: Any) -> None:
     image = built.require()
@@ -350,6 +356,7 @@ def test_image_stays_within_the_size_budget(built: Built, base_image: str,
         "later layer (chown, chmod, rm) is stored again: do it in the RUN that created it")
 
 
+@pytest.mark.stage(3, "size and layer cache")
 def test_dependency_layer_is_cached_until_requirements_change(
     built: Built, scope: DockerScope, base_image: str, request: pytest.FixtureRequest,
     tmp_path: Path, wheels_dir: Path,
@@ -375,6 +382,7 @@ def test_dependency_layer_is_cached_until_requirements_change(
 
 
 # last: a Dockerfile mistake checked with the stub's .dockerignore fails on its own test first
+@pytest.mark.stage(2, "user, port, health")
 def test_dockerignore_keeps_junk_and_secrets_out_of_the_context(context: Path) -> None:
     # exactly what docker-py sends to the daemon: its own reading of .dockerignore, its own tar
     lines = (context / ".dockerignore").read_text().splitlines()
