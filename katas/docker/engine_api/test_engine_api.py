@@ -38,6 +38,7 @@ def witness(docker_api: Any, container_id: str) -> dict[str, Any]:
     return docker_api.api.inspect_container(container_id)  # type: ignore[no-any-return]
 
 
+@pytest.mark.stage(1, "containers over the socket")
 def test_version_over_the_unix_socket(engine: Engine, docker_api: Any) -> None:
     conn = UnixHTTPConnection(DEFAULT_SOCKET, timeout=10)
     try:
@@ -54,6 +55,7 @@ def test_version_over_the_unix_socket(engine: Engine, docker_api: Any) -> None:
         f"version() = {got}, docker-py says ApiVersion {expected['ApiVersion']}, Version {expected['Version']}")
 
 
+@pytest.mark.stage(1, "containers over the socket")
 def test_containers_filters_by_label_and_running_state(
     engine: Engine, docker_api: Any, docker_scope: DockerScope, labels: dict[str, str],
     python_base_image: str,
@@ -75,6 +77,7 @@ def test_containers_filters_by_label_and_running_state(
         "containers() without labels lists every running container, and no exited one (all=0)")
 
 
+@pytest.mark.stage(1, "containers over the socket")
 def test_create_and_start(
     engine: Engine, docker_api: Any, labels: dict[str, str], python_base_image: str,
 ) -> None:
@@ -99,6 +102,7 @@ def test_create_and_start(
             "already running is not an error") from exc
 
 
+@pytest.mark.stage(2, "log frames")
 def test_logs_are_streamed_frame_by_frame_while_it_runs(
     engine: Engine, docker_api: Any, labels: dict[str, str], python_base_image: str,
 ) -> None:
@@ -129,6 +133,7 @@ def test_logs_are_streamed_frame_by_frame_while_it_runs(
         "stderr (2) 'err 1\\n'. Header: struct.unpack('>BxxxL', header) -> (stream, length)")
 
 
+@pytest.mark.stage(2, "log frames")
 def test_logs_of_a_finished_container_keep_every_byte(
     engine: Engine, docker_api: Any, labels: dict[str, str], python_base_image: str,
 ) -> None:
@@ -148,6 +153,7 @@ def test_logs_of_a_finished_container_keep_every_byte(
     assert stderr == b"\x01\x00\x00\x00\x00\n", f"stderr = {stderr!r}: payload bytes are data, not headers"
 
 
+@pytest.mark.stage(3, "lifecycle and errors")
 def test_wait_stop_and_remove(
     engine: Engine, docker_api: Any, labels: dict[str, str], python_base_image: str,
 ) -> None:
@@ -189,6 +195,7 @@ def _same_error(got: EngineError, witness_call: Callable[..., Any], *args: Any) 
         f"str(EngineError) is {str(got)!r}: it should show the status and the daemon's message")
 
 
+@pytest.mark.stage(3, "lifecycle and errors")
 def test_every_path_but_version_carries_the_api_version(engine: Engine, docker_api: Any) -> None:
     """A daemon refuses a version it does not speak, with a plain-text (not JSON) error."""
     too_new = Engine(DEFAULT_SOCKET, api_version="1.99")
@@ -232,6 +239,7 @@ def _raw_body(path: str) -> bytes:
     return answer.partition(b"\r\n\r\n")[2]
 
 
+@pytest.mark.stage(4, "timeouts and leaks")
 def test_wait_and_logs_wait_as_long_as_the_container_runs(
     docker_api: Any, labels: dict[str, str], python_base_image: str,
 ) -> None:
@@ -256,6 +264,7 @@ def test_wait_and_logs_wait_as_long_as_the_container_runs(
     assert frames == [(1, b"late\n")], f"logs of a container quiet for 3 s: {frames}"
 
 
+@pytest.mark.stage(4, "timeouts and leaks")
 def test_stop_waits_for_the_grace_period_on_top_of_the_timeout(
     docker_api: Any, labels: dict[str, str], python_base_image: str,
 ) -> None:
@@ -303,6 +312,7 @@ def silent_daemon() -> Iterator[str]:
                 conn.close()
 
 
+@pytest.mark.stage(4, "timeouts and leaks")
 def test_a_silent_daemon_makes_every_call_give_up_after_the_timeout(silent_daemon: str) -> None:
     conn = UnixHTTPConnection(silent_daemon, timeout=0.5)
 
@@ -349,6 +359,7 @@ def _unclosed_sockets(action: Callable[[], object]) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
 
 
+@pytest.mark.stage(4, "timeouts and leaks")
 def test_no_connection_is_left_open(
     engine: Engine, labels: dict[str, str], python_base_image: str, silent_daemon: str,
 ) -> None:
@@ -380,6 +391,7 @@ def test_no_connection_is_left_open(
     engine.remove(cid, force=True)
 
 
+@pytest.mark.stage(3, "lifecycle and errors")
 def test_remove_takes_the_anonymous_volumes_with_it(
     engine: Engine, docker_api: Any, labels: dict[str, str], python_base_image: str,
 ) -> None:
