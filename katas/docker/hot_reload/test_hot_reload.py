@@ -131,6 +131,7 @@ def wait_for(ctr: Any, port: int, expected: str, timeout: float, after: str) -> 
                 f"{logs(ctr)}", pytrace=False)
 
 
+@pytest.mark.stage(1, "snapshots")
 def test_snapshot_lists_python_files_and_their_mtimes(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     for name in ("a.py", "pkg/b.py", "notes.txt"):
@@ -142,6 +143,7 @@ def test_snapshot_lists_python_files_and_their_mtimes(tmp_path: Path) -> None:
     assert got == expected, f"snapshot() = {got}, expected every .py file (subfolders too) -> st_mtime"
 
 
+@pytest.mark.stage(4, "in the container")
 def test_code_is_bind_mounted_read_only_for_an_unprivileged_user(start: Start, app_dir: Path) -> None:
     ctr, _port = start()
     mounts = {m["Destination"]: m for m in ctr.attrs["Mounts"]}
@@ -161,6 +163,7 @@ def test_code_is_bind_mounted_read_only_for_an_unprivileged_user(start: Start, a
         f"the container could write into {APP_DIR}: it must be read-only ({output!r})")
 
 
+@pytest.mark.stage(4, "in the container")
 def test_the_port_is_published_on_loopback_only(start: Start) -> None:
     ctr, _port = start()
     bindings = ctr.attrs["NetworkSettings"]["Ports"][f"{PORT}/tcp"]
@@ -170,6 +173,7 @@ def test_the_port_is_published_on_loopback_only(start: Start) -> None:
         "('127.0.0.1', None) in docker-py's ports")
 
 
+@pytest.mark.stage(4, "in the container")
 def test_edits_on_the_host_reload_the_server(start: Start, app_dir: Path) -> None:
     ctr, port = start()
     wait_for(ctr, port, "version 1", 15, "after start")
@@ -180,6 +184,7 @@ def test_edits_on_the_host_reload_the_server(start: Start, app_dir: Path) -> Non
              "after server.py was replaced by a rename (how many editors save)")
 
 
+@pytest.mark.stage(4, "in the container")
 def test_a_broken_edit_does_not_kill_the_reloader(start: Start, app_dir: Path) -> None:
     ctr, port = start()
     wait_for(ctr, port, "version 1", 15, "after start")
@@ -208,6 +213,7 @@ def test_a_broken_edit_does_not_kill_the_reloader(start: Start, app_dir: Path) -
     wait_for(ctr, port, "version 4", RELOAD_WITHIN, "after the syntax error was fixed")
 
 
+@pytest.mark.stage(1, "snapshots")
 def test_snapshot_skips_a_python_file_that_cannot_be_stat_ed(tmp_path: Path) -> None:
     (tmp_path / "kept.py").write_text("x = 1\n")
     (tmp_path / "dangling.py").symlink_to(tmp_path / "gone.py")  # what a vanished file looks like
@@ -376,6 +382,7 @@ def reloader(tmp_path: Path, kata_file: Callable[[str], Path]) -> Iterator[Reloa
     running.close()
 
 
+@pytest.mark.stage(2, "restarting on change")
 def test_the_command_restarts_on_every_change_and_only_then(reloader: Reloader) -> None:
     first = reloader.wait_for_start(1, "at launch")
     reloader.wait(lambda: len(reloader.stdout) >= 1,
@@ -411,6 +418,7 @@ def test_the_command_restarts_on_every_change_and_only_then(reloader: Reloader) 
         f"{reloader.describe()}")
 
 
+@pytest.mark.stage(3, "stopping the child")
 def test_a_crashing_command_stays_down_until_the_next_change(reloader: Reloader) -> None:
     reloader.mode("crash")
     reloader.wait(lambda: any(e[0] == "crash" for e in reloader.events()), "the command to crash")
@@ -427,6 +435,7 @@ def test_a_crashing_command_stays_down_until_the_next_change(reloader: Reloader)
     assert reloader.proc.poll() is None, f"the reloader exited: {reloader.describe()}"
 
 
+@pytest.mark.stage(3, "stopping the child")
 def test_the_old_command_gets_two_seconds_after_sigterm_then_sigkill(reloader: Reloader) -> None:
     reloader.mode("graceful 1.5")  # the first child needs 1.5 s to shut down: it gets them
     first = reloader.wait_for_start(1, "at launch")
@@ -446,6 +455,7 @@ def test_the_old_command_gets_two_seconds_after_sigterm_then_sigkill(reloader: R
     assert third[2] == "gone", f"the killed command was not waited for: {reloader.describe()}"
 
 
+@pytest.mark.stage(3, "stopping the child")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_sigterm_and_sigint_stop_the_command_and_exit_0(reloader: Reloader, signum: int) -> None:
     child = reloader.wait_for_start(1, "at launch")[1]
@@ -462,6 +472,7 @@ def test_sigterm_and_sigint_stop_the_command_and_exit_0(reloader: Reloader, sign
         f"(SIGTERM, wait) on the way out, in a finally. {reloader.describe()}")
 
 
+@pytest.mark.stage(2, "restarting on change")
 def test_it_polls_instead_of_spinning(reloader: Reloader) -> None:
     reloader.wait_for_start(1, "at launch")
     before = reloader.looks.seen()
