@@ -124,6 +124,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield Stack(name, None, docker_api, error=str(exc)[-2000:])
 
 
+@pytest.mark.stage(1, "the counting stack")
 def test_app_counts_in_redis_reached_by_service_name(stack: Stack) -> None:
     stack.require()
     first = stack.get()
@@ -139,6 +140,7 @@ def test_app_counts_in_redis_reached_by_service_name(stack: Stack) -> None:
         f"the project's own Redis holds hits={out.decode().strip()!r}, the app said {second['hits']}")
 
 
+@pytest.mark.stage(2, "ports and networks")
 def test_redis_is_private_and_web_is_published_on_loopback(stack: Stack) -> None:
     stack.require()
     web, redis = stack.container("web"), stack.container("redis")
@@ -164,6 +166,7 @@ def test_redis_is_private_and_web_is_published_on_loopback(stack: Stack) -> None
                     "user-defined network (the default bridge has no DNS for names)")
 
 
+@pytest.mark.stage(3, "restarts and stops")
 def test_counter_survives_app_restart_but_not_down_v(stack: Stack) -> None:
     run = stack.require()
     before = stack.get()["hits"]
@@ -181,6 +184,7 @@ def test_counter_survives_app_restart_but_not_down_v(stack: Stack) -> None:
                         "containers (and -v their volumes), so Redis starts empty")
 
 
+@pytest.mark.stage(1, "the counting stack")
 def test_images_come_from_the_environment_with_the_readme_defaults(
     request: pytest.FixtureRequest, tmp_path: Path,
 ) -> None:
@@ -209,6 +213,7 @@ def test_images_come_from_the_environment_with_the_readme_defaults(
             "${KATA_IMAGE_PYTHON:-python:3.11-slim}) lets CI substitute its stand-ins")
 
 
+@pytest.mark.stage(3, "restarts and stops")
 def test_web_stops_on_sigterm_so_down_takes_a_moment(stack: Stack) -> None:
     """Watched by behaviour, not by a clock: a container that ignored SIGTERM exits 137 (killed)."""
     run = stack.require()
