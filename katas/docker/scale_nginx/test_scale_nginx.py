@@ -176,6 +176,7 @@ def spread_message(seen: Counter[str], replicas: set[str], how: str) -> str:
             f"(hits: {dict(seen)}): {cause}")
 
 
+@pytest.mark.stage(1, "spreading the load")
 def test_every_replica_gets_traffic(stack: Stack) -> None:
     stack.require()
     replicas = stack.replicas()  # 3, or more once a later test (in a repeat) has scaled up
@@ -185,6 +186,7 @@ def test_every_replica_gets_traffic(stack: Stack) -> None:
     assert replicas <= set(seen), spread_message(seen, replicas, "on fresh connections")
 
 
+@pytest.mark.stage(1, "spreading the load")
 def test_requests_on_one_kept_alive_connection_are_spread_too(stack: Stack) -> None:
     stack.require()
     replicas = stack.replicas()
@@ -199,6 +201,7 @@ def test_requests_on_one_kept_alive_connection_are_spread_too(stack: Stack) -> N
         + ". A load balancer picks a replica per request, not per connection")
 
 
+@pytest.mark.stage(2, "scaling up live")
 def test_a_new_replica_gets_traffic_without_restarting_nginx(stack: Stack) -> None:
     run = stack.require()
     lb = stack.lb()
@@ -226,6 +229,7 @@ def wait_for_log(container: Any, line: bytes) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.stage(3, "a broken replica")
 def test_a_replica_that_drops_connections_costs_no_request(stack: Stack, python_base_image: str) -> None:
     """Docker's DNS lists a running container even when its server has crashed: nginx must move on."""
     stack.require()
