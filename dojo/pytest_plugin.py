@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
 from collections.abc import Callable, Generator
@@ -63,6 +62,9 @@ def pytest_configure(config: pytest.Config) -> None:
         reaper.hang_up_as_ctrl_c()
     reaper.guard_interpreter_exit()
     _watch_for_a_dying_process(config, current)
+    from .json_report import register  # imports dojo.stages, a plugin module pytest loads first
+
+    register(config, current.report)
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -229,54 +231,5 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
                 )
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.failed or report.skipped:
-        _record(report.nodeid, report.when or "call", report.outcome, report)
-    else:
-        _records.setdefault(report.nodeid, {"outcome": "passed", "phase": "call"})
-
-
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    if report.failed:
-        _record(report.nodeid or ".", "collect", "failed", report)
-
-
-# nodeid -> {"outcome": passed|failed|error|skipped, "phase", "message", "details"}
-_records: dict[str, dict[str, str]] = {}
-
-
-def _record(
-    nodeid: str, when: str, outcome: str, report: pytest.TestReport | pytest.CollectReport
-) -> None:
-    entry = _records.setdefault(nodeid, {"outcome": "passed", "phase": "call"})
-    if entry["outcome"] in ("failed", "error"):
-        return  # the first problem is the one that explains the rest
-    if outcome == "skipped":
-        kind = "skipped"
-    else:
-        # a failure in the test body is a failure; in collection or a fixture, an error
-        kind = "failed" if when == "call" else "error"
-    entry.update(outcome=kind, phase=when, **_describe(report))
-
-
-def _describe(report: pytest.TestReport | pytest.CollectReport) -> dict[str, str]:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
-        return {"message": str(longrepr[2]), "details": ""}
-    full = str(longrepr or "")
-    crash = getattr(longrepr, "reprcrash", None)
-    message = crash.message if crash is not None else (full.strip().splitlines() or [""])[-1]
-    return {"message": message, "details": full}
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reaper.record_exit_status(int(exitstatus))
-    current = session.config.stash.get(_settings_key, None)
-    if current is None or current.report is None or hasattr(session.config, "workerinput"):
-        return
-    from .stages import report_fields  # a plugin module: pytest imports it first (see pytest_plugins)
-
-    for nodeid, fields in session.config.stash.get(report_fields, {}).items():
-        if nodeid in _records:
-            _records[nodeid].update(fields)  # type: ignore[arg-type]
-    current.report.write_text(json.dumps(_records, indent=1), encoding="utf-8")

@@ -405,11 +405,6 @@ def forget_repo_modules(root: Path) -> list[str]:
         if in_repo or top in ("katas", "solutions", "conftest") or name.endswith(".conftest"):
             del sys.modules[name]
             dropped.append(name)
-    # the engine keeps each test's outcome in a module global: the warm-up's must not leak
-    engine = sys.modules.get("dojo.pytest_plugin")
-    records = getattr(engine, "_records", None)
-    if isinstance(records, dict):
-        records.clear()
     return dropped
 
 
