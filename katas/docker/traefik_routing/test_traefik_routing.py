@@ -143,6 +143,7 @@ def traefik(server_process: Callable[..., Any], kata_file: Callable[[str], Path]
 API_SERVERS = {"api-1", "api-2"}
 
 
+@pytest.mark.stage(1, "the api host")
 def test_host_rule_round_robins_over_both_api_servers(traefik: Traefik, backends: dict[str, Backend]) -> None:
     traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
     answers = Counter(traefik.get("/users", "api.localhost") for _ in range(10))
@@ -161,6 +162,7 @@ def test_host_rule_round_robins_over_both_api_servers(traefik: Traefik, backends
                                "(Host() compares the whole name; a HostRegexp needs ^ and $)")
 
 
+@pytest.mark.stage(3, "failover and labels")
 def test_an_api_server_that_is_down_costs_no_request(traefik: Traefik, backends: dict[str, Backend]) -> None:
     traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
     backends["api-2"].close()  # refuses connections from now on
@@ -181,6 +183,7 @@ def test_an_api_server_that_is_down_costs_no_request(traefik: Traefik, backends:
         "healthCheck on the service (checking every second or two) takes the server out")
 
 
+@pytest.mark.stage(1, "the api host")
 def test_host_rule_ignores_the_port_clients_send(traefik: Traefik, backends: dict[str, Backend]) -> None:
     traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
     host = f"api.localhost:{traefik.web_port}"  # what a client sends for a port other than 80
@@ -190,6 +193,7 @@ def test_host_rule_ignores_the_port_clients_send(traefik: Traefik, backends: dic
         "any port is a request for api.localhost (Host() compares the name without the port)")
 
 
+@pytest.mark.stage(1, "the api host")
 def test_every_path_of_the_api_host_goes_to_the_api(traefik: Traefik, backends: dict[str, Backend]) -> None:
     traefik.wait_for_router("api@file", "Host(`api.localhost`) from dynamic.yml")
     traefik.wait_for_router("static@file", "PathPrefix(`/static/`) from dynamic.yml")
@@ -200,6 +204,7 @@ def test_every_path_of_the_api_host_goes_to_the_api(traefik: Traefik, backends: 
         "rule; give the api router a priority above the static router's")
 
 
+@pytest.mark.stage(2, "the static prefix")
 def test_path_prefix_goes_to_static_without_the_prefix(traefik: Traefik, backends: dict[str, Backend]) -> None:
     traefik.wait_for_router("static@file", "PathPrefix(`/static/`) from dynamic.yml")
     for path, expected in (("/static/app.css", "/app.css"), ("/static/img/logo.png", "/img/logo.png"),
@@ -213,6 +218,7 @@ def test_path_prefix_goes_to_static_without_the_prefix(traefik: Traefik, backend
                                  "forwarding, and keeps the rest (the query string too)")
 
 
+@pytest.mark.stage(2, "the static prefix")
 def test_only_paths_under_static_go_to_static(traefik: Traefik, backends: dict[str, Backend]) -> None:
     traefik.wait_for_router("static@file", "PathPrefix(`/static/`) from dynamic.yml")
     for path in ("/elsewhere", "/", "/staticfiles/app.css", "/static-old/app.css"):
@@ -223,6 +229,7 @@ def test_only_paths_under_static_go_to_static(traefik: Traefik, backends: dict[s
             "/static-old (a prefix of the string, not of the path's segments)")
 
 
+@pytest.mark.stage(3, "failover and labels")
 def test_docker_labels_route_to_both_containers(
     traefik: Traefik, kata_file: Callable[[str], Path], docker_scope: DockerScope, python_base_image: str,
 ) -> None:
