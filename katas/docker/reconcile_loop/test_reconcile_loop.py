@@ -176,6 +176,7 @@ def world(docker_api: Any, docker_scope: DockerScope, python_base_image: str,
                  [running.id, exited.id])
 
 
+@pytest.mark.stage(1, "repair and scale")
 def test_each_pass_repairs_a_replica_killed_or_removed_behind_its_back(world: World) -> None:
     world.converge("from nothing to 3 replicas")
     world.docker.containers.get(world.live()[0]["Id"]).kill()
@@ -188,6 +189,7 @@ def test_each_pass_repairs_a_replica_killed_or_removed_behind_its_back(world: Wo
     world.converge("after the repairs")
 
 
+@pytest.mark.stage(1, "repair and scale")
 def test_scaling_up_down_to_zero_and_back(world: World, python_base_image: str,
                                           tmp_path: Path) -> None:
     # An image with a VOLUME: every replica gets an anonymous volume, which must go with it.
@@ -215,6 +217,7 @@ def _volume_exists(client: Any, name: str) -> bool:
         return False
 
 
+@pytest.mark.stage(2, "updates and races")
 def test_a_rolling_update_keeps_every_replica_available_pass_by_pass(world: World) -> None:
     world.converge("3 replicas of version 1")
     world.want(version="2")
@@ -232,6 +235,7 @@ def test_a_rolling_update_keeps_every_replica_available_pass_by_pass(world: Worl
     world.converge("version 3 and 2 replicas at once")
 
 
+@pytest.mark.stage(2, "updates and races")
 def test_a_container_vanishing_between_the_list_and_the_action_is_not_an_error(world: World) -> None:
     world.converge("3 replicas")
     victim = world.live()[0]["Id"]
@@ -252,6 +256,7 @@ def test_a_container_vanishing_between_the_list_and_the_action_is_not_an_error(w
     world.converge("after the race")
 
 
+@pytest.mark.stage(3, "the controller loop")
 def test_a_failed_pass_is_reported_and_retried(world: World, python_base_image: str,
                                                capsys: pytest.CaptureFixture[str],
                                                caplog: pytest.LogCaptureFixture) -> None:
@@ -277,6 +282,7 @@ def test_a_failed_pass_is_reported_and_retried(world: World, python_base_image: 
         thread.thread.join(10)
 
 
+@pytest.mark.stage(3, "the controller loop")
 def test_run_waits_on_stop_between_passes(world: World) -> None:
     stop = threading.Event()
     thread = Background(world.reconciler.run, stop, 3600, name="Reconciler.run")
@@ -334,6 +340,7 @@ def loop(world: World) -> Iterator[Loop]:
     thread.thread.join(10)  # the scope's cleanup removes the containers after this
 
 
+@pytest.mark.stage(3, "the controller loop")
 def test_converges_and_then_leaves_the_replicas_alone(loop: Loop) -> None:
     loop.converge()
     ids = {c["Id"] for c in loop.world.containers()}
@@ -342,6 +349,7 @@ def test_converges_and_then_leaves_the_replicas_alone(loop: Loop) -> None:
         f"the set of replicas keeps changing although nothing happened: {loop.world.describe()}")
 
 
+@pytest.mark.stage(3, "the controller loop")
 def test_a_killed_replica_is_replaced(loop: Loop, docker_api: Any) -> None:
     loop.converge()
     for round_ in (1, 2):
@@ -356,6 +364,7 @@ def test_a_killed_replica_is_replaced(loop: Loop, docker_api: Any) -> None:
             "count only the live ones")
 
 
+@pytest.mark.stage(3, "the controller loop")
 def test_scale_up_and_down(loop: Loop) -> None:
     loop.converge()
     loop.world.want(replicas=5)
@@ -367,6 +376,7 @@ def test_scale_up_and_down(loop: Loop) -> None:
         raise AssertionError(f"scale down from 5 to 2 did not happen: {exc}") from None
 
 
+@pytest.mark.stage(4, "no downtime, two loops")
 def test_rolling_update_never_has_a_replica_unavailable(loop: Loop) -> None:
     loop.converge()
     samples: list[int] = []
@@ -392,6 +402,7 @@ def test_rolling_update_never_has_a_replica_unavailable(loop: Loop) -> None:
         f"during the rolling update {max(samples)} replicas ran at once: one extra at most (maxSurge=1)")
 
 
+@pytest.mark.stage(4, "no downtime, two loops")
 def test_two_loops_on_the_same_app_settle_on_the_same_replicas(loop: Loop) -> None:
     second_client = WatchedClient()
     second = Reconciler(second_client.client, loop.world.spec)
