@@ -100,6 +100,7 @@ def short(exc: Exception) -> str:
     return f"{text.split(chr(10) + chr(10))[0]} (at {where.group(0)[3:] if where else '?'})"
 
 
+@pytest.mark.stage(1, "valid objects")
 def test_manifests_are_valid_kubernetes_objects(manifests: Manifests) -> None:
     for kind, doc in manifests.items():
         try:
@@ -115,6 +116,7 @@ def test_manifests_are_valid_kubernetes_objects(manifests: Manifests) -> None:
             assert done.returncode == 0, f"the cluster's API server rejects the {kind}: {done.stderr.strip()}"
 
 
+@pytest.mark.stage(1, "valid objects")
 def test_they_agree_with_what_kubectl_generates(manifests: Manifests) -> None:
     deployment, service = manifests["Deployment"], manifests["Service"]
     ref = kubectl("create", "deployment", "web", f"--image={IMAGE}", "--replicas=3", "--port=8000")
@@ -136,6 +138,7 @@ def test_they_agree_with_what_kubectl_generates(manifests: Manifests) -> None:
     assert svc_ports == [80], f"the Service listens on {svc_ports}, expected [80]"
 
 
+@pytest.mark.stage(2, "selectors and ports")
 def test_selectors_connect_service_deployment_and_pods(manifests: Manifests) -> None:
     deployment, service = manifests["Deployment"], manifests["Service"]
     pod_labels = template_of(deployment).get("metadata", {}).get("labels") or {}
@@ -167,6 +170,7 @@ def test_selectors_connect_service_deployment_and_pods(manifests: Manifests) -> 
             f"listens on {sorted(numbers)} (named {sorted(by_name)}): targetPort is the pod's port")
 
 
+@pytest.mark.stage(3, "rollout and resources")
 def test_rollout_probe_and_user(manifests: Manifests) -> None:
     deployment = manifests["Deployment"]
     strategy = deployment.get("spec", {}).get("strategy") or {}
@@ -193,6 +197,7 @@ def test_rollout_probe_and_user(manifests: Manifests) -> None:
         "10001, or give that uid")
 
 
+@pytest.mark.stage(3, "rollout and resources")
 def test_memory_is_requested_and_limited(manifests: Manifests) -> None:
     resources = container(manifests["Deployment"]).get("resources") or {}
     requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
