@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -19,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import flight, process_end, reaper
+from . import flight, process_end, reaper, run_report
 from .catalogue import Kata
+from .run_report import TestOutcome
 
 if TYPE_CHECKING:
     import psutil
@@ -32,18 +32,6 @@ _stopping = threading.Event()  # Ctrl-C: no new pytest starts
 # Every process a run starts inherits this variable with the run's own value, so what it leaves
 # behind is found after it even outside its session (Jenkins' ProcessTreeKiller does the same).
 RUN_COOKIE = "KATA_RUN_COOKIE"
-
-
-@dataclass
-class TestOutcome:
-    nodeid: str
-    outcome: str  # passed | failed | error | skipped
-    phase: str
-    message: str = ""
-    details: str = ""
-    stage: int | None = None  # the test's stage (dojo/stages.py), if its kata has stages
-    stage_name: str = ""
-    stage_problem: str = ""  # its stage marks disagree or are malformed
 
 
 @dataclass
@@ -105,12 +93,9 @@ def run_kata(
         text = output.read_text(encoding="utf-8", errors="replace")
         if exit_code is None:
             return RunResult(exit_code=-1, output=f"{text}\npytest did not finish in {budget} s")
-        outcomes = []
-        if report.is_file():
-            for nodeid, entry in json.loads(report.read_text(encoding="utf-8")).items():
-                outcomes.append(TestOutcome(nodeid=nodeid, **entry))
-        else:
-            outcomes.extend(_cut_short(report, exit_code, text))
+        outcomes = run_report.read(report)
+        if outcomes is None:
+            outcomes = _cut_short(report, exit_code, text)
         return RunResult(exit_code, outcomes, text, repeat)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from .. import process_end, reaper, warm
+from .. import process_end, reaper, run_report, warm
 from ..catalogue import Catalogue, Kata
 from . import interrupts
 from .scratch import scratch_folder
@@ -123,51 +122,43 @@ def header(kata: Kata, console: Console) -> None:
 
 def read_report(report: Path, print_: str, exit_code: int) -> RunRecord | None:
     """Counts from the engine's JSON report; None if pytest never got to run the tests."""
-    entries: dict[str, dict[str, Any]] = {}
-    if report.is_file():
-        try:
-            entries = json.loads(report.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            entries = {}
-    else:
+    outcomes = run_report.read(report)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if outcomes is None:
         cut_short = process_end.explain(report, exit_code)  # the learner's code ended pytest
         if cut_short is not None:
-            return RunRecord(fingerprint=print_, passed=0, failed=0, error=cut_short,
-                             ran_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    if not entries and exit_code == USAGE_ERROR:  # not an interruption: a setting to fix
-        return RunRecord(fingerprint=print_, passed=0, failed=0,
-                         error="pytest refused its settings (exit 4): the ERROR line above says which",
-                         ran_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    if not entries and exit_code in _NO_RESULT:
+            return RunRecord(fingerprint=print_, passed=0, failed=0, error=cut_short, ran_at=now)
+        outcomes = []
+    if not outcomes and exit_code == USAGE_ERROR:  # not an interruption: a setting to fix
+        return RunRecord(fingerprint=print_, passed=0, failed=0, ran_at=now,
+                         error="pytest refused its settings (exit 4): the ERROR line above says which")
+    if not outcomes and exit_code in _NO_RESULT:
         return None
-    collect = [e for e in entries.values() if e.get("phase") == "collect"]
-    tests = [e for e in entries.values() if e.get("phase") != "collect"]
-    failed = sum(e.get("outcome") in ("failed", "error") for e in tests)
-    skipped = sum(e.get("outcome") == "skipped" for e in tests)
-    error = collect[0].get("message", "collection error") if collect else ""
+    collect = [o for o in outcomes if o.phase == "collect"]
+    tests = [o for o in outcomes if o.phase != "collect"]
+    failed = sum(o.broken for o in tests)
+    skipped = sum(o.outcome == "skipped" for o in tests)
+    error = (collect[0].message or "collection error") if collect else ""
     if not tests and not error:
         error = "no tests ran" if exit_code == 5 else f"pytest exited with {exit_code}"
     return RunRecord(
         fingerprint=print_, passed=len(tests) - failed - skipped, failed=failed,
-        skipped=skipped, error=error, ran_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        **_stage_fields(tests),
+        skipped=skipped, error=error, ran_at=now, **_stage_fields(tests),
     )
 
 
-def _stage_fields(tests: list[dict[str, Any]]) -> dict[str, Any]:
+def _stage_fields(tests: list[run_report.TestOutcome]) -> dict[str, Any]:
     """Where a kata in stages stands: the first stage with a failing test, and its counts."""
-    numbers = {e["stage"] for e in tests if isinstance(e.get("stage"), int)}
+    numbers = {o.stage for o in tests if o.stage is not None}
     if len(numbers) < 2:
         return {}
-    failing = sorted(e["stage"] for e in tests
-                     if isinstance(e.get("stage"), int) and e.get("outcome") in ("failed", "error"))
+    failing = sorted(o.stage for o in tests if o.stage is not None and o.broken)
     if not failing:
         return {"stages": max(numbers)}
-    current = [e for e in tests if e.get("stage") == failing[0]]
+    current = [o for o in tests if o.stage == failing[0]]
     return {
-        "stages": max(numbers), "stage": failing[0], "stage_name": str(current[0].get("stage_name", "")),
-        "stage_failed": sum(e.get("outcome") in ("failed", "error") for e in current),
-        "stage_total": len(current),
+        "stages": max(numbers), "stage": failing[0], "stage_name": current[0].stage_name,
+        "stage_failed": sum(o.broken for o in current), "stage_total": len(current),
     }
 
 
