@@ -186,6 +186,7 @@ def _probe(term: Terminal) -> dict[str, object]:
 # --- what the program sees ---------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "what the program sees")
 def test_stdin_stdout_and_stderr_are_the_same_terminal(spawned: Spawn) -> None:
     seen = _probe(spawned([sys.executable, "-c", PROBE]))
     assert seen["isatty"] == [True, True, True], (
@@ -198,6 +199,7 @@ def test_stdin_stdout_and_stderr_are_the_same_terminal(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(1, "what the program sees")
 def test_the_terminal_is_the_programs_controlling_terminal(spawned: Spawn) -> None:
     """A new session led by the program, with the pty as its controlling terminal."""
     seen = _probe(spawned([sys.executable, "-c", PROBE]))
@@ -212,6 +214,7 @@ def test_the_terminal_is_the_programs_controlling_terminal(spawned: Spawn) -> No
     )
 
 
+@pytest.mark.stage(1, "what the program sees")
 def test_the_real_tty_command_names_the_terminal(spawned: Spawn) -> None:
     out = _read_to_eof(spawned(["tty"]), "`tty`")
     assert out.startswith(b"/dev/pts/") and out.endswith(b"\r\n"), (
@@ -221,6 +224,7 @@ def test_the_real_tty_command_names_the_terminal(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(1, "what the program sees")
 @pytest.mark.parametrize(("rows", "cols"), [(24, 80), (50, 132), (1, 1)], ids=["24x80", "50x132", "1x1"])
 def test_the_window_size_has_no_pixel_size(spawned: Spawn, rows: int, cols: int) -> None:
     seen = _probe(spawned([sys.executable, "-c", PROBE], rows=rows, cols=cols))
@@ -230,11 +234,13 @@ def test_the_window_size_has_no_pixel_size(spawned: Spawn, rows: int, cols: int)
     )
 
 
+@pytest.mark.stage(1, "what the program sees")
 def test_the_window_is_24_by_80_by_default(spawned: Spawn) -> None:
     out = _read_to_eof(spawned(["stty", "size"]), "`stty size`")
     assert out == b"24 80\r\n", f"`stty size` printed {out!r}: spawn's default window is 24 x 80"
 
 
+@pytest.mark.stage(1, "what the program sees")
 @pytest.mark.parametrize(("rows", "cols"), [(24, 80), (50, 132)], ids=["24x80", "50x132"])
 def test_the_window_size_is_the_terminals(spawned: Spawn, rows: int, cols: int) -> None:
     out = _read_to_eof(spawned(["stty", "size"], rows=rows, cols=cols), "`stty size`")
@@ -251,6 +257,7 @@ PROMPT = b"What is your name? "
 ASK = 'read -r -p "What is your name? " name; echo "Hello, $name!"'
 
 
+@pytest.mark.stage(2, "talking to it")
 def test_answer_a_prompt_that_appears_only_on_a_terminal(spawned: Spawn) -> None:
     """bash's `read -p` prints its prompt only when its stdin is a terminal."""
     term = spawned(["bash", "--norc", "--noprofile", "-c", ASK])
@@ -271,6 +278,7 @@ def test_answer_a_prompt_that_appears_only_on_a_terminal(spawned: Spawn) -> None
     assert os.waitstatus_to_exitcode(term.wait()) == 0
 
 
+@pytest.mark.stage(2, "talking to it")
 def test_output_past_the_marker_is_kept_for_the_next_read(spawned: Spawn) -> None:
     """One read from the master often returns more than you asked for."""
     term = spawned(["printf", "first\\nsecond\\nthird\\n"])
@@ -288,6 +296,7 @@ def test_output_past_the_marker_is_kept_for_the_next_read(spawned: Spawn) -> Non
     assert _read_to_eof(term, "printf") == b"third\r\n"
 
 
+@pytest.mark.stage(2, "talking to it")
 def test_ctrl_d_at_the_start_of_a_line_is_end_of_file(spawned: Spawn) -> None:
     term = spawned(["cat"])
     term.send(b"hello\n")
@@ -298,6 +307,7 @@ def test_ctrl_d_at_the_start_of_a_line_is_end_of_file(spawned: Spawn) -> None:
     assert os.waitstatus_to_exitcode(term.wait()) == 0, "cat ends normally at end of file"
 
 
+@pytest.mark.stage(2, "talking to it")
 def test_read_to_eof_ends_when_the_program_exits(spawned: Spawn) -> None:
     before = set(_slave_fds())
     term = spawned(["echo", "bye"])
@@ -307,6 +317,7 @@ def test_read_to_eof_ends_when_the_program_exits(spawned: Spawn) -> None:
     assert not left, f"your process still holds pty slave fds {left}: close the slave after fork"
 
 
+@pytest.mark.stage(2, "talking to it")
 def test_close_closes_the_master_and_reaps_the_program(spawned: Spawn) -> None:
     term = spawned(["true"])
     fd, pid = term.master_fd, term.pid
@@ -340,11 +351,13 @@ def _check_ctrl_c(term: Terminal) -> None:
     )
 
 
+@pytest.mark.stage(3, "keys and the line discipline")
 def test_ctrl_c_reaches_the_program_as_sigint(spawned: Spawn) -> None:
     """The kernel, not your code, turns the byte 0x03 into SIGINT for the foreground group."""
     _check_ctrl_c(spawned(["sh", "-c", WAIT_FOR_CTRL_C]))
 
 
+@pytest.mark.stage(3, "keys and the line discipline")
 def test_ctrl_c_works_even_when_the_caller_ignores_sigint(spawned: Spawn) -> None:
     """A script's background job (`cmd &`, nohup) runs with SIGINT ignored; its programs inherit it."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -355,6 +368,7 @@ def test_ctrl_c_works_even_when_the_caller_ignores_sigint(spawned: Spawn) -> Non
     _check_ctrl_c(term)
 
 
+@pytest.mark.stage(3, "keys and the line discipline")
 def test_interrupt_writes_ctrl_c_to_the_terminal(spawned: Spawn) -> None:
     """With ISIG turned off, Ctrl-C is an ordinary byte the program reads."""
     reader = "stty -isig -icanon -echo; echo ready; head -c 1 | od -An -tx1"
@@ -371,6 +385,7 @@ def test_interrupt_writes_ctrl_c_to_the_terminal(spawned: Spawn) -> None:
 # --- the line discipline: cooked by default, raw on request ----------------------------------
 
 
+@pytest.mark.stage(3, "keys and the line discipline")
 def test_the_program_starts_in_cooked_mode(spawned: Spawn) -> None:
     """A fresh pty is canonical, echoing, signal-generating, and turns \\n into \\r\\n."""
     seen = _probe(spawned([sys.executable, "-c", PROBE]))
@@ -390,6 +405,7 @@ def test_the_program_starts_in_cooked_mode(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(3, "keys and the line discipline")
 def test_the_line_discipline_edits_the_line_before_the_program_sees_it(spawned: Spawn) -> None:
     """In canonical mode Backspace (DEL) is handled by the kernel: cat reads the edited line."""
     term = spawned(["cat"])
@@ -404,6 +420,7 @@ def test_the_line_discipline_edits_the_line_before_the_program_sees_it(spawned: 
     _wait_exited(term, "cat after Ctrl-D")
 
 
+@pytest.mark.stage(3, "keys and the line discipline")
 def test_in_raw_mode_every_byte_reaches_the_program_at_once(spawned: Spawn) -> None:
     """After `stty raw -echo` there are no lines, no echo, no \\r\\n: bytes go straight through."""
     term = spawned(["sh", "-c", "stty raw -echo; echo ready; head -c 4 | od -An -tx1"])
@@ -418,6 +435,7 @@ def test_in_raw_mode_every_byte_reaches_the_program_at_once(spawned: Spawn) -> N
     )
 
 
+@pytest.mark.stage(3, "keys and the line discipline")
 def test_resizing_the_window_sends_sigwinch_with_the_new_size(spawned: Spawn) -> None:
     """resize() is a TIOCSWINSZ on the master; the kernel signals the foreground group."""
     program = (
@@ -448,6 +466,7 @@ def test_resizing_the_window_sends_sigwinch_with_the_new_size(spawned: Spawn) ->
 # --- the documented refusals and endings ---------------------------------------------------------
 
 
+@pytest.mark.stage(4, "refusals and timeouts")
 def test_a_program_that_cannot_be_run_exits_127(spawned: Spawn) -> None:
     term = spawned(["no-such-program-kata"])
     out = _read_to_eof(term, "a program that does not exist")
@@ -462,6 +481,7 @@ def test_a_program_that_cannot_be_run_exits_127(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(4, "refusals and timeouts")
 def test_read_until_raises_eof_error_when_the_program_ends_first(spawned: Spawn) -> None:
     term = spawned(["echo", "hi"])
     _wait_exited(term, "echo")
@@ -469,6 +489,7 @@ def test_read_until_raises_eof_error_when_the_program_ends_first(spawned: Spawn)
         term.read_until(b"never printed", timeout=PATIENCE)
 
 
+@pytest.mark.stage(4, "refusals and timeouts")
 def test_a_timeout_keeps_what_was_read(spawned: Spawn) -> None:
     """TimeoutError when the marker does not come; the output read meanwhile is not lost."""
     term = spawned(["sh", "-c", "echo partial; exec sleep 30"])
@@ -486,6 +507,7 @@ def test_a_timeout_keeps_what_was_read(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(2, "talking to it")
 def test_wait_is_remembered(spawned: Spawn) -> None:
     term = spawned(["sh", "-c", "exit 3"])
     _wait_exited(term, "exit 3")
@@ -501,6 +523,7 @@ def test_wait_is_remembered(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(4, "refusals and timeouts")
 def test_closing_hangs_up_a_running_program_and_reaps_it(spawned: Spawn) -> None:
     with spawned(["sh", "-c", "echo ready; exec sleep 30"]) as term:
         fd, pid = term.master_fd, term.pid
@@ -515,6 +538,7 @@ def test_closing_hangs_up_a_running_program_and_reaps_it(spawned: Spawn) -> None
     assert not psutil.pid_exists(pid) or psutil.Process(pid).ppid() != os.getpid()
 
 
+@pytest.mark.stage(5, "hostile conditions")
 def test_a_big_send_arrives_whole(spawned: Spawn) -> None:
     """send() writes everything, however the kernel cuts the writes."""
     size = 200_000
@@ -528,6 +552,7 @@ def test_a_big_send_arrives_whole(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(5, "hostile conditions")
 def test_a_signal_during_a_read_does_not_break_it(spawned: Spawn) -> None:
     """A handled signal interrupts select/read (EINTR); the read goes on with its deadline."""
     caught: list[int] = []
@@ -543,6 +568,7 @@ def test_a_signal_during_a_read_does_not_break_it(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(5, "hostile conditions")
 def test_a_caller_without_stdin_still_gives_the_program_its_terminal(spawned: Spawn) -> None:
     """A daemon runs with fd 0 closed: openpty then hands out 0 as the master."""
     saved = os.dup(0)
@@ -565,6 +591,7 @@ def test_a_caller_without_stdin_still_gives_the_program_its_terminal(spawned: Sp
     assert not still_open, "close() left the master open when it was fd 0 (0 is a valid fd)"
 
 
+@pytest.mark.stage(5, "hostile conditions")
 def test_a_caller_without_stdin_and_stderr_still_gives_the_program_all_three(spawned: Spawn) -> None:
     """With fds 0 and 2 closed, openpty hands out master 0 and slave 2."""
     saved = {fd: os.dup(fd) for fd in (0, 2)}
@@ -589,6 +616,7 @@ def test_a_caller_without_stdin_and_stderr_still_gives_the_program_all_three(spa
     )
 
 
+@pytest.mark.stage(1, "what the program sees")
 def test_the_environment_can_be_given(spawned: Spawn) -> None:
     env = {"PATH": os.environ["PATH"], "GREETING": "hello from env"}
     out = _read_to_eof(spawned(["sh", "-c", 'echo "$GREETING"'], env=env), "sh with env")
@@ -598,6 +626,7 @@ def test_the_environment_can_be_given(spawned: Spawn) -> None:
     )
 
 
+@pytest.mark.stage(2, "talking to it")
 def test_close_twice_is_harmless(spawned: Spawn) -> None:
     term = spawned(["true"])
     _wait_exited(term, "true")
@@ -606,6 +635,7 @@ def test_close_twice_is_harmless(spawned: Spawn) -> None:
     assert os.waitstatus_to_exitcode(term.wait()) == 0
 
 
+@pytest.mark.stage(4, "refusals and timeouts")
 def test_timeout_zero_does_not_wait(spawned: Spawn) -> None:
     """timeout=0 is a deadline already passed: TimeoutError at once if the marker is not there."""
     term = spawned(["sleep", "30"])
@@ -646,6 +676,7 @@ def _unless_stuck(what: str, seconds: int = 10) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.mark.stage(4, "refusals and timeouts")
 def test_the_timeout_is_one_deadline_not_one_per_read(spawned: Spawn) -> None:
     term = spawned(["sh", "-c", DRIBBLE])
     with _unless_stuck("read_until(b'never printed', timeout=0.5)"), pytest.raises(TimeoutError):
