@@ -127,6 +127,7 @@ STATUSES = [
 ]
 
 
+@pytest.mark.stage(1, "init runs the command")
 @pytest.mark.parametrize(("script", "expected"), STATUSES, ids=[s for s, _ in STATUSES])
 def test_init_exits_with_the_commands_status(supervise: Callable[..., Supervisor], script: str, expected: int) -> None:
     """The oracle is the shell: `sh -c 'sh -c SCRIPT'; echo $?` prints these same numbers."""
@@ -153,6 +154,7 @@ def test_init_exits_with_the_commands_status(supervise: Callable[..., Supervisor
     )
 
 
+@pytest.mark.stage(1, "init runs the command")
 def test_a_command_that_cannot_run_is_127_and_no_command_at_all_a_usage_error(
     supervise: Callable[..., Supervisor],
 ) -> None:
@@ -210,6 +212,7 @@ def _forwarding_problem(sup: Supervisor, name: str) -> str:
     )
 
 
+@pytest.mark.stage(2, "forwarding signals")
 def test_init_forwards_every_listed_signal_to_the_command(supervise: Callable[..., Supervisor], tmp_path: Path) -> None:
     """Each of the six reaches the command (HUP twice) and kills nobody; TERM ends it, status 0."""
     log = tmp_path / "signals"
@@ -236,6 +239,7 @@ def test_init_forwards_every_listed_signal_to_the_command(supervise: Callable[..
     )
 
 
+@pytest.mark.stage(2, "forwarding signals")
 @pytest.mark.parametrize("name", ["INT", "QUIT", "USR2", "TERM"])
 def test_a_forwarded_signal_the_command_does_not_handle_kills_it_and_init_reports_128_plus_n(
     supervise: Callable[..., Supervisor], name: str
@@ -265,6 +269,7 @@ while [ ! -e release ]; do sleep 0.01; done
 """
 
 
+@pytest.mark.stage(3, "reaping orphans")
 def test_init_adopts_and_reaps_orphans(supervise: Callable[..., Supervisor], tmp_path: Path) -> None:
     """A grandchild whose parent exits is re-parented to the subreaper, which must wait for it."""
     sup = supervise("init", "sh", "-c", ORPHAN)
@@ -321,6 +326,7 @@ def _zombies_of(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.stage(3, "reaping orphans")
 def test_init_reaps_every_orphan_when_many_exit_at_once(supervise: Callable[..., Supervisor], tmp_path: Path) -> None:
     """25 adopted orphans end together (5 daemonized with setsid): one SIGCHLD may stand for all."""
     sup = supervise("init", "sh", "-c", STORM)
@@ -417,6 +423,7 @@ def _settled(sup: Supervisor) -> None:
         time.sleep(0.002)
 
 
+@pytest.mark.stage(4, "jobs n at a time")
 @pytest.mark.parametrize(
     ("parallel", "count"),
     [(1, 3), (2, 5), (3, 3), (4, 2), (None, 4)],
@@ -472,6 +479,7 @@ STOPS = [
 ]
 
 
+@pytest.mark.stage(5, "a graceful drain")
 @pytest.mark.parametrize(
     ("signum", "parallel", "count", "done_before", "in_flight"),
     STOPS,
@@ -553,6 +561,7 @@ def test_a_stop_signal_drains_in_flight_jobs_and_exits_0(
     assert code == 0, f"a graceful shutdown exits 0, got {sup.describe_exit()}"
 
 
+@pytest.mark.stage(4, "jobs n at a time")
 def test_jobs_reaps_every_job_when_many_end_at_once(supervise: Callable[..., Supervisor], tmp_path: Path) -> None:
     """30 jobs in flight end together: one SIGCHLD may stand for all of them."""
     jobs = tmp_path / "jobs.txt"
@@ -573,6 +582,7 @@ def test_jobs_reaps_every_job_when_many_end_at_once(supervise: Callable[..., Sup
     assert code == 0, f"every job exited 0, the supervisor {sup.describe_exit()}"
 
 
+@pytest.mark.stage(4, "jobs n at a time")
 def test_jobs_with_an_empty_file_or_blank_lines(supervise: Callable[..., Supervisor], tmp_path: Path) -> None:
     empty, blanks = tmp_path / "empty.txt", tmp_path / "blanks.txt"
     empty.write_text("")
@@ -587,6 +597,7 @@ def test_jobs_with_an_empty_file_or_blank_lines(supervise: Callable[..., Supervi
     )
 
 
+@pytest.mark.stage(4, "jobs n at a time")
 def test_finished_jobs_are_reaped_while_others_run(supervise: Callable[..., Supervisor], tmp_path: Path) -> None:
     """A job that ends first must not wait as a zombie for the older one; its slot is reused."""
     jobs = tmp_path / "jobs.txt"
@@ -627,6 +638,7 @@ STATUS_FILES = [
 ]
 
 
+@pytest.mark.stage(4, "jobs n at a time")
 @pytest.mark.parametrize(("lines", "expected"), STATUS_FILES, ids=[text.replace("\n", ";") for text, _ in STATUS_FILES])
 def test_the_status_says_whether_every_job_succeeded(
     supervise: Callable[..., Supervisor], tmp_path: Path, lines: str, expected: int
