@@ -275,7 +275,7 @@ WRITES = {"SADD", "SREM", "HINCRBY", "HSET", "HSETNX", "HDEL", "SET", "SETNX", "
 
 
 def unguarded_commands(seen: list[tuple[str, str, str]]) -> list[str]:
-    """Commands on APPLIED or BALANCES sent outside a script or MULTI/EXEC, or a read not under WATCH."""
+    """Commands on APPLIED or BALANCES sent outside a script or MULTI/EXEC: a write, or a read not under WATCH."""
     in_multi: dict[str, bool] = {}
     watching: dict[str, bool] = {}
     unsafe = []
@@ -289,7 +289,7 @@ def unguarded_commands(seen: list[tuple[str, str, str]]) -> list[str]:
         elif name in ("EXEC", "DISCARD"):
             in_multi[port] = watching[port] = False
         elif name == "WATCH":
-            watching[port] = APPLIED in words[1:]
+            watching[port] = APPLIED in words[1:] or BALANCES in words[1:]
         elif name == "UNWATCH":
             watching[port] = False
         elif (not in_multi.get(port) and (APPLIED in words[1:] or BALANCES in words[1:])
@@ -331,7 +331,8 @@ def test_a_failed_handler_leaves_the_entry_pending_until_it_is_idle(redis_client
     )
     assert pending(redis_client) == {ids[1]: ("w1", 1)}, (
         f"pending entries after the handler raised on {ids[1]}: {pending(redis_client)}. The entry whose "
-        "handler failed must stay pending (no XACK): ack after handling, never before (a crash would lose it)"
+        "handler failed must stay pending (no XACK, and no NOACK on XREADGROUP): ack after handling, never "
+        "before (a crash would lose it)"
     )
     assert w.run_once() == [] and rec.attempts(ids[1]) == 1, (
         "the failed entry was retried at once, before it was idle for min_idle_ms: don't re-read the "
@@ -505,6 +506,26 @@ def test_the_delivery_count_is_the_servers_not_one_workers(redis_client: redis.R
         f"{rec.attempts(poison)} times and moved it aside {redis_client.xlen(DEAD)} times: count "
         "deliveries with the server's XPENDING times_delivered (XAUTOCLAIM increments it), not in the "
         "worker's memory"
+    )
+
+
+@pytest.mark.stage(4, "poison messages")
+def test_the_delivery_count_of_an_entry_deep_in_the_pending_list(redis_client: redis.Redis) -> None:
+    """Other consumers hold many pending entries before the poison one: look up that entry's own row."""
+    publish_payments(redis_client, 40)
+    read_and_die(redis_client, "busy", 40)
+    poison = publish(redis_client, STREAM, {"account": "mallory", "amount": "1"})
+    rec = Recorder(redis_client, fail=always_fails)
+    w = worker(redis_client, rec, "w1", max_deliveries=2)
+    for _ in range(4):
+        w.run_once(count=3)
+        for entry_id, (consumer, _) in pending(redis_client).items():
+            if consumer == "w1":
+                redis_client.xclaim(STREAM, GROUP, consumer, 0, [entry_id], idle=10 * MINUTE, justid=True)
+    assert (rec.attempts(poison), [f["source_id"] for _, f in redis_client.xrange(DEAD)]) == (2, [poison]), (
+        f"behind 40 entries pending for another consumer, the poison entry was handled {rec.attempts(poison)} "
+        f"times with max_deliveries=2 and the dead letters are {redis_client.xrange(DEAD)}: ask XPENDING for "
+        "that entry's own row (start = end = its id), not for the first rows of the whole pending list"
     )
 
 
