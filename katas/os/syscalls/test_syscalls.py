@@ -66,6 +66,7 @@ def _raises_errno(call: Callable[[], object], expected: int, what: str) -> None:
 # --- asking the kernel -------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "asking the kernel")
 def test_getpid_and_getppid_are_the_kernels_answers() -> None:
     got = (getpid(), getppid())
     assert got == (os.getpid(), os.getppid()), (
@@ -74,6 +75,7 @@ def test_getpid_and_getppid_are_the_kernels_answers() -> None:
     )
 
 
+@pytest.mark.stage(1, "asking the kernel")
 def test_getpid_and_getppid_in_a_forked_child() -> None:
     """In a child the answers change: the kernel's, not a value cached at import."""
     parent = os.getpid()
@@ -103,6 +105,7 @@ HEADERS = {
 }
 
 
+@pytest.mark.stage(1, "asking the kernel")
 def test_the_numbers_are_the_kernels_abi_on_both_architectures() -> None:
     """SYSCALL_NUMBERS is the ABI: checked on this machine by calling, on the other by the header."""
     assert getpid() == os.getpid(), "getpid() must be the kernel's answer"
@@ -118,10 +121,12 @@ def test_the_numbers_are_the_kernels_abi_on_both_architectures() -> None:
     )
 
 
+@pytest.mark.stage(3, "errors and errno")
 def test_an_unknown_system_call_number_fails_with_enosys() -> None:
     _raises_errno(lambda: syscalls.syscall(100_000), errno.ENOSYS, "syscall(100000)")
 
 
+@pytest.mark.stage(3, "errors and errno")
 def test_a_bad_address_fails_with_efault(pipe: tuple[int, int]) -> None:
     """The kernel checks every pointer it is given: address 0 is nobody's memory (man 2 write)."""
     r, w = pipe
@@ -130,6 +135,7 @@ def test_a_bad_address_fails_with_efault(pipe: tuple[int, int]) -> None:
     _raises_errno(lambda: syscalls.syscall(NR["read"], r, 0, 1), errno.EFAULT, "read(r, NULL, 1)")
 
 
+@pytest.mark.stage(1, "asking the kernel")
 def test_uname_reads_the_struct_the_kernel_fills_in() -> None:
     expected = dict(zip(["sysname", "nodename", "release", "version", "machine"], os.uname(), strict=True))
     got = uname()
@@ -144,6 +150,7 @@ def test_uname_reads_the_struct_the_kernel_fills_in() -> None:
 PAYLOAD = "naïve \x00 bytes: NUL inside, UTF-8 too\n".encode()
 
 
+@pytest.mark.stage(2, "moving bytes")
 def test_write_sends_every_byte_to_the_descriptor(pipe: tuple[int, int]) -> None:
     r, w = pipe
     count = write(w, PAYLOAD)
@@ -155,6 +162,7 @@ def test_write_sends_every_byte_to_the_descriptor(pipe: tuple[int, int]) -> None
     )
 
 
+@pytest.mark.stage(2, "moving bytes")
 def test_libc_write_goes_through_the_wrapper(pipe: tuple[int, int]) -> None:
     r, w = pipe
     count = libc_write(w, PAYLOAD)
@@ -162,6 +170,7 @@ def test_libc_write_goes_through_the_wrapper(pipe: tuple[int, int]) -> None:
     assert (count, got) == (len(PAYLOAD), PAYLOAD), f"libc_write returned {count}, the pipe got {got!r}"
 
 
+@pytest.mark.stage(2, "moving bytes")
 def test_read_returns_only_what_the_kernel_filled_in(tmp_path: Path) -> None:
     path = tmp_path / "five"
     path.write_bytes(b"hello")
@@ -177,6 +186,7 @@ def test_read_returns_only_what_the_kernel_filled_in(tmp_path: Path) -> None:
     assert second == b"", f"a read at end of file must give b'' (the kernel returns 0), got {second!r}"
 
 
+@pytest.mark.stage(2, "moving bytes")
 def test_lseek_returns_offsets_past_4_gib(tmp_path: Path) -> None:
     """A sparse file: seeking costs no disk space."""
     fd = os.open(tmp_path / "sparse", os.O_RDWR | os.O_CREAT)
@@ -203,6 +213,7 @@ def test_lseek_returns_offsets_past_4_gib(tmp_path: Path) -> None:
     assert end == 0, f"lseek(fd, 0, SEEK_END) on an empty file must give 0, got {end}"
 
 
+@pytest.mark.stage(2, "moving bytes")
 def test_size_zero_and_empty_data(pipe: tuple[int, int], tmp_path: Path) -> None:
     _, w = pipe
     assert write(w, b"") == 0 and libc_write(w, b"") == 0, "writing b'' writes 0 bytes"
@@ -216,6 +227,7 @@ def test_size_zero_and_empty_data(pipe: tuple[int, int], tmp_path: Path) -> None
     assert got == (b"", b"abc"), f"read(fd, 0) then read(fd, 3) gave {got}, the kernel: (b'', b'abc')"
 
 
+@pytest.mark.stage(4, "against the oracles")
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     content=st.binary(max_size=300) | st.builds(lambda n: b"\x00" * n, st.integers(0, 40)),
@@ -240,6 +252,7 @@ def test_reads_agree_with_os_read(tmp_path: Path, content: bytes, sizes: list[in
         os.close(theirs)
 
 
+@pytest.mark.stage(2, "moving bytes")
 def test_a_read_on_a_pipe_returns_what_is_there(pipe: tuple[int, int]) -> None:
     """One read(2) is one answer: 3 bytes waiting and size 100 give those 3, at once."""
     r, w = pipe
@@ -258,6 +271,7 @@ def test_a_read_on_a_pipe_returns_what_is_there(pipe: tuple[int, int]) -> None:
     assert read(r, 100) == b"", "with the write end closed and nothing left, read gives b'' (EOF)"
 
 
+@pytest.mark.stage(3, "errors and errno")
 @pytest.mark.parametrize("call", [write, libc_write], ids=["write", "libc_write"])
 def test_a_short_write_returns_what_the_kernel_took(call: Callable[[int, bytes], int]) -> None:
     """A non-blocking pipe takes only what fits (64 KiB): the count is the kernel's, not len(data)."""
@@ -287,6 +301,7 @@ LSEEK_STEPS = st.lists(
 )
 
 
+@pytest.mark.stage(4, "against the oracles")
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=LSEEK_STEPS, size=st.sampled_from([0, 1, 5 * GiB + 3]))
 def test_lseek_agrees_with_os_lseek(tmp_path: Path, steps: list[tuple[int, int]], size: int) -> None:
@@ -319,6 +334,7 @@ def test_lseek_agrees_with_os_lseek(tmp_path: Path, steps: list[tuple[int, int]]
 # --- errors: -1 and errno ----------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "errors and errno")
 def test_errors_raise_oserror_with_the_kernels_errno(pipe: tuple[int, int], closed_fd: int) -> None:
     r, w = pipe
     _raises_errno(lambda: write(closed_fd, b"x"), errno.EBADF, "write to a closed fd")
@@ -330,6 +346,7 @@ def test_errors_raise_oserror_with_the_kernels_errno(pipe: tuple[int, int], clos
     _raises_errno(lambda: lseek(r, 0, 10), errno.EINVAL, "lseek with whence 10")
 
 
+@pytest.mark.stage(3, "errors and errno")
 def test_errors_match_the_os_module(tmp_path: Path) -> None:
     """os.lseek with a negative offset is the oracle: the same system call, the same errno."""
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
@@ -369,6 +386,7 @@ def _strace_or_skip() -> str:
     return strace
 
 
+@pytest.mark.stage(4, "against the oracles")
 def test_strace_shows_the_real_system_calls(kata_file: Callable[[str], Path], tmp_path: Path) -> None:
     """Run your module in a fresh interpreter under strace and read what crossed into the kernel."""
     assert getpid() == os.getpid()  # in process first: the stub fails here, with or without strace
