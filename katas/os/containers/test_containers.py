@@ -191,6 +191,7 @@ def contain(argv: list[str], **kwargs: object) -> ContainerResult:
 # --- namespaces --------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "running the command")
 def test_the_container_has_its_own_hostname() -> None:
     out = contain(["uname", "-n"])
     assert out == ContainerResult(0, f"{HOSTNAME}\n".encode()), (
@@ -199,6 +200,7 @@ def test_the_container_has_its_own_hostname() -> None:
     )
 
 
+@pytest.mark.stage(2, "a view of its own")
 def test_the_command_is_pid_1() -> None:
     out = contain(["sh", "-c", "echo $$"])
     assert out.stdout == b"1\n", (
@@ -208,6 +210,7 @@ def test_the_command_is_pid_1() -> None:
     )
 
 
+@pytest.mark.stage(2, "a view of its own")
 def test_proc_shows_only_the_containers_processes() -> None:
     out = contain(["ls", "/proc"])
     pids = sorted(int(name) for name in out.stdout.split() if name.isdigit())
@@ -229,6 +232,7 @@ def _mountinfo(text: str) -> list[tuple[str, list[str], list[str], str]]:
     return mounts
 
 
+@pytest.mark.stage(2, "a view of its own")
 def test_proc_is_a_new_proc_mounted_rw_nosuid_nodev_noexec() -> None:
     out = contain(["cat", "/proc/self/mountinfo"])
     procs = [(options, fstype) for point, options, _, fstype in _mountinfo(out.stdout.decode())
@@ -241,6 +245,7 @@ def test_proc_is_a_new_proc_mounted_rw_nosuid_nodev_noexec() -> None:
     )
 
 
+@pytest.mark.stage(2, "a view of its own")
 def test_every_mount_inside_is_private() -> None:
     out = contain(["cat", "/proc/self/mountinfo"])
     tagged = [(point, tags) for point, _, tags, _ in _mountinfo(out.stdout.decode()) if tags]
@@ -260,6 +265,7 @@ LOOPBACK_PROBE = (
 )
 
 
+@pytest.mark.stage(2, "a view of its own")
 def test_the_only_network_interface_is_loopback_and_it_is_up() -> None:
     out = contain(["cat", "/proc/net/dev"])
     names = [line.split(":")[0].strip() for line in out.stdout.decode().splitlines()[2:]]
@@ -278,6 +284,7 @@ def test_the_only_network_interface_is_loopback_and_it_is_up() -> None:
     )
 
 
+@pytest.mark.stage(1, "running the command")
 def test_the_status_is_the_commands() -> None:
     out = contain(["sh", "-c", "echo before; exit 3"])
     assert (out.status, out.stdout) == (3, b"before\n"), (
@@ -287,6 +294,7 @@ def test_the_status_is_the_commands() -> None:
     )
 
 
+@pytest.mark.stage(2, "a view of its own")
 def test_pid_1_survives_a_sigterm_it_has_no_handler_for() -> None:
     """Why containers need an init: the kernel applies no default action to PID 1's signals."""
     out = contain(["sh", "-c", "kill -TERM $$; echo survived"])
@@ -298,6 +306,7 @@ def test_pid_1_survives_a_sigterm_it_has_no_handler_for() -> None:
     )
 
 
+@pytest.mark.stage(1, "running the command")
 def test_a_signal_status_is_128_plus_the_signal() -> None:
     out = contain([sys.executable, "-c", "import ctypes; ctypes.string_at(0)"])
     assert out.status == 128 + signal.SIGSEGV, (
@@ -307,6 +316,7 @@ def test_a_signal_status_is_128_plus_the_signal() -> None:
     )
 
 
+@pytest.mark.stage(1, "running the command")
 def test_all_of_a_big_output_arrives() -> None:
     size = 1 << 20  # far more than a pipe holds (64 KiB): read while the container runs
     out = contain(["head", "-c", str(size), "/dev/zero"])
@@ -317,6 +327,7 @@ def test_all_of_a_big_output_arrives() -> None:
     )
 
 
+@pytest.mark.stage(3, "refusals and failures")
 def test_a_command_that_cannot_be_run_gives_127_and_says_why() -> None:
     run = contained(["kata-no-such-command"])
     out = run.check()
@@ -327,6 +338,7 @@ def test_a_command_that_cannot_be_run_gives_127_and_says_why() -> None:
     assert run.stderr.strip(), "the reason the command could not run must be written to stderr"
 
 
+@pytest.mark.stage(3, "refusals and failures")
 def test_a_hostname_the_kernel_refuses_gives_125() -> None:
     """sethostname(2) takes at most 64 bytes (HOST_NAME_MAX): a container that cannot be made."""
     fits = contained(["uname", "-n"], hostname="h" * 64).check()
@@ -347,6 +359,7 @@ def _become_nobody() -> None:
     os.setuid(65534)
 
 
+@pytest.mark.stage(3, "refusals and failures")
 def test_without_privileges_the_status_is_125_and_stderr_says_why() -> None:
     run = _sandboxed(lambda: run_container(["echo", "ran"], HOSTNAME), setup=_become_nobody)
     out = run.check()
@@ -393,6 +406,7 @@ def _refuse_mount() -> None:
     _sys(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
 
 
+@pytest.mark.stage(3, "refusals and failures")
 def test_a_mount_the_kernel_refuses_gives_125() -> None:
     if os.uname().machine not in _MOUNT_SYSCALL:
         pytest.skip(f"no seccomp filter for {os.uname().machine} in this test")
@@ -408,6 +422,7 @@ def test_a_mount_the_kernel_refuses_gives_125() -> None:
     )
 
 
+@pytest.mark.stage(3, "refusals and failures")
 def test_a_memory_limit_without_a_cgroup_is_refused() -> None:
     run = contained(["true"], memory_limit=64 * MiB)
     assert "ValueError" in run.error, (
@@ -470,6 +485,7 @@ def _oom_kills(cgroup: Path) -> int:
     return -1
 
 
+@pytest.mark.stage(4, "the memory cgroup")
 def test_a_memory_limit_kills_a_command_that_needs_more(cgroup: Path) -> None:
     limit = 64 * MiB
     small = contain(
@@ -500,6 +516,7 @@ def test_a_memory_limit_kills_a_command_that_needs_more(cgroup: Path) -> None:
     )
 
 
+@pytest.mark.stage(4, "the memory cgroup")
 def test_a_cgroup_that_does_not_exist_gives_125(cgroup: Path) -> None:
     run = contained(["echo", "ran"], memory_limit=64 * MiB, cgroup=cgroup / "missing")
     out = run.check()
