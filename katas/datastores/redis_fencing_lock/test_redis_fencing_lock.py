@@ -662,7 +662,7 @@ class TestRaces:
             "SET key token NX PX ttl_ms is one"
         )
 
-    @pytest.mark.parametrize("n", [1, 2])
+    @pytest.mark.parametrize("n", [1, 2, 3])
     def test_release_and_extend_never_touch_a_lock_taken_between_two_round_trips(
         self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
     ) -> None:
@@ -693,7 +693,7 @@ class TestRaces:
             )
             other.release(taken[-1])
 
-    @pytest.mark.parametrize("n", [1, 2])
+    @pytest.mark.parametrize("n", [1, 2, 3])
     def test_the_store_checks_and_writes_in_one_step(
         self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
     ) -> None:
