@@ -470,7 +470,15 @@ def test_a_poison_entry_is_moved_aside_after_exactly_max_deliveries(
     poison = publish(redis_client, STREAM, {"account": "mallory", "amount": "x", "note": "ünïcode ✓"})
     rec = Recorder(redis_client, fail=always_fails)
     w = worker(redis_client, rec, "w1", max_deliveries=max_deliveries)
-    for _ in range(max_deliveries + 2):
+    for _ in range(max_deliveries):
+        w.run_once()
+        age(redis_client)
+    assert (redis_client.xlen(DEAD), pending(redis_client)) == (0, {poison: ("w1", max_deliveries)}), (
+        f"after {max_deliveries} failed deliveries the entry must still be pending, with delivery count "
+        f"{max_deliveries}: it is moved aside on its next delivery, when the count exceeds max_deliveries "
+        f"(dead letters: {redis_client.xrange(DEAD)}, pending: {pending(redis_client)})"
+    )
+    for _ in range(2):
         w.run_once()
         age(redis_client)
     assert rec.attempts(poison) == max_deliveries, (
