@@ -1257,6 +1257,36 @@ def test_never_more_body_than_the_apps_content_length(serve: Callable[..., Runni
     assert tracked.closed.is_set(), "the iterable's close() must be called when the server stops iterating early"
 
 
+@pytest.mark.parametrize("case", ["Content-Length 5", "HEAD", "204 No Content", "304 Not Modified"])
+def test_bytes_given_to_write_obey_the_same_framing_as_the_iterables(
+    serve: Callable[..., Running], case: str
+) -> None:
+    """write() is the other way into the body: Content-Length, HEAD, 204 and 304 bound it too."""
+    status = case if case in ("204 No Content", "304 Not Modified") else "200 OK"
+    headers = [] if status != "200 OK" else [("Content-Type", "text/plain"), ("Content-Length", "5")]
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response(status, headers)(b"hello world")
+        return []
+
+    running = serve(app)
+    sock = running.connect()
+    method = "HEAD" if case == "HEAD" else "GET"
+    last = b"GET /second HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    sock.sendall(f"{method} / HTTP/1.1\r\nHost: test\r\n\r\n".encode() + last)
+    raw = read_until_closed(running, sock, f"after a {method} and a pipelined GET with `Connection: close`")
+    _, sep, after = raw.partition(b"\r\n\r\n")
+    allowed = b"hello" if case == "Content-Length 5" else b""
+    rest = after[len(allowed) :]
+    assert sep and after.startswith(allowed) and (rest == b"" or rest.startswith(b"HTTP/1.1 ")), (
+        f"{method} to an app that answers {status} ({case}) and passes b'hello world' to write(): after "
+        f"the head the server sent {after[:70]!r}, expected {allowed!r} and then the next response. "
+        "Bytes given to write() obey the rules of the iterable's blocks: never more than the "
+        "Content-Length, no body for HEAD, 204 or 304; extra bytes are read as the start of the next "
+        f"response{running.trouble()}"
+    )
+
+
 def test_a_body_shorter_than_its_content_length_ends_the_connection(serve: Callable[..., Running]) -> None:
     def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")])
