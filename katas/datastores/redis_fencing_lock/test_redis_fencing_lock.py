@@ -622,6 +622,31 @@ class TestRaces:
         )
 
     @pytest.mark.parametrize("n", [1, 2, 3])
+    def test_acquire_never_overwrites_a_lock_another_client_took(
+        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+    ) -> None:
+        """After A's n-th round trip, A is paused past its TTL: whatever A wrote expires, B takes the lock."""
+        slow: SlowLink = connect(SlowLink)
+        other = FencingLock(connect(), NAME, ttl_ms=60_000)
+        got: dict[str, int] = {}
+
+        def a_pauses_b_takes() -> None:
+            redis_client.pexpire(LOCK, 1)
+            wait_until(lambda: not redis_client.exists(LOCK), what="A's lock to expire")
+            got["B"] = other.acquire(timeout=0)
+
+        slow.at(n, a_pauses_b_takes)
+        with contextlib.suppress(TimeoutError):
+            got["A"] = FencingLock(slow, NAME, ttl_ms=60_000).acquire(timeout=0)
+        if "B" not in got:  # acquire made fewer than n round trips: nothing to race
+            return
+        assert redis_client.get(LOCK) == str(got["B"]), (
+            f"B took the lock (token {got['B']}) after A's command #{n}, then A's acquire went on and left "
+            f"{LOCK!r} = {redis_client.get(LOCK)!r}: acquire overwrote a lock another client holds (a "
+            f"placeholder SET NX, then the token SET XX in another round trip?): {ONE_STEP_ACQUIRE}"
+        )
+
+    @pytest.mark.parametrize("n", [1, 2, 3])
     def test_a_holders_token_is_higher_than_every_earlier_holders(
         self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
     ) -> None:
