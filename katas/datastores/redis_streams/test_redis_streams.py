@@ -9,6 +9,9 @@ counting a delivery), so a worker with min_idle_ms = 60 s sees it as idle at onc
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
+import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -393,6 +396,48 @@ def test_a_consumer_killed_between_its_effect_and_its_ack(redis_client: redis.Re
         "credit_once must skip an entry id already in APPLIED"
     )
     assert pending(redis_client) == {}
+
+
+def serve_until_killed(url: str) -> None:
+    """A worker process whose first handler applies the effect, says so, and hangs until it is killed."""
+    r = redis.Redis.from_url(url, decode_responses=True)
+
+    def handle(entry_id: str, fields: dict[str, str]) -> None:
+        credit_once(r, entry_id, fields["account"], int(fields["amount"]))
+        r.rpush("inside-the-handler", entry_id)
+        r.blpop(["never"], 0)  # SIGKILL lands here: after the effect, before any XACK
+
+    Worker(r, STREAM, GROUP, "doomed-process", handle, min_idle_ms=MINUTE).run_once()
+
+
+@pytest.mark.stage(3, "failures and dead consumers")
+def test_a_worker_process_killed_with_sigkill_inside_its_handler(redis_client: redis.Redis, redis_url: str) -> None:
+    """No finally block, no exception handler runs in a process killed with SIGKILL: only the PEL remembers."""
+    ids = publish_payments(redis_client, 3)
+    process = multiprocessing.get_context("fork").Process(target=serve_until_killed, args=(redis_url,))
+    process.start()
+    try:
+        wait_until(lambda: bool(redis_client.llen("inside-the-handler")) or not process.is_alive(), timeout=10,
+                   what="the worker process to enter its handler")
+        assert redis_client.lrange("inside-the-handler", 0, -1) == ids[:1], (
+            f"the worker process ended (exit code {process.exitcode}) before its handler ran on {ids[0]}"
+        )
+        assert pending(redis_client) == dict.fromkeys(ids, ("doomed-process", 1)), (
+            f"while the worker process is inside the handler of {ids[0]}, the pending list is "
+            f"{pending(redis_client)}: every entry it read must be pending, none acked before its handler returned"
+        )
+    finally:
+        os.kill(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        process.join(timeout=10)
+    age(redis_client)
+    assert worker(redis_client, Recorder(redis_client), "heir").run_once() == ids, (
+        "the killed process's entries, idle for 10 minutes, must be reclaimed and handled by another worker"
+    )
+    assert balance(redis_client) == 6 and pending(redis_client) == {}, (
+        f"balance {balance(redis_client)} (expected 6: the killed handler had already credited {ids[0]}, and a "
+        f"redelivery must not credit it again), pending {pending(redis_client)}"
+    )
+    assert consumers(redis_client)["doomed-process"] == 0
 
 
 @pytest.mark.stage(3, "failures and dead consumers")
