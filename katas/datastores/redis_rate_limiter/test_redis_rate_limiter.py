@@ -47,6 +47,22 @@ def as_tuple(got: Decision) -> tuple[bool, int, int, float, float]:
     return (got.limited, got.limit, got.remaining, got.retry_after, got.reset_after)
 
 
+def assert_expires_with_the_reset(client: redis.Redis, key: str, got: Decision, after: str) -> None:
+    """Right after an allowed request that took something, the key's PTTL is reset_after.
+
+    Checked after every such request of a replayed sequence, so a key that expires too early
+    (in real time, between two requests) is reported as that, not as a wrong later decision.
+    """
+    want_ms = round(got.reset_after * 1000)
+    pttl = client.pttl(key)
+    assert want_ms // 2 <= pttl <= want_ms + 1, (
+        f"after {after} the key {key!r} must expire in reset_after = {want_ms} ms; its PTTL is "
+        f"{pttl} ms (-2: no such key, -1: no expiry). SET it with PX (milliseconds) = "
+        "ceil(reset_after in ms), under the key itself: too short and the TAT vanishes before "
+        "the next request, which then gets the burst back."
+    )
+
+
 @pytest.mark.parametrize("base", [EPOCH, 0.0, ODD, YEAR_2100], ids=["epoch_2023", "epoch_0", "odd", "year_2100"])
 def test_replays_redis_cells_published_vectors_row_by_row(redis_client: redis.Redis, base: float) -> None:
     limiter = RateLimiter(redis_client, max_burst=4, count=1, period=1)
@@ -61,6 +77,8 @@ def test_replays_redis_cells_published_vectors_row_by_row(redis_client: redis.Re
             + ("\nConvert seconds to whole units with round(), not int(): int(1.001 * 1000) is 1000."
                if base == ODD else "")
         )
+        if not limited and qty:
+            assert_expires_with_the_reset(redis_client, "user", got, f"vector row {row} (now = {base} + {t})")
 
 
 def test_reproduces_the_redis_cell_readme_example(redis_client: redis.Redis) -> None:
@@ -76,7 +94,11 @@ def test_remaining_is_exact_at_a_real_clock_value(redis_client: redis.Redis, cou
     """max_burst 2 at 5 per second, three requests at now = 1.7e9: remaining 2, 1, 0 (README formula)."""
     emission = period / count
     limiter = RateLimiter(redis_client, max_burst=2, count=count, period=period)
-    got = [limiter.throttle("k", now=EPOCH) for _ in range(4)]
+    got = []
+    for n in range(4):
+        got.append(limiter.throttle("k", now=EPOCH))
+        if not got[-1].limited:
+            assert_expires_with_the_reset(redis_client, "k", got[-1], f"request {n + 1} at now = {EPOCH}")
     expected = [(False, 3, 2, -1.0, emission), (False, 3, 1, -1.0, 2 * emission),
                 (False, 3, 0, -1.0, 3 * emission), (True, 3, 0, emission, 3 * emission)]
     assert [as_tuple(g) for g in got] == [pytest.approx(e, abs=1e-7) for e in expected], (
