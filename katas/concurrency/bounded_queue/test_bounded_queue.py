@@ -43,6 +43,7 @@ def at_once(op: Callable[..., T], *args: Any) -> T:
     return call.result()
 
 
+@pytest.mark.stage(1, "order and capacity")
 def test_items_come_out_in_the_order_they_went_in() -> None:
     q = BoundedQueue[int](3)
     for i in range(3):
@@ -52,6 +53,7 @@ def test_items_come_out_in_the_order_they_went_in() -> None:
     assert len(q) == 0
 
 
+@pytest.mark.stage(1, "order and capacity")
 def test_capacity_is_at_least_one_and_one_holds_exactly_one_item() -> None:
     for capacity in (0, -1):
         with pytest.raises(ValueError):
@@ -63,6 +65,7 @@ def test_capacity_is_at_least_one_and_one_holds_exactly_one_item() -> None:
     assert (len(q), at_once(q.get)) == (1, 7)
 
 
+@pytest.mark.stage(2, "timeouts")
 @pytest.mark.parametrize("side", ["get on an empty queue", "put on a full queue"])
 def test_timeout_zero_means_do_not_wait(side: str) -> None:
     """timeout=0 is "don't wait at all"; only None means "wait forever"."""
@@ -73,12 +76,14 @@ def test_timeout_zero_means_do_not_wait(side: str) -> None:
         at_once(q.put, 2) if side == "put on a full queue" else at_once(q.get)
 
 
+@pytest.mark.stage(2, "timeouts")
 def test_get_on_an_empty_queue_times_out() -> None:
     q = BoundedQueue[int](1)
     with pytest.raises(TimeoutError):
         q.get(timeout=0.05)
 
 
+@pytest.mark.stage(2, "timeouts")
 def test_put_on_a_full_queue_times_out_and_adds_nothing() -> None:
     q = BoundedQueue[str](1)
     q.put("a")
@@ -88,6 +93,7 @@ def test_put_on_a_full_queue_times_out_and_adds_nothing() -> None:
     assert q.get() == "a"
 
 
+@pytest.mark.stage(3, "blocking and waking")
 def test_a_blocked_put_resumes_when_a_get_makes_room() -> None:
     q = BoundedQueue[int](1)
     q.put(1)
@@ -98,6 +104,7 @@ def test_a_blocked_put_resumes_when_a_get_makes_room() -> None:
     assert q.get(timeout=1) == 2
 
 
+@pytest.mark.stage(3, "blocking and waking")
 def test_a_blocked_get_resumes_when_a_put_arrives() -> None:
     q = BoundedQueue[str](1)
     consumer = Background(q.get, name="consumer")
@@ -113,6 +120,7 @@ def _join_all(calls: list[Any], seconds: float) -> None:
         call.thread.join(max(0.0, deadline - time.monotonic()))
 
 
+@pytest.mark.stage(3, "blocking and waking")
 def test_every_put_wakes_a_waiting_getter_not_only_the_first_into_an_empty_queue() -> None:
     """Several getters asleep, several puts in a row: each item must reach a getter."""
     for _ in range(20):
@@ -133,6 +141,7 @@ def test_every_put_wakes_a_waiting_getter_not_only_the_first_into_an_empty_queue
         assert sorted(g.result() for g in getters) == [0, 1, 2]
 
 
+@pytest.mark.stage(3, "blocking and waking")
 def test_every_get_wakes_a_waiting_putter_not_only_the_first_out_of_a_full_queue() -> None:
     for _ in range(20):
         q = BoundedQueue[int](3)
@@ -151,6 +160,7 @@ def test_every_get_wakes_a_waiting_putter_not_only_the_first_out_of_a_full_queue
         )
 
 
+@pytest.mark.stage(5, "races and many threads")
 def test_through_a_queue_of_one_no_thread_sleeps_while_it_could_proceed() -> None:
     """Two producers and two consumers: getters and putters end up asleep at the same time."""
     q = BoundedQueue[int](1)
@@ -179,6 +189,7 @@ def test_through_a_queue_of_one_no_thread_sleeps_while_it_could_proceed() -> Non
     assert got == list(range(2 * per_thread)), "items lost or duplicated"
 
 
+@pytest.mark.stage(5, "races and many threads")
 def test_a_woken_getter_that_lost_the_race_waits_again() -> None:
     """A wake-up is only a hint: re-check the condition in a loop (`while`, not `if`)."""
     q = BoundedQueue[int](5)
@@ -218,6 +229,7 @@ def test_a_woken_getter_that_lost_the_race_waits_again() -> None:
     assert [x for x in got if x >= 0] == list(range(rounds)), "items lost or out of order"
 
 
+@pytest.mark.stage(5, "races and many threads")
 def test_timeout_is_one_deadline_not_a_fresh_wait_after_every_wake_up() -> None:
     """Wake-ups that find nothing must not restart the clock."""
     q = BoundedQueue[int](1)
@@ -245,6 +257,7 @@ def test_timeout_is_one_deadline_not_a_fresh_wait_after_every_wake_up() -> None:
         getter.result()
 
 
+@pytest.mark.stage(4, "closing")
 def test_close_wakes_every_waiting_getter_with_closed() -> None:
     q = BoundedQueue[int](1)
     getters = [Background(q.get, name=f"getter-{i}") for i in range(3)]
@@ -256,6 +269,7 @@ def test_close_wakes_every_waiting_getter_with_closed() -> None:
             g.result(timeout=2)
 
 
+@pytest.mark.stage(4, "closing")
 def test_close_wakes_every_waiting_putter_with_closed() -> None:
     q = BoundedQueue[int](1)
     q.put(1)
@@ -275,6 +289,7 @@ def test_close_wakes_every_waiting_putter_with_closed() -> None:
     assert q.get() == 1, "a put refused by close() must not have added its item"
 
 
+@pytest.mark.stage(4, "closing")
 def test_items_put_before_close_are_still_delivered_then_get_raises_closed() -> None:
     q = BoundedQueue[int](3)
     q.put(1)
@@ -292,6 +307,7 @@ def test_items_put_before_close_are_still_delivered_then_get_raises_closed() -> 
         q.get(timeout=1)
 
 
+@pytest.mark.stage(5, "races and many threads")
 def test_many_producers_and_consumers_deliver_every_item_exactly_once() -> None:
     q = BoundedQueue[int](4)
     producers, per_producer = 4, 500
@@ -368,6 +384,7 @@ class QueueAgainstTheStdlib(RuleBasedStateMachine):
             assert len(self.q) == self.oracle.qsize()
 
 
+@pytest.mark.stage(4, "closing")
 def test_the_queue_answers_like_queue_Queue_in_any_sequence_of_calls() -> None:
     run_state_machine_as_test(
         QueueAgainstTheStdlib, settings=settings(max_examples=150, stateful_step_count=30, deadline=None)
