@@ -103,6 +103,7 @@ def assert_sleeps(idle: float, who: str, fix: str) -> None:
 # -- the Future on its own ---------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "the future")
 def test_result_waits_until_another_thread_sets_the_value() -> None:
     future: Future[int] = Future()
     waiter = Background(future.result, name="waiter")
@@ -115,6 +116,7 @@ def test_result_waits_until_another_thread_sets_the_value() -> None:
     assert future.exception() is None
 
 
+@pytest.mark.stage(1, "the future")
 def test_result_with_a_timeout_raises_timeout_error_while_pending() -> None:
     future: Future[int] = Future()
     with pytest.raises(TimeoutError):
@@ -124,6 +126,7 @@ def test_result_with_a_timeout_raises_timeout_error_while_pending() -> None:
     assert not future.done()
 
 
+@pytest.mark.stage(1, "the future")
 def test_set_result_wakes_every_thread_waiting_on_the_future() -> None:
     future: Future[str] = Future()
     waiters = [Background(future.result, name=f"waiter-{i}") for i in range(3)]
@@ -141,6 +144,7 @@ def test_set_result_wakes_every_thread_waiting_on_the_future() -> None:
     assert [w.result() for w in waiters] == ["ready"] * 3
 
 
+@pytest.mark.stage(1, "the future")
 def test_cancelling_a_pending_future_wakes_its_waiters_with_cancelled_error() -> None:
     future: Future[int] = Future()
     waiter = Background(future.result, name="waiter")
@@ -155,6 +159,7 @@ def test_cancelling_a_pending_future_wakes_its_waiters_with_cancelled_error() ->
     )
 
 
+@pytest.mark.stage(1, "the future")
 def test_a_running_or_finished_future_cannot_be_cancelled() -> None:
     future: Future[int] = Future()
     assert future.set_running() and future.running()
@@ -168,6 +173,7 @@ def test_a_running_or_finished_future_cannot_be_cancelled() -> None:
 # -- the pool ---------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "running calls on workers")
 def test_submit_runs_the_call_on_a_worker_thread_and_returns_its_value(
     make_pool: Callable[[int], ThreadPool],
 ) -> None:
@@ -181,6 +187,7 @@ def test_submit_runs_the_call_on_a_worker_thread_and_returns_its_value(
     assert thread is not threading.current_thread(), "the call ran in the caller's thread"
 
 
+@pytest.mark.stage(2, "running calls on workers")
 def test_the_pool_reuses_a_fixed_set_of_worker_threads(
     make_pool: Callable[[int], ThreadPool],
 ) -> None:
@@ -193,6 +200,7 @@ def test_the_pool_reuses_a_fixed_set_of_worker_threads(
     )
 
 
+@pytest.mark.stage(2, "running calls on workers")
 def test_runs_as_many_calls_at_once_as_it_has_workers_and_never_more(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -227,6 +235,7 @@ def test_runs_as_many_calls_at_once_as_it_has_workers_and_never_more(
     assert peak == 3
 
 
+@pytest.mark.stage(2, "running calls on workers")
 def test_an_exception_is_raised_by_result_and_the_worker_survives_it(
     make_pool: Callable[[int], ThreadPool],
 ) -> None:
@@ -263,6 +272,7 @@ def test_an_exception_is_raised_by_result_and_the_worker_survives_it(
     assert after == "still here"
 
 
+@pytest.mark.stage(3, "map")
 def test_map_returns_results_in_input_order_not_completion_order(
     make_pool: Callable[[int], ThreadPool],
 ) -> None:
@@ -291,6 +301,7 @@ def test_map_returns_results_in_input_order_not_completion_order(
     )
 
 
+@pytest.mark.stage(3, "map")
 def test_map_starts_every_call_before_waiting_for_the_first_result(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -312,6 +323,7 @@ def test_map_starts_every_call_before_waiting_for_the_first_result(
     assert mapper.result() == [0, 1, 4, 9]
 
 
+@pytest.mark.stage(3, "map")
 def test_map_raises_the_calls_exception_when_iteration_reaches_it(
     make_pool: Callable[[int], ThreadPool],
 ) -> None:
@@ -326,6 +338,7 @@ def test_map_raises_the_calls_exception_when_iteration_reaches_it(
         )
 
 
+@pytest.mark.stage(4, "shutdown and cancelling")
 def test_shutdown_waits_for_queued_calls_then_stops_the_workers(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -352,6 +365,7 @@ def test_shutdown_waits_for_queued_calls_then_stops_the_workers(
     pool.shutdown()  # a second shutdown is harmless
 
 
+@pytest.mark.stage(4, "shutdown and cancelling")
 def test_shutdown_with_cancel_pending_cancels_queued_calls_and_lets_running_ones_finish(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -375,6 +389,7 @@ def test_shutdown_with_cancel_pending_cancels_queued_calls_and_lets_running_ones
     assert ran == [], f"cancelled calls ran anyway: {ran}"
 
 
+@pytest.mark.stage(4, "shutdown and cancelling")
 def test_a_cancelled_queued_call_never_runs(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -395,6 +410,7 @@ def test_a_cancelled_queued_call_never_runs(
     assert future.cancelled()
 
 
+@pytest.mark.stage(5, "races and idle cpu")
 def test_idle_workers_sleep_instead_of_polling_for_work(
     make_pool: Callable[[int], ThreadPool],
 ) -> None:
@@ -408,6 +424,7 @@ def test_idle_workers_sleep_instead_of_polling_for_work(
     )
 
 
+@pytest.mark.stage(5, "races and idle cpu")
 def test_a_thread_waiting_on_result_sleeps_instead_of_polling(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -501,12 +518,14 @@ class FutureAgainstConcurrentFutures(RuleBasedStateMachine):
             self._same(f"{how}(timeout=0)", outcome(self.ours, how), outcome(self.theirs, how))
 
 
+@pytest.mark.stage(1, "the future")
 def test_the_future_answers_like_concurrent_futures_in_any_sequence_of_steps() -> None:
     run_state_machine_as_test(
         FutureAgainstConcurrentFutures, settings=settings(max_examples=40, stateful_step_count=8, deadline=None)
     )
 
 
+@pytest.mark.stage(1, "the future")
 @pytest.mark.parametrize("timeout", [0, -1], ids=["timeout=0", "negative timeout"])
 def test_a_timeout_that_has_already_run_out_does_not_wait(timeout: float) -> None:
     future: Future[int] = Future()
@@ -525,6 +544,7 @@ def test_a_timeout_that_has_already_run_out_does_not_wait(timeout: float) -> Non
     assert future.result(timeout=timeout) == 5, "a finished future answers even with timeout=0"
 
 
+@pytest.mark.stage(1, "the future")
 @pytest.mark.parametrize("finish", ["cancel", "set_exception"])
 def test_every_waiter_wakes_when_the_future_is_cancelled_or_fails(finish: str) -> None:
     future: Future[int] = Future()
@@ -560,6 +580,7 @@ def test_every_waiter_wakes_when_the_future_is_cancelled_or_fails(finish: str) -
 # -- the pool: more of its contract -----------------------------------------------------------
 
 
+@pytest.mark.stage(2, "running calls on workers")
 def test_a_pool_needs_at_least_one_worker(make_pool: Callable[[int], ThreadPool]) -> None:
     for workers in (0, -1):
         with pytest.raises(ValueError):
@@ -570,6 +591,7 @@ def test_a_pool_needs_at_least_one_worker(make_pool: Callable[[int], ThreadPool]
     )
 
 
+@pytest.mark.stage(2, "running calls on workers")
 def test_with_one_worker_calls_start_in_the_order_they_were_submitted(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -587,6 +609,7 @@ def test_with_one_worker_calls_start_in_the_order_they_were_submitted(
     )
 
 
+@pytest.mark.stage(2, "running calls on workers")
 @pytest.mark.parametrize("error", [SystemExit(3), Abort("abort-5")], ids=["SystemExit", "BaseException"])
 def test_a_call_that_raises_a_base_exception_fails_its_future_not_the_worker(
     make_pool: Callable[[int], ThreadPool], error: BaseException
@@ -619,6 +642,7 @@ def test_a_call_that_raises_a_base_exception_fails_its_future_not_the_worker(
     assert after == "still here"
 
 
+@pytest.mark.stage(5, "races and idle cpu")
 def test_workers_woken_for_work_another_worker_took_wait_again(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -647,6 +671,7 @@ def test_workers_woken_for_work_another_worker_took_wait_again(
         )
 
 
+@pytest.mark.stage(5, "races and idle cpu")
 def test_calls_and_cancels_race_and_exactly_one_wins_for_each_future(
     make_pool: Callable[[int], ThreadPool],
 ) -> None:
@@ -674,6 +699,7 @@ def test_calls_and_cancels_race_and_exactly_one_wins_for_each_future(
     )
 
 
+@pytest.mark.stage(3, "map")
 def test_map_stops_at_the_shortest_iterable_like_the_builtin(
     make_pool: Callable[[int], ThreadPool],
 ) -> None:
@@ -696,6 +722,7 @@ def test_map_stops_at_the_shortest_iterable_like_the_builtin(
         )
 
 
+@pytest.mark.stage(3, "map")
 def test_map_submits_every_call_when_it_is_called_not_when_iterated(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -717,6 +744,7 @@ def test_map_submits_every_call_when_it_is_called_not_when_iterated(
     assert list(results) == [0, -1, -2]
 
 
+@pytest.mark.stage(3, "map")
 def test_map_yields_each_result_as_soon_as_it_is_ready(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -737,6 +765,7 @@ def test_map_yields_each_result_as_soon_as_it_is_ready(
     assert first.result() == 100
 
 
+@pytest.mark.stage(4, "shutdown and cancelling")
 def test_shutdown_with_cancel_pending_and_wait_still_waits_for_the_running_call(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -756,6 +785,7 @@ def test_shutdown_with_cancel_pending_and_wait_still_waits_for_the_running_call(
     assert running.result(timeout=0) is True
 
 
+@pytest.mark.stage(4, "shutdown and cancelling")
 @pytest.mark.parametrize("cancel_pending", [False, True], ids=["wait", "wait+cancel_pending"])
 def test_shutdown_wakes_every_idle_worker_and_returns(
     make_pool: Callable[[int], ThreadPool], cancel_pending: bool
@@ -776,6 +806,7 @@ def test_shutdown_wakes_every_idle_worker_and_returns(
     assert not left, f"threads {left} still alive after shutdown(wait=True) returned: join every worker"
 
 
+@pytest.mark.stage(4, "shutdown and cancelling")
 def test_shutdown_without_wait_returns_at_once_and_queued_calls_still_run(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -795,6 +826,7 @@ def test_shutdown_without_wait_returns_at_once_and_queued_calls_still_run(
     assert [f.result(timeout=3) for f in queued] == [0, 10, 20], "queued calls still run after shutdown()"
 
 
+@pytest.mark.stage(4, "shutdown and cancelling")
 def test_a_with_block_gives_the_pool_and_on_exit_waits_for_queued_calls(
     make_pool: Callable[[int], ThreadPool], gate: threading.Event
 ) -> None:
@@ -825,6 +857,7 @@ def test_a_with_block_gives_the_pool_and_on_exit_waits_for_queued_calls(
     )
 
 
+@pytest.mark.stage(4, "shutdown and cancelling")
 def test_a_program_that_never_calls_shutdown_can_still_exit() -> None:
     path = sys.modules[ThreadPool.__module__].__file__
     script = textwrap.dedent("""
