@@ -99,6 +99,7 @@ def writer(lock: RWLock, inside: Inside, gate: threading.Event) -> Callable[[], 
     return run
 
 
+@pytest.mark.stage(1, "readers and writers")
 def test_many_readers_hold_the_lock_at_once(gate: threading.Event) -> None:
     lock, inside = RWLock(), Inside()
     threads = [Background(reader(lock, inside, gate), name=f"reader-{i}") for i in range(3)]
@@ -114,6 +115,7 @@ def test_many_readers_hold_the_lock_at_once(gate: threading.Event) -> None:
     assert lock.readers == 0
 
 
+@pytest.mark.stage(1, "readers and writers")
 def test_a_writer_waits_until_the_last_reader_leaves() -> None:
     lock, inside = RWLock(), Inside()
     assert lock.acquire_read() and lock.acquire_read()  # two read holds (as two readers would)
@@ -128,6 +130,7 @@ def test_a_writer_waits_until_the_last_reader_leaves() -> None:
     assert not inside.violations, f"seen inside the lock at once: {inside.violations}. {RECHECK}"
 
 
+@pytest.mark.stage(1, "readers and writers")
 def test_readers_and_writers_wait_while_a_writer_holds_it(gate: threading.Event) -> None:
     lock, inside = RWLock(), Inside()
     assert lock.acquire_write()
@@ -149,6 +152,7 @@ def test_readers_and_writers_wait_while_a_writer_holds_it(gate: threading.Event)
     assert not inside.violations, f"seen inside the lock at once: {inside.violations}. {RECHECK}"
 
 
+@pytest.mark.stage(3, "writers go first")
 def test_a_waiting_writer_keeps_new_readers_out(gate: threading.Event) -> None:
     """Writer preference: the one rule that stops readers from starving writers."""
     lock, inside = RWLock(), Inside()
@@ -173,6 +177,7 @@ def test_a_waiting_writer_keeps_new_readers_out(gate: threading.Event) -> None:
     assert not inside.violations, f"seen inside the lock at once: {inside.violations}. {RECHECK}"
 
 
+@pytest.mark.stage(3, "writers go first")
 def test_a_writer_gets_in_while_readers_keep_overlapping() -> None:
     """Two readers hand over to each other so that one of them always holds the lock: the
     writer must still get in."""
@@ -221,6 +226,7 @@ def test_a_writer_gets_in_while_readers_keep_overlapping() -> None:
             r.result()
 
 
+@pytest.mark.stage(3, "writers go first")
 def test_readers_queued_behind_a_writer_all_enter_when_it_releases(
     gate: threading.Event,
 ) -> None:
@@ -243,6 +249,7 @@ def test_readers_queued_behind_a_writer_all_enter_when_it_releases(
         r.result()
 
 
+@pytest.mark.stage(4, "giving up and waking")
 def test_a_writer_that_gives_up_lets_every_reader_it_held_back_in() -> None:
     lock = RWLock()
     assert lock.acquire_read()
@@ -271,6 +278,7 @@ def test_a_writer_that_gives_up_lets_every_reader_it_held_back_in() -> None:
     assert lock.readers == 0
 
 
+@pytest.mark.stage(2, "timeouts and misuse")
 def test_acquire_times_out_with_false_and_holds_nothing() -> None:
     lock = RWLock()
     assert lock.acquire_write()
@@ -282,6 +290,7 @@ def test_acquire_times_out_with_false_and_holds_nothing() -> None:
     lock.release_write()
 
 
+@pytest.mark.stage(2, "timeouts and misuse")
 def test_a_with_block_releases_the_lock_even_when_it_raises() -> None:
     lock = RWLock()
     with pytest.raises(ValueError), lock.read_locked():
@@ -298,6 +307,7 @@ def test_a_with_block_releases_the_lock_even_when_it_raises() -> None:
     )
 
 
+@pytest.mark.stage(2, "timeouts and misuse")
 def test_releasing_what_you_do_not_hold_raises_runtime_error() -> None:
     lock = RWLock()
     with pytest.raises(RuntimeError):
@@ -323,6 +333,7 @@ def test_releasing_what_you_do_not_hold_raises_runtime_error() -> None:
     assert lock.readers == 0
 
 
+@pytest.mark.stage(5, "heavy contention")
 def test_readers_never_see_a_half_done_write_under_contention() -> None:
     """Many threads with frequent thread switches: exclusion holds and no update is lost."""
     lock, inside = RWLock(), Inside()
@@ -427,6 +438,7 @@ def a_writer_behind_queued_readers_after_the_last_reader_left() -> None:
     assert [r.result() for r in queued] == [True] * 4, "the readers go in once the writer has left"
 
 
+@pytest.mark.stage(4, "giving up and waking")
 def test_the_last_reader_out_wakes_every_waiter_so_the_writer_behind_queued_readers_gets_in() -> None:
     """With one condition for readers and writers, notify() may wake a reader that must go back
     to sleep, and the writer that could go in is never told. Which waiter notify() picks depends
@@ -435,6 +447,7 @@ def test_the_last_reader_out_wakes_every_waiter_so_the_writer_behind_queued_read
         a_writer_behind_queued_readers_after_the_last_reader_left()
 
 
+@pytest.mark.stage(4, "giving up and waking")
 def test_a_writer_that_gives_up_keeps_readers_out_while_another_writer_waits(
     gate: threading.Event,
 ) -> None:
@@ -458,6 +471,7 @@ def test_a_writer_that_gives_up_keeps_readers_out_while_another_writer_waits(
     assert not inside.violations, f"seen inside the lock at once: {inside.violations}. {RECHECK}"
 
 
+@pytest.mark.stage(3, "writers go first")
 def test_when_a_writer_leaves_a_waiting_writer_goes_before_waiting_readers(
     gate: threading.Event,
 ) -> None:
@@ -480,6 +494,7 @@ def test_when_a_writer_leaves_a_waiting_writer_goes_before_waiting_readers(
     assert not inside.violations, f"seen inside the lock at once: {inside.violations}. {RECHECK}"
 
 
+@pytest.mark.stage(4, "giving up and waking")
 @pytest.mark.parametrize("side", ["reader", "writer"])
 def test_a_waiter_woken_for_nothing_waits_for_the_rest_of_its_timeout(side: str) -> None:
     """A writer that gives up wakes everyone; a waiter whose way is still blocked waits on."""
@@ -512,6 +527,7 @@ def test_a_waiter_woken_for_nothing_waits_for_the_rest_of_its_timeout(side: str)
     assert (lock.readers, lock.writers_waiting) == (0, 0)
 
 
+@pytest.mark.stage(4, "giving up and waking")
 @pytest.mark.parametrize("side", ["reader", "writer"])
 def test_one_deadline_for_the_whole_wait_however_often_the_waiter_is_woken(side: str) -> None:
     lock = RWLock()
@@ -533,6 +549,7 @@ def test_one_deadline_for_the_whole_wait_however_often_the_waiter_is_woken(side:
     assert lock.writers_waiting == 0 and lock.readers == (0 if side == "reader" else 1)
 
 
+@pytest.mark.stage(2, "timeouts and misuse")
 @pytest.mark.parametrize("timeout", [0, -1], ids=["timeout=0", "negative timeout"])
 def test_a_timeout_that_has_already_run_out_does_not_wait(timeout: float) -> None:
     lock = RWLock()
