@@ -235,11 +235,13 @@ def learner_tasks_running() -> list[asyncio.Task[Any]]:
 # -- fetch ------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "fetching one url")
 @pytest.mark.asyncio
 async def test_fetch_returns_the_body(server: Server, session: aiohttp.ClientSession) -> None:
     assert await fetch(session, server.url("/hello/1"), timeout=5) == "hello 1"
 
 
+@pytest.mark.stage(1, "fetching one url")
 @pytest.mark.asyncio
 async def test_fetch_raises_for_an_error_status(
     server: Server, session: aiohttp.ClientSession
@@ -255,6 +257,7 @@ async def test_fetch_raises_for_an_error_status(
         )
 
 
+@pytest.mark.stage(1, "fetching one url")
 @pytest.mark.asyncio
 async def test_fetch_decodes_the_body_with_the_charset_the_response_declares(
     server: Server, session: aiohttp.ClientSession
@@ -267,6 +270,7 @@ async def test_fetch_decodes_the_body_with_the_charset_the_response_declares(
         )
 
 
+@pytest.mark.stage(1, "fetching one url")
 @pytest.mark.asyncio
 async def test_fetch_returns_the_whole_body_however_many_pieces_it_arrives_in(
     server: Server, session: aiohttp.ClientSession
@@ -282,6 +286,7 @@ async def test_fetch_returns_the_whole_body_however_many_pieces_it_arrives_in(
 STATUSES = [200, 201, 203, 204, 299, 300, 399, 400, 401, 403, 404, 418, 429, 499, 500, 502, 503, 599]
 
 
+@pytest.mark.stage(1, "fetching one url")
 @pytest.mark.asyncio
 async def test_every_status_from_400_up_raises_and_every_status_below_is_the_body(
     server: Server, session: aiohttp.ClientSession
@@ -356,6 +361,7 @@ PHASES = {
 }
 
 
+@pytest.mark.stage(2, "timeouts")
 @pytest.mark.parametrize("phase", list(PHASES))
 @pytest.mark.asyncio
 async def test_the_timeout_covers_the_whole_exchange(
@@ -379,6 +385,7 @@ async def test_the_timeout_covers_the_whole_exchange(
         assert server.abandoned == [path]
 
 
+@pytest.mark.stage(2, "timeouts")
 @pytest.mark.parametrize("timeout", [0, -1])
 @pytest.mark.asyncio
 async def test_a_timeout_that_has_already_run_out_gets_no_answer(
@@ -395,6 +402,7 @@ async def test_a_timeout_that_has_already_run_out_gets_no_answer(
 # -- fetch_all ----------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "fanning out")
 @pytest.mark.asyncio
 async def test_never_more_than_limit_requests_in_flight_and_the_limit_is_used(
     server: Server, session: aiohttp.ClientSession, spawn: Spawn
@@ -417,6 +425,7 @@ async def test_never_more_than_limit_requests_in_flight_and_the_limit_is_used(
     assert server.peak == 3, f"peak in flight was {server.peak}, limit was 3"
 
 
+@pytest.mark.stage(3, "fanning out")
 @pytest.mark.asyncio
 async def test_results_come_back_in_input_order_not_completion_order(
     server: Server, session: aiohttp.ClientSession
@@ -430,6 +439,7 @@ async def test_results_come_back_in_input_order_not_completion_order(
     )
 
 
+@pytest.mark.stage(4, "failures in the fan-out")
 @pytest.mark.asyncio
 async def test_one_failed_call_is_a_result_not_the_end_of_the_others(
     server: Server, session: aiohttp.ClientSession
@@ -458,6 +468,7 @@ async def test_one_failed_call_is_a_result_not_the_end_of_the_others(
     )
 
 
+@pytest.mark.stage(4, "failures in the fan-out")
 @pytest.mark.asyncio
 async def test_a_failed_call_gives_back_exactly_one_slot(
     server: Server, session: aiohttp.ClientSession, spawn: Spawn
@@ -481,6 +492,7 @@ async def test_a_failed_call_gives_back_exactly_one_slot(
     )
 
 
+@pytest.mark.stage(4, "failures in the fan-out")
 @pytest.mark.asyncio
 async def test_a_timed_out_call_fails_alone_and_frees_its_slot(
     server: Server, session: aiohttp.ClientSession
@@ -500,6 +512,7 @@ async def test_a_timed_out_call_fails_alone_and_frees_its_slot(
     )
 
 
+@pytest.mark.stage(5, "slots and cancellation")
 @pytest.mark.asyncio
 async def test_the_timeout_starts_when_a_call_gets_its_slot_not_while_it_waits_for_one(
     server: Server, session: aiohttp.ClientSession
@@ -516,6 +529,7 @@ async def test_the_timeout_starts_when_a_call_gets_its_slot_not_while_it_waits_f
     assert results == [f"hello {i}" for i in range(5)], "one body per URL, in the URLs' order"
 
 
+@pytest.mark.stage(5, "slots and cancellation")
 @pytest.mark.asyncio
 async def test_cancelling_fetch_all_cancels_every_request_and_starts_no_more(
     server: Server, session: aiohttp.ClientSession, spawn: Spawn
@@ -550,6 +564,7 @@ async def test_cancelling_fetch_all_cancels_every_request_and_starts_no_more(
     assert sorted(server.abandoned) == ["/hold/0", "/hold/1"]
 
 
+@pytest.mark.stage(3, "fanning out")
 @pytest.mark.asyncio
 async def test_no_urls_no_requests(server: Server, session: aiohttp.ClientSession) -> None:
     assert await fetch_all(session, [], limit=3, timeout=5) == []
@@ -557,6 +572,7 @@ async def test_no_urls_no_requests(server: Server, session: aiohttp.ClientSessio
     assert server.started == ["/hello/9"]
 
 
+@pytest.mark.stage(3, "fanning out")
 @pytest.mark.asyncio
 async def test_a_limit_below_one_is_refused_before_any_request(
     server: Server, session: aiohttp.ClientSession
@@ -571,6 +587,7 @@ async def test_a_limit_below_one_is_refused_before_any_request(
     )
 
 
+@pytest.mark.stage(4, "failures in the fan-out")
 @pytest.mark.asyncio
 async def test_every_error_status_and_misbehaving_peer_is_that_urls_result(
     server: Server, session: aiohttp.ClientSession
@@ -601,6 +618,7 @@ async def test_every_error_status_and_misbehaving_peer_is_that_urls_result(
     )
 
 
+@pytest.mark.stage(5, "slots and cancellation")
 @pytest.mark.asyncio
 async def test_a_freed_slot_goes_to_the_next_url_at_once(
     server: Server, session: aiohttp.ClientSession, spawn: Spawn
