@@ -50,6 +50,7 @@ def refused(error: type[Exception] | tuple[type[Exception], ...], action: Callab
 # --- Money: a frozen, hashable, slotted value object ---------------------------------------
 
 
+@pytest.mark.stage(1, "a frozen money value")
 @pytest.mark.parametrize(("field", "value"), [("amount", 999), ("currency", "USD")])
 def test_money_cannot_be_changed_after_creation(field: str, value: object) -> None:
     price = Money(250, "EUR")
@@ -61,6 +62,7 @@ def test_money_cannot_be_changed_after_creation(field: str, value: object) -> No
     )
 
 
+@pytest.mark.stage(1, "a frozen money value")
 def test_equal_money_values_hash_alike_and_work_as_dict_keys() -> None:
     a, b = Money(250, "EUR"), Money(250, "EUR")
     try:
@@ -80,6 +82,7 @@ def test_equal_money_values_hash_alike_and_work_as_dict_keys() -> None:
     )
 
 
+@pytest.mark.stage(1, "a frozen money value")
 def test_money_has_slots_and_no_instance_dict() -> None:
     price = Money(1, "EUR")
     assert not hasattr(price, "__dict__"), (
@@ -91,6 +94,7 @@ def test_money_has_slots_and_no_instance_dict() -> None:
     )
 
 
+@pytest.mark.stage(1, "a frozen money value")
 @pytest.mark.parametrize("given", ["eur", "Eur", "eUR", "EUR"])
 def test_money_normalises_the_currency_even_though_it_is_frozen(given: str) -> None:
     price = Money(5, given)
@@ -103,6 +107,7 @@ def test_money_normalises_the_currency_even_though_it_is_frozen(given: str) -> N
     )
 
 
+@pytest.mark.stage(1, "a frozen money value")
 @pytest.mark.parametrize("amount", [0, -250, 10**30])
 def test_any_int_is_an_amount(amount: int) -> None:
     price = Money(amount, "JPY")
@@ -112,6 +117,7 @@ def test_any_int_is_an_amount(amount: int) -> None:
     )
 
 
+@pytest.mark.stage(2, "refusing bad money")
 @pytest.mark.parametrize(
     ("amount", "currency", "error", "why"),
     [
@@ -139,6 +145,7 @@ def test_money_rejects_bad_values_in_post_init(
             f"Money({amount!r}, {currency!r}) must raise {error.__name__} in __post_init__: {why}")
 
 
+@pytest.mark.stage(2, "refusing bad money")
 def test_a_currency_that_is_not_a_string_is_refused() -> None:
     assert Money(1, "usd").currency == "USD", "'usd' is stored upper-cased"
     for currency in (None, 978, b"EUR"):
@@ -146,6 +153,7 @@ def test_a_currency_that_is_not_a_string_is_refused() -> None:
                 f"Money(1, {currency!r}): a currency must be a string of 3 ASCII letters")
 
 
+@pytest.mark.stage(2, "refusing bad money")
 def test_add_returns_a_new_value_and_replace_validates_again() -> None:
     a, b = Money(250, "EUR"), Money(100, "eur")
     total = a.add(b)
@@ -171,6 +179,7 @@ def test_add_returns_a_new_value_and_replace_validates_again() -> None:
 # --- Task: order=True with a shaped sort key ----------------------------------------------
 
 
+@pytest.mark.stage(3, "tasks that sort")
 @PROPERTY
 @given(st.lists(tasks, max_size=12))
 def test_sorted_tasks_follow_priority_then_due_then_title(items: list[Task]) -> None:
@@ -182,6 +191,7 @@ def test_sorted_tasks_follow_priority_then_due_then_title(items: list[Task]) -> 
     )
 
 
+@pytest.mark.stage(3, "tasks that sort")
 @PROPERTY
 @given(tasks, tasks)
 def test_comparisons_agree_with_the_key_and_ignore_tags(a: Task, b: Task) -> None:
@@ -201,6 +211,7 @@ def test_comparisons_agree_with_the_key_and_ignore_tags(a: Task, b: Task) -> Non
         )
 
 
+@pytest.mark.stage(3, "tasks that sort")
 def test_tasks_that_share_a_key_keep_input_order_when_sorted() -> None:
     """sorted() is stable: equal keys keep their order, which is what makes tags harmless."""
     first = Task(1, DAY, "deploy", ["zzz"])
@@ -209,6 +220,7 @@ def test_tasks_that_share_a_key_keep_input_order_when_sorted() -> None:
     assert sorted([second, first])[0] is second, "tags must not be part of the sort key"
 
 
+@pytest.mark.stage(3, "tasks that sort")
 def test_each_task_gets_its_own_tags_list() -> None:
     a, b = Task(0, DAY, "a"), Task(0, DAY, "b")
     a.tags.append("urgent")
@@ -222,6 +234,7 @@ def test_each_task_gets_its_own_tags_list() -> None:
     assert Task(1, DAY, "d", given_tags).tags == ["ops", "bug"], "tags given are kept"
 
 
+@pytest.mark.stage(3, "tasks that sort")
 def test_a_mutable_task_is_not_hashable() -> None:
     task = Task(3, DAY, "refactor")
     because = ("a Task is mutable, so it must not be hashable: eq=True without frozen sets "
@@ -230,12 +243,14 @@ def test_a_mutable_task_is_not_hashable() -> None:
     refused(TypeError, lambda: {task}, because)
 
 
+@pytest.mark.stage(3, "tasks that sort")
 @pytest.mark.parametrize("priority", [0, 4])
 def test_priorities_0_to_4_are_accepted(priority: int) -> None:
     task = Task(priority, DAY, "edge")
     assert task.priority == priority, f"priority {priority} is one of 0..4 and must be accepted"
 
 
+@pytest.mark.stage(3, "tasks that sort")
 @pytest.mark.parametrize("priority", [5, -1, 100])
 def test_task_rejects_an_unknown_priority(priority: int) -> None:
     Task(2, DAY, "fine")  # a good priority is accepted
@@ -246,6 +261,7 @@ def test_task_rejects_an_unknown_priority(priority: int) -> None:
 # --- Config: keyword-only and frozen ------------------------------------------------------
 
 
+@pytest.mark.stage(4, "a keyword-only config")
 def test_config_takes_keywords_only() -> None:
     assert Config(host="db", port=5432) == Config(host="db", port=5432), "equal settings"
     for args in [("db",), ("db", 5432), ("db", 5432, True)]:
@@ -259,6 +275,7 @@ def test_config_takes_keywords_only() -> None:
         )
 
 
+@pytest.mark.stage(4, "a keyword-only config")
 def test_config_requires_host_and_has_defaults() -> None:
     config = Config(host="db")
     assert (config.host, config.port, config.debug) == ("db", 8080, False), (
@@ -269,12 +286,14 @@ def test_config_requires_host_and_has_defaults() -> None:
             "host has no default: Config() without it is a TypeError")
 
 
+@pytest.mark.stage(4, "a keyword-only config")
 @pytest.mark.parametrize("port", [1, 65535])
 def test_the_first_and_last_ports_are_valid(port: int) -> None:
     assert Config(host="db", port=port).port == port, f"port {port} is in 1..65535"
     assert Config(host="db").with_port(port).port == port, f"with_port({port}): in 1..65535"
 
 
+@pytest.mark.stage(4, "a keyword-only config")
 @pytest.mark.parametrize("port", [0, 65536, -1])
 def test_a_port_outside_1_to_65535_is_refused(port: int) -> None:
     config = Config(host="db")
@@ -285,6 +304,7 @@ def test_a_port_outside_1_to_65535_is_refused(port: int) -> None:
     assert config.port == 8080, "a refused with_port() leaves the original alone"
 
 
+@pytest.mark.stage(4, "a keyword-only config")
 def test_with_port_returns_a_validated_copy() -> None:
     config = Config(host="db", debug=True)
     moved = config.with_port(5432)
@@ -294,6 +314,7 @@ def test_with_port_returns_a_validated_copy() -> None:
     assert moved is not config and config.port == 8080, "with_port() must not change the original"
 
 
+@pytest.mark.stage(4, "a keyword-only config")
 def test_config_is_frozen_and_hashable() -> None:
     config = Config(host="db")
     with pytest.raises(FrozenInstanceError):
