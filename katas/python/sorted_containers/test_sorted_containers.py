@@ -117,6 +117,7 @@ def counting_work(code_file: str) -> Iterator[None]:
 # --- sliding-window median ---------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "the sliding median")
 def test_sliding_median_examples() -> None:
     got = sliding_median([1, 3, -1, -3, 5, 3, 6, 7], 3)
     assert got == [1.0, -1.0, -1.0, 3.0, 5.0, 6.0], (
@@ -136,6 +137,7 @@ def test_sliding_median_examples() -> None:
     assert sliding_median([], 1) == [], "no numbers: no windows, no medians"
 
 
+@pytest.mark.stage(1, "the sliding median")
 def test_medians_are_floats() -> None:
     got = sliding_median([3, 1, 2], 3) + sliding_median([7, 9], 2)
     assert got == [2.0, 8.0] and all(type(m) is float for m in got), (
@@ -144,6 +146,7 @@ def test_medians_are_floats() -> None:
     )
 
 
+@pytest.mark.stage(1, "the sliding median")
 def test_even_window_median_is_the_true_mean() -> None:
     got = sliding_median([-3, 0, 4], 2)
     why = ("`// 2` floors, so (-3 + 0) // 2 is -2: use / 2" if got == [-2.0, 2.0] else
@@ -154,6 +157,7 @@ def test_even_window_median_is_the_true_mean() -> None:
     )
 
 
+@pytest.mark.stage(1, "the sliding median")
 @pytest.mark.parametrize("k", [0, -1])
 def test_window_size_must_be_positive(k: int) -> None:
     refused(ValueError, lambda: sliding_median([1, 2, 3], k),
@@ -161,6 +165,7 @@ def test_window_size_must_be_positive(k: int) -> None:
     assert sliding_median([1, 2, 3], 1) == [1.0, 2.0, 3.0], "k = 1, the smallest legal window"
 
 
+@pytest.mark.stage(1, "the sliding median")
 @PROPERTY
 @given(st.lists(st.integers(-50, 50), max_size=30), st.integers(1, 8))
 def test_sliding_median_matches_the_oracle(nums: list[int], k: int) -> None:
@@ -181,6 +186,7 @@ def median_work(k: int) -> int:
     return work
 
 
+@pytest.mark.stage(5, "log-time work")
 def test_sliding_median_does_log_k_work_per_window() -> None:
     small, large = median_work(25), median_work(200)
     ratio = large / max(small, 1)
@@ -197,6 +203,7 @@ def test_sliding_median_does_log_k_work_per_window() -> None:
 # --- leaderboard -------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "the leaderboard")
 def test_ranks_follow_score_then_name() -> None:
     board = Leaderboard()
     for player, score in [("cat", 50), ("bob", 70), ("ann", 50), ("dan", 10)]:
@@ -215,6 +222,7 @@ def test_ranks_follow_score_then_name() -> None:
     assert len(board) == 4, f"len() is {len(board)} with 4 players"
 
 
+@pytest.mark.stage(2, "the leaderboard")
 @pytest.mark.parametrize("k", [0, -1, -5])
 def test_top_of_zero_or_fewer_is_empty(k: int) -> None:
     board = Leaderboard()
@@ -226,6 +234,7 @@ def test_top_of_zero_or_fewer_is_empty(k: int) -> None:
     )
 
 
+@pytest.mark.stage(2, "the leaderboard")
 def test_a_new_score_replaces_the_old_one() -> None:
     board = Leaderboard()
     board.submit("ann", 90)
@@ -239,6 +248,7 @@ def test_a_new_score_replaces_the_old_one() -> None:
     assert (board.rank("bob"), board.rank("ann")) == (1, 2), "ann's 10 ranks below bob's 80"
 
 
+@pytest.mark.stage(2, "the leaderboard")
 def test_removed_and_unknown_players() -> None:
     board = Leaderboard()
     board.submit("ann", 5)
@@ -309,6 +319,7 @@ class LeaderboardAgainstADict(RuleBasedStateMachine):
             )
 
 
+@pytest.mark.stage(2, "the leaderboard")
 def test_leaderboard_matches_a_dict_oracle() -> None:
     run_state_machine_as_test(
         LeaderboardAgainstADict, settings=settings(PROPERTY, max_examples=100, stateful_step_count=20)
@@ -344,6 +355,7 @@ def leaderboard_work(n: int) -> int:
     return work
 
 
+@pytest.mark.stage(5, "log-time work")
 def test_leaderboard_does_log_n_work_per_call() -> None:
     small, large = leaderboard_work(200), leaderboard_work(1_600)
     ratio = large / max(small, 1)
@@ -360,6 +372,7 @@ def test_leaderboard_does_log_n_work_per_call() -> None:
 # --- calendar -------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "the calendar")
 def test_back_to_back_bookings_fit_because_intervals_are_half_open() -> None:
     cal = Calendar()
     assert cal.book(10, 12), "the first booking into an empty calendar"
@@ -376,6 +389,7 @@ def test_back_to_back_bookings_fit_because_intervals_are_half_open() -> None:
     )
 
 
+@pytest.mark.stage(3, "the calendar")
 def test_a_booking_is_checked_against_both_neighbours() -> None:
     cal = Calendar()
     assert cal.book(10, 20) and cal.book(30, 40), "two separate bookings"
@@ -389,6 +403,7 @@ def test_a_booking_is_checked_against_both_neighbours() -> None:
     assert cal.book(20, 30), "[20, 30) fits exactly between [10, 20) and [30, 40)"
 
 
+@pytest.mark.stage(3, "the calendar")
 def test_cancel_frees_the_slot_and_bad_input_is_refused() -> None:
     cal = Calendar()
     assert cal.book(1, 5)
@@ -403,6 +418,7 @@ def test_cancel_frees_the_slot_and_bad_input_is_refused() -> None:
     assert cal.bookings() == [(2, 4)], "a refused cancel or booking changes nothing"
 
 
+@pytest.mark.stage(3, "the calendar")
 def test_free_gaps_inside_a_range() -> None:
     cal = Calendar()
     for start, end in [(9, 10), (11, 13), (13, 14), (16, 18)]:
@@ -475,6 +491,7 @@ class CalendarAgainstAPointSet(RuleBasedStateMachine):
         )
 
 
+@pytest.mark.stage(3, "the calendar")
 def test_calendar_matches_a_point_set_oracle() -> None:
     run_state_machine_as_test(
         CalendarAgainstAPointSet, settings=settings(PROPERTY, max_examples=100, stateful_step_count=20)
@@ -484,6 +501,7 @@ def test_calendar_matches_a_point_set_oracle() -> None:
 # --- merging intervals -----------------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "merging intervals")
 def test_merge_examples() -> None:
     got = merge_intervals([(5, 6), (1, 2), (3, 4)])
     assert got == [(1, 2), (3, 4), (5, 6)], (
@@ -501,6 +519,7 @@ def test_merge_examples() -> None:
     assert got == [(3, 4)], f"got {got} from an iterator of one interval: any iterable will do"
 
 
+@pytest.mark.stage(4, "merging intervals")
 @PROPERTY
 @given(
     st.lists(
