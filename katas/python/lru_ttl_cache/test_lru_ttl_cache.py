@@ -63,6 +63,7 @@ def present(cache: LRUCache[str, int] | TTLCache[str, int], keys: str) -> str:
 # --- LRU ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "the lru cache")
 def test_get_counts_as_a_use() -> None:
     cache, evicted = evicting_lru(2)
     cache.put("a", 1)
@@ -76,6 +77,7 @@ def test_get_counts_as_a_use() -> None:
     assert cache.get("a") == 1 and cache.get("c") == 3 and cache.get("b") is None
 
 
+@pytest.mark.stage(1, "the lru cache")
 def test_the_oldest_entry_is_evicted_not_the_newest() -> None:
     cache, evicted = evicting_lru(2)
     for i, key in enumerate("abc"):
@@ -87,6 +89,7 @@ def test_the_oldest_entry_is_evicted_not_the_newest() -> None:
     assert "c" in cache and len(cache) == 2
 
 
+@pytest.mark.stage(1, "the lru cache")
 def test_updating_a_key_never_evicts_and_counts_as_a_use() -> None:
     cache, evicted = evicting_lru(2)
     cache.put("a", 1)
@@ -105,6 +108,7 @@ def test_updating_a_key_never_evicts_and_counts_as_a_use() -> None:
     assert cache.get("a") == 10, "put() of an existing key replaces its value"
 
 
+@pytest.mark.stage(1, "the lru cache")
 def test_in_is_a_peek_that_leaves_the_order_alone() -> None:
     cache, evicted = evicting_lru(2)
     cache.put("a", 1)
@@ -117,6 +121,7 @@ def test_in_is_a_peek_that_leaves_the_order_alone() -> None:
     )
 
 
+@pytest.mark.stage(1, "the lru cache")
 def test_get_returns_the_default_on_a_miss_and_capacity_must_be_positive() -> None:
     cache = LRUCache[str, int](1)
     assert cache.get("nope") is None
@@ -127,6 +132,7 @@ def test_get_returns_the_default_on_a_miss_and_capacity_must_be_positive() -> No
                 f"LRUCache({capacity}): a capacity below 1 is a ValueError")
 
 
+@pytest.mark.stage(1, "the lru cache")
 def test_capacity_one_without_on_evict_keeps_the_newest() -> None:
     cache = LRUCache[str, int](1)  # no on_evict: evicting must still work
     cache.put("a", 1)
@@ -161,6 +167,7 @@ class RecordingLRU(cachetools.LRUCache):  # type: ignore[type-arg]
         return item
 
 
+@pytest.mark.stage(1, "the lru cache")
 @PROPERTY
 @given(st.integers(1, 4), lru_ops)
 def test_lru_behaves_like_cachetools(capacity: int, ops: list[tuple[str, str, int]]) -> None:
@@ -184,6 +191,7 @@ def test_lru_behaves_like_cachetools(capacity: int, ops: list[tuple[str, str, in
 # --- TTL ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "expiry")
 def test_an_entry_lives_until_exactly_put_time_plus_ttl() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=4, ttl=10, clock=clock)
@@ -199,6 +207,7 @@ def test_an_entry_lives_until_exactly_put_time_plus_ttl() -> None:
     assert "a" not in cache and len(cache) == 0
 
 
+@pytest.mark.stage(2, "expiry")
 @pytest.mark.parametrize("ask", ["in", "len"])
 def test_in_and_len_see_the_expiry_without_a_get_first(ask: str) -> None:
     clock = Clock()
@@ -216,6 +225,7 @@ def test_in_and_len_see_the_expiry_without_a_get_first(ask: str) -> None:
     )
 
 
+@pytest.mark.stage(2, "expiry")
 def test_ttl_follows_the_injected_clock() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=4, ttl=0.5, clock=clock)
@@ -227,6 +237,7 @@ def test_ttl_follows_the_injected_clock() -> None:
     )
 
 
+@pytest.mark.stage(2, "expiry")
 def test_get_returns_the_default_on_a_miss_and_after_the_expiry() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=2, ttl=5, clock=clock)
@@ -239,6 +250,7 @@ def test_get_returns_the_default_on_a_miss_and_after_the_expiry() -> None:
     )
 
 
+@pytest.mark.stage(2, "expiry")
 def test_get_does_not_extend_the_expiry_but_put_does() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=4, ttl=10, clock=clock)
@@ -257,6 +269,7 @@ def test_get_does_not_extend_the_expiry_but_put_does() -> None:
     assert cache.get("b") is None
 
 
+@pytest.mark.stage(3, "expiry meets recency")
 def test_a_re_put_moves_the_key_behind_every_other_in_expiry_order() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=4, ttl=10, clock=clock)
@@ -278,6 +291,7 @@ def test_a_re_put_moves_the_key_behind_every_other_in_expiry_order() -> None:
     assert present(cache, "ab") == "" and len(cache) == 0, "a, re-put at 2, expires at 12"
 
 
+@pytest.mark.stage(3, "expiry meets recency")
 def test_get_is_a_use_in_the_ttl_cache_too() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=2, ttl=100, clock=clock)
@@ -292,6 +306,7 @@ def test_get_is_a_use_in_the_ttl_cache_too() -> None:
     )
 
 
+@pytest.mark.stage(3, "expiry meets recency")
 def test_the_ttl_cache_evicts_its_least_recently_used_live_entry() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=2, ttl=100, clock=clock)
@@ -305,6 +320,7 @@ def test_the_ttl_cache_evicts_its_least_recently_used_live_entry() -> None:
     )
 
 
+@pytest.mark.stage(3, "expiry meets recency")
 def test_a_ttl_update_never_evicts_and_counts_as_a_use() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=2, ttl=100, clock=clock)
@@ -323,6 +339,7 @@ def test_a_ttl_update_never_evicts_and_counts_as_a_use() -> None:
     assert cache.get("a") == 10
 
 
+@pytest.mark.stage(3, "expiry meets recency")
 def test_expired_entries_make_room_before_a_live_one_is_evicted() -> None:
     clock = Clock()
     cache = TTLCache[str, int](capacity=2, ttl=10, clock=clock)
@@ -340,6 +357,7 @@ def test_expired_entries_make_room_before_a_live_one_is_evicted() -> None:
     assert cache.get("c") == 3 and len(cache) == 2
 
 
+@pytest.mark.stage(2, "expiry")
 def test_capacity_and_ttl_must_be_positive() -> None:
     clock = Clock()
     for capacity, ttl in [(0, 1.0), (-1, 1.0), (1, 0.0), (1, -0.5), (0, 0.0)]:
@@ -354,6 +372,7 @@ def test_capacity_and_ttl_must_be_positive() -> None:
     assert cache.get("a") is None
 
 
+@pytest.mark.stage(2, "expiry")
 def test_the_default_clock_is_the_one_freezegun_controls() -> None:
     with freeze_time("2024-03-01 12:00:00") as frozen:
         cache = TTLCache[str, int](capacity=4, ttl=60)
@@ -520,6 +539,7 @@ class TTLCacheMachine(RuleBasedStateMachine):
         self.peek(len_first=self.steps % 2 == 0)
 
 
+@pytest.mark.stage(3, "expiry meets recency")
 def test_ttl_behaves_like_cachetools_step_by_step() -> None:
     run_state_machine_as_test(
         TTLCacheMachine, settings=settings(PROPERTY, max_examples=100, stateful_step_count=20)
@@ -671,6 +691,7 @@ SCANS = {
 }
 
 
+@pytest.mark.stage(4, "constant work per call")
 @pytest.mark.parametrize("work, name", [(lru_work, "LRUCache"), (ttl_work, "TTLCache")])
 def test_each_call_does_the_same_work_in_a_cache_8_times_larger(
     work: Callable[[int], int], name: str
