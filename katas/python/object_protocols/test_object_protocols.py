@@ -31,6 +31,7 @@ def refused(error: type[Exception], action: Callable[[], object], naming: str, b
 # --- the descriptor ------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "the descriptor")
 def test_each_instance_keeps_its_own_value() -> None:
     tea = Product("tea", 250)
     assert (tea.name, tea.price) == ("tea", 250), (
@@ -46,6 +47,7 @@ def test_each_instance_keeps_its_own_value() -> None:
     assert (cake.name, cake.price) == ("cake", 400), f"the second product reads {(cake.name, cake.price)}"
 
 
+@pytest.mark.stage(1, "the descriptor")
 def test_the_smallest_legal_values_are_accepted() -> None:
     item = Product("x", 0)
     assert (item.name, item.price) == ("x", 0), (
@@ -54,6 +56,7 @@ def test_the_smallest_legal_values_are_accepted() -> None:
     )
 
 
+@pytest.mark.stage(1, "the descriptor")
 def test_without_a_check_only_the_type_is_checked() -> None:
     class Meter(int):
         """An int subclass: isinstance(Meter(3), int) holds."""
@@ -70,6 +73,7 @@ def test_without_a_check_only_the_type_is_checked() -> None:
             "a str is not an int: __set__ raises TypeError naming the attribute")
 
 
+@pytest.mark.stage(1, "the descriptor")
 def test_reading_on_the_class_gives_the_descriptor_itself() -> None:
     try:
         attribute = Product.price
@@ -82,6 +86,7 @@ def test_reading_on_the_class_gives_the_descriptor_itself() -> None:
     assert attribute.name == "price", "__set_name__ tells the descriptor its attribute name"
 
 
+@pytest.mark.stage(2, "refusing bad values")
 def test_wrong_types_and_values_are_refused_with_the_attribute_name() -> None:
     item = Product("tea", 250)
     refused(TypeError, lambda: setattr(item, "price", 2.5), "price",
@@ -102,6 +107,7 @@ def test_wrong_types_and_values_are_refused_with_the_attribute_name() -> None:
     )
 
 
+@pytest.mark.stage(2, "refusing bad values")
 def test_the_type_is_checked_before_the_value() -> None:
     item = Product("tea", 250)
     try:
@@ -116,6 +122,7 @@ def test_the_type_is_checked_before_the_value() -> None:
     assert item.price == 250, "a refused assignment must keep the old value"
 
 
+@pytest.mark.stage(2, "refusing bad values")
 def test_an_attribute_that_was_never_set_is_an_attribute_error() -> None:
     class Order:
         quantity = Typed(int)
@@ -137,6 +144,7 @@ def test_an_attribute_that_was_never_set_is_an_attribute_error() -> None:
 # --- slots and the eq/hash contract -------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "slots, eq and hash")
 def test_points_are_slotted() -> None:
     p = Point(1, 2)
     assert not hasattr(p, "__dict__"), "Point instances still have a __dict__: declare __slots__"
@@ -146,6 +154,7 @@ def test_points_are_slotted() -> None:
     assert repr(p) == "Point(1, 2)", f"repr is {repr(p)!r}: keep the stub's __repr__"
 
 
+@pytest.mark.stage(3, "slots, eq and hash")
 def test_equal_points_hash_alike() -> None:
     a, b = Point(3, 4), Point(3, 4)
     assert a == b and not (a != b) and a != Point(4, 3), (  # noqa: SIM202 - != is checked too
@@ -162,6 +171,7 @@ def test_equal_points_hash_alike() -> None:
     assert {a: "here"}[b] == "here", "an equal point finds the entry another one made in a dict"
 
 
+@pytest.mark.stage(3, "slots, eq and hash")
 def test_comparing_with_another_type_is_not_implemented() -> None:
     p = Point(1, 2)
     got = p.__eq__((1, 2))
@@ -187,6 +197,7 @@ def test_comparing_with_another_type_is_not_implemented() -> None:
     )
 
 
+@pytest.mark.stage(3, "slots, eq and hash")
 @PROPERTY
 @given(st.integers(-3, 3), st.integers(-3, 3), st.integers(-3, 3), st.integers(-3, 3))
 def test_eq_and_hash_agree_with_the_coordinates(x1: int, y1: int, x2: int, y2: int) -> None:
@@ -199,6 +210,7 @@ def test_eq_and_hash_agree_with_the_coordinates(x1: int, y1: int, x2: int, y2: i
 # --- cooperative multiple inheritance --------------------------------------------------------------
 
 
+@pytest.mark.stage(4, "cooperative inheritance")
 def test_every_layer_initialises_exactly_once() -> None:
     try:
         app = App(token="t0k3n", prefix="[app]", size=128)
@@ -219,6 +231,7 @@ def test_every_layer_initialises_exactly_once() -> None:
     )
 
 
+@pytest.mark.stage(4, "cooperative inheritance")
 def test_the_shared_root_runs_once_in_the_diamond(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
     original = Handler.__init__
@@ -236,6 +249,7 @@ def test_the_shared_root_runs_once_in_the_diamond(monkeypatch: pytest.MonkeyPatc
     )
 
 
+@pytest.mark.stage(4, "cooperative inheritance")
 def test_handle_visits_every_layer_once_in_mro_order() -> None:
     app = App(token="t", prefix="p", size=1)
     assert [c.__name__ for c in App.__mro__] == ["App", "Auth", "Logging", "Cache", "Handler", "object"]
@@ -249,6 +263,7 @@ def test_handle_visits_every_layer_once_in_mro_order() -> None:
     assert Handler().handle("x") == ["Handler"], "the root alone answers ['Handler']"
 
 
+@pytest.mark.stage(4, "cooperative inheritance")
 def test_any_order_of_the_layers_is_followed() -> None:
     class Reversed(Cache, Logging, Auth):
         """Another diamond over the same layers: nothing may assume App's order."""
@@ -269,6 +284,7 @@ def test_any_order_of_the_layers_is_followed() -> None:
     )
 
 
+@pytest.mark.stage(4, "cooperative inheritance")
 def test_unknown_or_missing_keywords_are_type_errors() -> None:
     App(token="t", prefix="p", size=1)  # the right keywords are accepted
     with pytest.raises(TypeError):
