@@ -356,6 +356,7 @@ def path_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[b
 # --- the environ ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(1, "one request, one response")
 def test_environ_holds_the_pep_3333_variables(serve: Callable[..., Running]) -> None:
     running = serve(environ_app)
     wire = Wire(running)
@@ -385,6 +386,7 @@ def test_environ_holds_the_pep_3333_variables(serve: Callable[..., Running]) -> 
     assert not wrong, f"environ variables differ from PEP 3333's (and the contract table's): {wrong}"
 
 
+@pytest.mark.stage(1, "one request, one response")
 def test_request_headers_become_http_variables(serve: Callable[..., Running]) -> None:
     running = serve(environ_app)
     wire = Wire(running)
@@ -420,6 +422,7 @@ def test_request_headers_become_http_variables(serve: Callable[..., Running]) ->
         assert key not in env, f"{key} must not be in the environ: PEP 3333 names it {key[5:]}"
 
 
+@pytest.mark.stage(1, "one request, one response")
 def test_path_info_is_percent_decoded_as_latin1_and_query_string_stays_raw(serve: Callable[..., Running]) -> None:
     running = serve(environ_app)
     wire = Wire(running)
@@ -435,6 +438,7 @@ def test_path_info_is_percent_decoded_as_latin1_and_query_string_stays_raw(serve
     )
 
 
+@pytest.mark.stage(1, "one request, one response")
 def test_wsgi_input_gives_the_body_and_then_end_of_file(serve: Callable[..., Running]) -> None:
     running = serve(echo_app)
     payload = bytes(range(256)) * 400  # 100 KiB, more than one socket read
@@ -470,6 +474,7 @@ def werkzeug_app(request: WerkzeugRequest) -> WerkzeugResponse:
     return WerkzeugResponse(json.dumps(received))
 
 
+@pytest.mark.stage(1, "one request, one response")
 def test_a_werkzeug_app_routes_reads_query_strings_and_parses_forms(serve: Callable[..., Running]) -> None:
     running = serve(werkzeug_app)
     with requests.Session() as session:
@@ -503,6 +508,7 @@ def port_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[b
     return [port]
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_a_requests_session_reuses_one_tcp_connection(serve: Callable[..., Running]) -> None:
     running = serve(port_app)
     with requests.Session() as session:
@@ -519,6 +525,7 @@ def test_a_requests_session_reuses_one_tcp_connection(serve: Callable[..., Runni
     )
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_connection_close_ends_the_connection_after_the_response(serve: Callable[..., Running]) -> None:
     running = serve(text_app(b"bye"))
     sock = running.connect()
@@ -532,6 +539,7 @@ def test_connection_close_ends_the_connection_after_the_response(serve: Callable
     )
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_an_idle_keep_alive_connection_does_not_block_other_clients(serve: Callable[..., Running]) -> None:
     running = serve(text_app(b"hi"))
     idle = Wire(running)
@@ -554,6 +562,7 @@ def test_an_idle_keep_alive_connection_does_not_block_other_clients(serve: Calla
 MDN_CHUNKED = b"7\r\nMozilla\r\n11\r\nDeveloper Network\r\n0\r\n\r\n"  # docs/vectors.md 5.1, RFC 9112 7.1
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 @pytest.mark.parametrize(
     "blocks",
     [(b"Mozilla", b"Developer Network"), (b"", b"Mozilla", b"", b"Developer Network", b"")],
@@ -586,6 +595,7 @@ def test_a_body_of_unknown_length_is_chunked_exactly_as_rfc_9112_frames_it(
     assert second.body == b"MozillaDeveloper Network", f"the second response on the connection was {second.raw[:200]!r}"
 
 
+@pytest.mark.stage(1, "one request, one response")
 def test_a_content_length_from_the_app_frames_the_body_exactly(serve: Callable[..., Running]) -> None:
     def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")])
@@ -605,6 +615,7 @@ def test_a_content_length_from_the_app_frames_the_body_exactly(serve: Callable[.
     assert wire.response().body == b"hello world", "the second response on the same connection is wrong"
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_an_http_1_0_client_gets_a_body_delimited_by_closing(serve: Callable[..., Running]) -> None:
     running = serve(streaming_app(b"Mozilla", b"Developer Network"))
     conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=CLIENT_TIMEOUT)
@@ -624,6 +635,7 @@ def test_an_http_1_0_client_gets_a_body_delimited_by_closing(serve: Callable[...
     assert body == b"MozillaDeveloper Network"
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_a_head_response_has_headers_and_no_body(serve: Callable[..., Running]) -> None:
     running = serve(text_app(b"hello world"))
     conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=CLIENT_TIMEOUT)
@@ -643,6 +655,7 @@ def test_a_head_response_has_headers_and_no_body(serve: Callable[..., Running]) 
     assert body == b"hello world"
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_a_head_response_to_a_streaming_app_sends_no_chunks(serve: Callable[..., Running]) -> None:
     running = serve(streaming_app(b"Mozilla", b"Developer Network"))
     wire = Wire(running)
@@ -659,6 +672,7 @@ def test_a_head_response_to_a_streaming_app_sends_no_chunks(serve: Callable[...,
 # --- request bodies on a persistent connection ------------------------------------------------------------
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_pipelined_requests_are_answered_in_order_with_bodies_not_mixed(serve: Callable[..., Running]) -> None:
     running = serve(echo_app)
     wire = Wire(running)
@@ -680,6 +694,7 @@ def test_pipelined_requests_are_answered_in_order_with_bodies_not_mixed(serve: C
     )
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_a_body_the_app_never_reads_is_not_taken_for_the_next_request(serve: Callable[..., Running]) -> None:
     running = serve(path_app)
     smuggled = b"GET /smuggled HTTP/1.1\r\nHost: test\r\n\r\n"  # a body that looks like a request
@@ -699,6 +714,7 @@ def test_a_body_the_app_never_reads_is_not_taken_for_the_next_request(serve: Cal
 # --- start_response, write() and exc_info -------------------------------------------------------------------
 
 
+@pytest.mark.stage(3, "start_response and app errors")
 def test_write_callable_output_comes_before_the_iterable(serve: Callable[..., Running]) -> None:
     def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         write = start_response("200 OK", [("Content-Type", "text/plain")])
@@ -713,6 +729,7 @@ def test_write_callable_output_comes_before_the_iterable(serve: Callable[..., Ru
     )
 
 
+@pytest.mark.stage(3, "start_response and app errors")
 def test_start_response_with_exc_info_replaces_the_status_before_the_first_body_byte(
     serve: Callable[..., Running],
 ) -> None:
@@ -738,6 +755,7 @@ def test_start_response_with_exc_info_replaces_the_status_before_the_first_body_
     assert wire.rest().body == b"custom error page"
 
 
+@pytest.mark.stage(3, "start_response and app errors")
 def test_exc_info_after_the_first_body_byte_is_raised_back_into_the_app(serve: Callable[..., Running]) -> None:
     outcome: list[object] = []
 
@@ -774,6 +792,7 @@ def test_exc_info_after_the_first_body_byte_is_raised_back_into_the_app(serve: C
     )
 
 
+@pytest.mark.stage(3, "start_response and app errors")
 @pytest.mark.parametrize("framing", ["chunked", "content_length"])
 def test_an_app_error_after_the_first_body_byte_cuts_the_connection_and_adds_nothing(
     serve: Callable[..., Running], framing: str
@@ -802,6 +821,7 @@ def test_an_app_error_after_the_first_body_byte_cuts_the_connection_and_adds_not
     )
 
 
+@pytest.mark.stage(3, "start_response and app errors")
 @pytest.mark.parametrize("where", ["before_start_response", "after_start_response", "after_an_empty_block"])
 def test_an_app_error_before_the_first_body_byte_becomes_a_500(serve: Callable[..., Running], where: str) -> None:
     def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -860,6 +880,7 @@ def failing() -> Iterator[bytes]:
     raise RuntimeError("failed after the first block")
 
 
+@pytest.mark.stage(3, "start_response and app errors")
 @pytest.mark.parametrize("case", ["complete", "app_raises_mid_body", "client_disconnects"])
 def test_the_iterables_close_is_always_called(serve: Callable[..., Running], case: str) -> None:
     blocks = {"complete": lambda: iter([b"a", b"b"]), "app_raises_mid_body": failing, "client_disconnects": endless}
@@ -897,6 +918,7 @@ def status_of(raw: bytes) -> int | None:
     return int(match.group(1)) if match else None
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize(
     "request_bytes",
     [
@@ -941,6 +963,7 @@ def test_a_malformed_request_gets_400(serve: Callable[..., Running], request_byt
     assert not called, "the app must not be called for a request that could not be parsed"
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
@@ -970,6 +993,7 @@ def test_what_the_server_does_not_speak_is_refused_with_its_status(
     )
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize("shape", ["one_huge_header", "too_many_headers"])
 def test_too_large_headers_are_refused(serve: Callable[..., Running], shape: str) -> None:
     called: list[str] = []
@@ -1000,6 +1024,7 @@ def test_too_large_headers_are_refused(serve: Callable[..., Running], shape: str
 # --- shutdown ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.stage(5, "shutdown")
 def test_shutdown_stops_serving_and_closes_idle_connections(serve: Callable[..., Running]) -> None:
     running = serve(text_app(b"hi"))
     wire = Wire(running)
@@ -1037,6 +1062,7 @@ def refuses_connections(port: int) -> bool:
     return False
 
 
+@pytest.mark.stage(1, "one request, one response")
 def test_the_default_address_is_localhost_on_a_port_the_os_picks() -> None:
     servers = [WSGIServer(text_app(b"default")), WSGIServer(text_app(b"default"))]
     serving = [Background(server.serve_forever, name="serve_forever") for server in servers]
@@ -1055,6 +1081,7 @@ def test_the_default_address_is_localhost_on_a_port_the_os_picks() -> None:
             thread.thread.join(1.0)
 
 
+@pytest.mark.stage(5, "shutdown")
 def test_shutdown_before_serve_forever_returns_and_releases_the_port() -> None:
     server = WSGIServer(text_app(b"never served"), "127.0.0.1", 0)
     port = server.server_address[1]
@@ -1072,6 +1099,7 @@ def test_shutdown_before_serve_forever_returns_and_releases_the_port() -> None:
     Background(server.serve_forever, name="serve_forever").result(timeout=CLIENT_TIMEOUT)
 
 
+@pytest.mark.stage(5, "shutdown")
 def test_shutdown_lets_requests_in_progress_finish_and_closes_their_connections(
     serve: Callable[..., Running],
 ) -> None:
@@ -1111,6 +1139,7 @@ def test_shutdown_lets_requests_in_progress_finish_and_closes_their_connections(
         stopper.result(timeout=CLIENT_TIMEOUT)
 
 
+@pytest.mark.stage(5, "shutdown")
 def test_shutdown_cuts_off_a_client_that_stopped_reading_after_its_timeout(serve: Callable[..., Running]) -> None:
     yielded = [0]
 
@@ -1144,6 +1173,7 @@ def test_shutdown_cuts_off_a_client_that_stopped_reading_after_its_timeout(serve
         raise AssertionError("the cut-off response's iterable was never closed") from None
 
 
+@pytest.mark.stage(5, "shutdown")
 def test_an_app_stuck_forever_does_not_keep_the_process_alive() -> None:
     """Connection threads are daemons: after shutdown(), an app that never returns can't block exit."""
     script = textwrap.dedent(f"""
@@ -1178,6 +1208,7 @@ def test_an_app_stuck_forever_does_not_keep_the_process_alive() -> None:
 # --- apps that misbehave: header names in any case, lying lengths ----------------------------------------
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize(
     ("length", "date"), [("content-length", "date"), ("CONTENT-LENGTH", "DATE"), ("Content-length", "dAtE")]
 )
@@ -1210,6 +1241,7 @@ def test_the_apps_content_length_and_date_count_in_any_letter_case(
     assert wire.response().body == b"hello world", "the second response on the connection is wrong"
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 def test_the_server_adds_a_date_when_the_app_gives_none(serve: Callable[..., Running]) -> None:
     running = serve(text_app(b"hi"))
     wire = Wire(running)
@@ -1227,6 +1259,7 @@ def endless_after_hello() -> Iterator[bytes]:
         yield b" and more"
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize("shape", ["one_block", "several_blocks", "endless"])
 def test_never_more_body_than_the_apps_content_length(serve: Callable[..., Running], shape: str) -> None:
     """PEP 3333: send no more than Content-Length allows, and stop iterating once it is sent."""
@@ -1257,6 +1290,7 @@ def test_never_more_body_than_the_apps_content_length(serve: Callable[..., Runni
     assert tracked.closed.is_set(), "the iterable's close() must be called when the server stops iterating early"
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize("case", ["Content-Length 5", "HEAD", "204 No Content", "304 Not Modified"])
 def test_bytes_given_to_write_obey_the_same_framing_as_the_iterables(
     serve: Callable[..., Running], case: str
@@ -1287,6 +1321,7 @@ def test_bytes_given_to_write_obey_the_same_framing_as_the_iterables(
     )
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 def test_a_body_shorter_than_its_content_length_ends_the_connection(serve: Callable[..., Running]) -> None:
     def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")])
@@ -1303,6 +1338,7 @@ def test_a_body_shorter_than_its_content_length_ends_the_connection(serve: Calla
     )
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
 def test_a_204_or_304_response_has_no_body_and_no_framing(serve: Callable[..., Running], status: str) -> None:
     def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -1324,6 +1360,7 @@ def test_a_204_or_304_response_has_no_body_and_no_framing(serve: Callable[..., R
     )
 
 
+@pytest.mark.stage(3, "start_response and app errors")
 def test_app_tracebacks_go_to_wsgi_errors(serve: Callable[..., Running], capsys: pytest.CaptureFixture[str]) -> None:
     class FailingClose:
         def __iter__(self) -> Iterator[bytes]:
@@ -1356,6 +1393,7 @@ def test_app_tracebacks_go_to_wsgi_errors(serve: Callable[..., Running], capsys:
 # --- clients that misbehave: lower-case headers, stray CRLFs, stalls, huge unread bodies -----------------
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_request_framing_headers_count_in_any_letter_case(serve: Callable[..., Running]) -> None:
     running = serve(echo_app)
     wire = Wire(running)
@@ -1375,6 +1413,7 @@ def test_request_framing_headers_count_in_any_letter_case(serve: Callable[..., R
     assert rest == b"", f"after `connection: Keep-Alive, CLOSE` the server sent {rest[:100]!r} instead of closing"
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_an_http_1_0_request_is_answered_once_and_the_connection_closed(serve: Callable[..., Running]) -> None:
     running = serve(environ_app)
     sock = running.connect()
@@ -1390,6 +1429,7 @@ def test_an_http_1_0_request_is_answered_once_and_the_connection_closed(serve: C
     )
 
 
+@pytest.mark.stage(1, "one request, one response")
 def test_content_type_and_length_are_absent_when_not_sent(serve: Callable[..., Running]) -> None:
     running = serve(environ_app)
     wire = Wire(running)
@@ -1399,6 +1439,7 @@ def test_content_type_and_length_are_absent_when_not_sent(serve: Callable[..., R
     assert not present, f"a GET without a body sent no Content-Type or Content-Length; the environ had {present}"
 
 
+@pytest.mark.stage(1, "one request, one response")
 @pytest.mark.parametrize(
     ("target", "path", "query"),
     [("http://example.test/a%20b?x=1", "/a b", "x=1"), ("http://example.test", "/", "")],
@@ -1449,6 +1490,7 @@ def input_ops_app(environ: Environ, start_response: Callable[..., Any]) -> Itera
 SAMPLE_BODY = b"first line\nsecond\r\n\n\xff\x00 no newline at the end"
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_every_size_of_every_read_matches_io_bytesio(serve: Callable[..., Running]) -> None:
     """read(size), readline(size), readlines(hint) for every size around the body's, then read(None)."""
     running = serve(input_ops_app)
@@ -1480,6 +1522,7 @@ def test_every_size_of_every_read_matches_io_bytesio(serve: Callable[..., Runnin
     )
 
 
+@pytest.mark.stage(2, "framing and keep-alive")
 def test_wsgi_input_reads_like_a_file_holding_only_the_body(serve: Callable[..., Running]) -> None:
     """read(n), readline(n), readlines(hint) and iteration, against io.BytesIO(body) as the oracle."""
     running = serve(input_ops_app)
@@ -1515,6 +1558,7 @@ def test_wsgi_input_reads_like_a_file_holding_only_the_body(serve: Callable[...,
     reads_agree()
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize("unread", [1 << 20, (1 << 20) + 1], ids=["1_MiB", "1_MiB_plus_1"])
 def test_an_unread_body_is_skipped_up_to_1_mib_and_past_that_the_connection_closes(
     serve: Callable[..., Running], unread: int
@@ -1544,6 +1588,7 @@ def test_an_unread_body_is_skipped_up_to_1_mib_and_past_that_the_connection_clos
     sender.result(timeout=CLIENT_TIMEOUT)
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 def test_stalled_and_silent_clients_do_not_block_others(serve: Callable[..., Running]) -> None:
     running = serve(echo_app)
     stalled_head = running.connect()
@@ -1564,6 +1609,7 @@ def test_stalled_and_silent_clients_do_not_block_others(serve: Callable[..., Run
     assert stalled_body.response().body == b"only ten bytes more.", "the stalled body, once complete, is answered"
 
 
+@pytest.mark.stage(4, "peers that misbehave")
 @pytest.mark.parametrize("where", ["request_line", "header_line", "header_count"])
 def test_header_limits_hold_exactly_at_the_limit(serve: Callable[..., Running], where: str) -> None:
     """8190 bytes per line (counting its CRLF) and 100 header lines are fine; one more is refused."""
