@@ -182,6 +182,7 @@ async def tag_of(address: Address, skipped: str = REFUSED_IS_SKIPPED) -> str:
     return line.decode().strip()
 
 
+@pytest.mark.stage(1, "relaying in turn")
 @pytest.mark.asyncio
 async def test_connections_go_to_the_backends_in_turn(start_backend, make_proxy) -> None:
     backends = [await start_backend(n, tagged_echo) for n in ("a", "b", "c")]
@@ -194,6 +195,7 @@ async def test_connections_go_to_the_backends_in_turn(start_backend, make_proxy)
     )
 
 
+@pytest.mark.stage(2, "backends that fail")
 @pytest.mark.asyncio
 async def test_a_backend_that_refuses_is_skipped(start_backend, make_proxy, refused_address) -> None:
     a, b = await start_backend("a", tagged_echo), await start_backend("b", tagged_echo)
@@ -202,6 +204,7 @@ async def test_a_backend_that_refuses_is_skipped(start_backend, make_proxy, refu
     assert set(tags) == {"a", "b"}, f"connections reached {tags}: both live backends must get traffic"
 
 
+@pytest.mark.stage(2, "backends that fail")
 @pytest.mark.asyncio
 async def test_when_every_backend_refuses_the_client_is_closed(make_proxy, refused_address) -> None:
     proxy = await make_proxy([refused_address, refused_address])
@@ -217,6 +220,7 @@ async def test_when_every_backend_refuses_the_client_is_closed(make_proxy, refus
     assert got == b""
 
 
+@pytest.mark.stage(3, "both directions at once")
 @pytest.mark.asyncio
 async def test_megabytes_flow_both_ways_at_once(start_backend, make_proxy) -> None:
     """A client that writes and reads at the same time, through an echo: a full-duplex relay."""
@@ -275,6 +279,7 @@ def nc_minus_n(address: Address, data: bytes) -> bytes:
         return b"".join(chunks)
 
 
+@pytest.mark.stage(3, "both directions at once")
 @pytest.mark.asyncio
 async def test_half_close_reaches_the_backend_and_its_answer_comes_back(start_backend, make_proxy) -> None:
     hasher = await start_backend("sha256", sha256_after_eof)
@@ -295,6 +300,7 @@ async def test_half_close_reaches_the_backend_and_its_answer_comes_back(start_ba
     assert hasher.connections == 1
 
 
+@pytest.mark.stage(3, "both directions at once")
 @pytest.mark.asyncio
 async def test_a_backend_that_stops_reading_slows_the_sender(start_backend, make_proxy) -> None:
     """Backpressure: bytes the backend won't take must stay in bounded buffers, so the client's send blocks."""
@@ -319,6 +325,7 @@ async def test_a_backend_that_stops_reading_slows_the_sender(start_backend, make
     )
 
 
+@pytest.mark.stage(4, "resets and leftovers")
 @pytest.mark.asyncio
 async def test_a_client_reset_closes_the_backend_connection(start_backend, make_proxy) -> None:
     holder = await start_backend("holder", holds)
@@ -338,6 +345,7 @@ async def test_a_client_reset_closes_the_backend_connection(start_backend, make_
     )
 
 
+@pytest.mark.stage(5, "closing the proxy")
 @pytest.mark.asyncio
 async def test_close_ends_every_connection_and_leaves_nothing_running(start_backend, make_proxy) -> None:
     holder = await start_backend("holder", holds)
@@ -408,6 +416,7 @@ def three_posts(url: str, body: bytes) -> list[requests.Response]:
         return [session.post(url, data=body, headers={"X-Test": "kept"}, timeout=5) for _ in range(3)]
 
 
+@pytest.mark.stage(1, "relaying in turn")
 @pytest.mark.asyncio
 async def test_http_passes_through_untouched_and_keep_alive_stays_on_one_backend(http_backends, make_proxy) -> None:
     proxy = await make_proxy(http_backends)
@@ -436,6 +445,7 @@ async def test_http_passes_through_untouched_and_keep_alive_stays_on_one_backend
 # --- the contract's other rows: construction, failover, both directions, ends ------------------------
 
 
+@pytest.mark.stage(1, "relaying in turn")
 @pytest.mark.asyncio
 async def test_a_proxy_needs_at_least_one_backend_and_an_address_once_started(start_backend) -> None:
     with pytest.raises(ValueError):
@@ -454,6 +464,7 @@ async def test_a_proxy_needs_at_least_one_backend_and_an_address_once_started(st
     await asyncio.wait_for(proxy.close(), 5)  # a second close() is harmless
 
 
+@pytest.mark.stage(1, "relaying in turn")
 @pytest.mark.asyncio
 async def test_close_before_start_is_harmless() -> None:
     proxy = TCPProxy([("127.0.0.1", 9)])
@@ -462,6 +473,7 @@ async def test_close_before_start_is_harmless() -> None:
         _ = proxy.address
 
 
+@pytest.mark.stage(2, "backends that fail")
 @pytest.mark.asyncio
 async def test_round_robin_goes_on_past_a_refused_backend(start_backend, make_proxy, refused_address) -> None:
     a, b = await start_backend("a", tagged_echo), await start_backend("b", tagged_echo)
@@ -474,6 +486,7 @@ async def test_round_robin_goes_on_past_a_refused_backend(start_backend, make_pr
     )
 
 
+@pytest.mark.stage(2, "backends that fail")
 @pytest.mark.asyncio
 async def test_a_silent_backend_is_skipped_after_the_connect_timeout(start_backend, make_proxy, silent_address) -> None:
     a = await start_backend("a", tagged_echo)
@@ -493,6 +506,7 @@ async def test_a_silent_backend_is_skipped_after_the_connect_timeout(start_backe
     assert tags == ["a", "a"], f"the clients reached {tags}"
 
 
+@pytest.mark.stage(2, "backends that fail")
 @pytest.mark.asyncio
 async def test_when_every_backend_is_silent_the_client_is_closed(make_proxy, silent_address) -> None:
     proxy = await make_proxy([silent_address, silent_address], connect_timeout=0.2)
@@ -521,6 +535,7 @@ async def floods(b: Backend, reader: asyncio.StreamReader, writer: asyncio.Strea
 FLOOD = 64 * 1024 * 1024
 
 
+@pytest.mark.stage(3, "both directions at once")
 @pytest.mark.asyncio
 async def test_a_client_that_stops_reading_slows_the_backend(start_backend, make_proxy) -> None:
     """Backpressure the other way: a download nobody reads must stay in bounded buffers."""
@@ -555,6 +570,7 @@ async def greets_then_listens(b: Backend, reader: asyncio.StreamReader, writer: 
         b.received += len(data)
 
 
+@pytest.mark.stage(3, "both directions at once")
 @pytest.mark.asyncio
 async def test_a_half_close_from_the_backend_reaches_the_client_and_the_client_can_still_send(
     start_backend, make_proxy
@@ -604,6 +620,7 @@ async def resets_after_greeting(b: Backend, reader: asyncio.StreamReader, writer
     writer.transport.abort()  # linger 0: RST
 
 
+@pytest.mark.stage(4, "resets and leftovers")
 @pytest.mark.asyncio
 async def test_a_backend_reset_closes_the_client_connection(start_backend, make_proxy) -> None:
     crasher = await start_backend("crasher", resets_after_greeting)
@@ -632,6 +649,7 @@ def proxy_tasks(*ignored: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if t not in mine and not t.done()}
 
 
+@pytest.mark.stage(4, "resets and leftovers")
 @pytest.mark.asyncio
 async def test_a_finished_connection_leaves_nothing_behind_and_loses_no_byte(start_backend, make_proxy) -> None:
     """Both directions done: both sockets closed, the connection's task over, every byte delivered."""
@@ -652,6 +670,7 @@ async def test_a_finished_connection_leaves_nothing_behind_and_loses_no_byte(sta
     )
 
 
+@pytest.mark.stage(5, "closing the proxy")
 @pytest.mark.asyncio
 async def test_close_does_not_wait_for_a_connect_in_progress(make_proxy, silent_address) -> None:
     proxy = await make_proxy([silent_address], connect_timeout=30)
@@ -698,6 +717,7 @@ async def until(condition: Callable[[], object], seconds: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.stage(1, "relaying in turn")
 @pytest.mark.asyncio
 async def test_the_defaults_are_localhost_and_a_port_the_os_picks(start_backend) -> None:
     a = await start_backend("a", tagged_echo)
@@ -726,6 +746,7 @@ def ipv6_loopback() -> bool:
         return False
 
 
+@pytest.mark.stage(1, "relaying in turn")
 @pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
 @pytest.mark.asyncio
 async def test_a_proxy_on_ipv6_loopback_relays_to_an_ipv4_backend(start_backend, make_proxy) -> None:
@@ -739,6 +760,7 @@ async def test_a_proxy_on_ipv6_loopback_relays_to_an_ipv4_backend(start_backend,
     assert await tag_of((host, port)) == "a", "the L4 proxy relays from an IPv6 client to an IPv4 backend"
 
 
+@pytest.mark.stage(2, "backends that fail")
 @pytest.mark.asyncio
 async def test_a_connection_arriving_while_another_waits_on_a_silent_backend_takes_the_next_turn(
     start_backend, make_proxy, silent_address
@@ -802,6 +824,7 @@ def read_slowly(client: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.stage(4, "resets and leftovers")
 @pytest.mark.asyncio
 async def test_bytes_still_buffered_when_both_sides_are_done_are_delivered(start_backend, make_proxy) -> None:
     go = asyncio.Event()
@@ -838,6 +861,7 @@ async def test_bytes_still_buffered_when_both_sides_are_done_are_delivered(start
         )
 
 
+@pytest.mark.stage(5, "closing the proxy")
 @pytest.mark.asyncio
 async def test_close_releases_the_sockets_of_a_client_that_stopped_reading(start_backend, make_proxy) -> None:
     source = await start_backend("source", floods)
@@ -862,6 +886,7 @@ async def test_close_releases_the_sockets_of_a_client_that_stopped_reading(start
         client.close()
 
 
+@pytest.mark.stage(4, "resets and leftovers")
 @pytest.mark.asyncio
 async def test_finished_connections_leave_no_task_object_behind(start_backend, make_proxy) -> None:
     a = await start_backend("a", tagged_echo)
@@ -883,6 +908,7 @@ async def test_finished_connections_leave_no_task_object_behind(start_backend, m
     )
 
 
+@pytest.mark.stage(2, "backends that fail")
 @pytest.mark.asyncio
 async def test_a_connection_no_backend_takes_ends_without_an_unhandled_error(make_proxy, refused_address) -> None:
     loop = asyncio.get_running_loop()
