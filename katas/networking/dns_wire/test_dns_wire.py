@@ -72,11 +72,13 @@ def explain_query_diff(got: bytes, want: bytes) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.stage(1, "building a query")
 def test_the_query_for_example_com_is_the_rfc_vector_byte_for_byte() -> None:
     got = build_query("example.com", "A", qid=0x1234)
     assert got == VECTOR_6_1, explain_query_diff(got, VECTOR_6_1)
 
 
+@pytest.mark.stage(1, "building a query")
 def test_a_final_dot_and_a_numeric_qtype_give_the_same_query() -> None:
     got = build_query("example.com.", 1, qid=0x1234)
     assert got == VECTOR_6_1, "a final dot names the root, it is not an empty label\n" + (
@@ -98,6 +100,7 @@ def dns_names(draw: st.DrawFn, alphabet: str = LOWER, max_labels: int = 6) -> st
     return ".".join(labels)
 
 
+@pytest.mark.stage(1, "building a query")
 @PROPERTY
 @given(
     name=dns_names(MIXED),
@@ -115,6 +118,7 @@ def test_queries_are_what_dnspython_builds_and_dnspython_reads_them(name: str, q
     assert parsed.question[0].name == dns.name.from_text(name)
 
 
+@pytest.mark.stage(1, "building a query")
 def test_the_longest_legal_name_is_255_bytes_on_the_wire() -> None:
     longest = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 3 * 64 + 62 + 1 = 255 bytes
     got = build_query(longest, "A", qid=1)
@@ -125,6 +129,7 @@ def test_the_longest_legal_name_is_255_bytes_on_the_wire() -> None:
     )
 
 
+@pytest.mark.stage(1, "building a query")
 @pytest.mark.parametrize(
     ("name", "why"),
     [
@@ -142,6 +147,7 @@ def test_names_that_cannot_be_encoded_raise_value_error(name: str, why: str) -> 
     pytest.fail(f"build_query({name[:30]!r}...) returned {len(got)} bytes instead of raising ValueError: {why}")
 
 
+@pytest.mark.stage(1, "building a query")
 def test_the_root_is_a_single_zero_byte() -> None:
     got = build_query(".", "NS", qid=0x0101)
     want = dns.message.make_query(".", "NS", id=0x0101).to_wire()
@@ -150,6 +156,7 @@ def test_the_root_is_a_single_zero_byte() -> None:
     )
 
 
+@pytest.mark.stage(1, "building a query")
 def test_a_name_that_is_not_ascii_is_refused_or_sent_as_idna() -> None:
     name = "bücher.example"
     try:
@@ -164,6 +171,7 @@ def test_a_name_that_is_not_ascii_is_refused_or_sent_as_idna() -> None:
     )
 
 
+@pytest.mark.stage(1, "building a query")
 def test_every_type_name_of_the_contract_is_its_iana_number() -> None:
     for qtype in ["A", "NS", "CNAME", "SOA", "PTR", "MX", "TXT", "AAAA", "SRV"]:
         got = build_query("example.com", qtype, qid=9)
@@ -171,6 +179,7 @@ def test_every_type_name_of_the_contract_is_its_iana_number() -> None:
         assert got == want, f"QTYPE {qtype} is {dns.rdatatype.from_text(qtype)}\n" + explain_query_diff(got, want)
 
 
+@pytest.mark.stage(1, "building a query")
 @pytest.mark.parametrize("qtype", [0, 1, 65280, 0xFFFF])
 def test_a_numeric_qtype_is_any_16_bit_number(qtype: int) -> None:
     got = build_query("example.com", qtype, qid=9)
@@ -178,6 +187,7 @@ def test_a_numeric_qtype_is_any_16_bit_number(qtype: int) -> None:
     assert got == want, f"QTYPE {qtype} is a 16-bit number on the wire\n" + explain_query_diff(got, want)
 
 
+@pytest.mark.stage(1, "building a query")
 @pytest.mark.parametrize("qtype", [-1, 0x10000, "BOGUS", ""], ids=["minus-1", "65536", "unknown-name", "empty"])
 def test_a_qtype_that_is_no_type_raises_value_error(qtype: int | str) -> None:
     try:
@@ -189,6 +199,7 @@ def test_a_qtype_that_is_no_type_raises_value_error(qtype: int | str) -> None:
     pytest.fail(f"build_query(qtype={qtype!r}) returned {got.hex(' ')}: a QTYPE is a known name or 0-65535")
 
 
+@pytest.mark.stage(1, "building a query")
 def test_without_a_given_id_each_query_gets_a_random_16_bit_one() -> None:
     ids = [struct.unpack("!H", build_query("example.com")[:2])[0] for _ in range(64)]
     assert len(set(ids)) > 1, (
@@ -232,6 +243,7 @@ RFC_EXPECTED_ANSWERS = [
 ]
 
 
+@pytest.mark.stage(2, "parsing and compression")
 def test_the_rfc_compression_example_decodes_like_dnspython_does() -> None:
     """RFC 1035 §4.1.4 (docs/vectors.md §6.2): pointers, a pointer to a pointer, pointers inside RDATA."""
     data = rfc_compression_message()
@@ -253,6 +265,7 @@ def test_the_rfc_compression_example_decodes_like_dnspython_does() -> None:
     assert len(message.answers) == 4, f"expected 4 answers, got {len(message.answers)}"
 
 
+@pytest.mark.stage(2, "parsing and compression")
 def test_pointers_to_offsets_past_255_use_all_14_bits() -> None:
     query = dns.message.make_query("far.test", "A", id=0x0F0F)
     response = dns.message.make_response(query)
@@ -353,6 +366,7 @@ def _same_record(got: Record, want: Record) -> bool:
     return got == want
 
 
+@pytest.mark.stage(2, "parsing and compression")
 @PROPERTY
 @given(generated=dnspython_messages())
 def test_parses_any_message_dnspython_builds_compression_and_all(generated: Generated) -> None:
@@ -375,6 +389,7 @@ def test_parses_any_message_dnspython_builds_compression_and_all(generated: Gene
             )
 
 
+@pytest.mark.stage(2, "parsing and compression")
 def test_every_record_type_of_a_dnspython_response() -> None:
     query = dns.message.make_query("example.com", "ANY", id=0x0A0A)
     response = dns.message.make_response(query)
@@ -503,6 +518,7 @@ MALICIOUS = {
 }
 
 
+@pytest.mark.stage(3, "malicious packets")
 @pytest.mark.parametrize("case", list(MALICIOUS))
 def test_a_malicious_packet_raises_value_error_quickly(case: str) -> None:
     data, what = MALICIOUS[case]
@@ -533,6 +549,7 @@ def test_a_malicious_packet_raises_value_error_quickly(case: str) -> None:
     pytest.fail(f"{what}: expected ValueError, parse_message returned {got}\npacket: {data.hex(' ')}")
 
 
+@pytest.mark.stage(3, "malicious packets")
 @NO_SHRINK
 @given(generated=dnspython_messages(), data=st.data())
 def test_a_message_cut_short_anywhere_raises_value_error(generated: Generated, data: st.DataObject) -> None:
@@ -552,6 +569,7 @@ def test_a_message_cut_short_anywhere_raises_value_error(generated: Generated, d
     )
 
 
+@pytest.mark.stage(3, "malicious packets")
 @NO_SHRINK
 @given(generated=dnspython_messages(), data=st.data())
 def test_a_count_larger_than_the_records_present_raises_value_error(generated: Generated, data: st.DataObject) -> None:
@@ -910,6 +928,7 @@ def ask(server: DnsServer, name: str, qtype: str | int, timeout: float | None = 
         assert not server.errors, f"the DNS server said: {server.errors}"
 
 
+@pytest.mark.stage(4, "resolving over udp and tcp")
 def test_resolve_asks_over_udp_and_returns_the_answer_records(dns_server: Callable[..., DnsServer]) -> None:
     server = dns_server()
     records = ask(server, "www.example.test", "A")
@@ -922,6 +941,7 @@ def test_resolve_asks_over_udp_and_returns_the_answer_records(dns_server: Callab
     )
 
 
+@pytest.mark.stage(4, "resolving over udp and tcp")
 def test_resolve_decodes_the_compressed_names_of_a_real_server(dns_server: Callable[..., DnsServer]) -> None:
     server = dns_server()
     chain = ask(server, "alias.example.test", "A")
@@ -945,6 +965,7 @@ def test_resolve_decodes_the_compressed_names_of_a_real_server(dns_server: Calla
     assert ask(server, "www.example.test", "MX") == [], "NOERROR with no records (NODATA) is an empty list"
 
 
+@pytest.mark.stage(4, "resolving over udp and tcp")
 @pytest.mark.parametrize("truncate", ["empty", "partial"])
 def test_a_truncated_answer_is_asked_again_over_tcp(dns_server: Callable[..., DnsServer], truncate: str) -> None:
     """60 A records don't fit in 512 bytes: the UDP answer has TC=1 (and no or some records)."""
@@ -968,6 +989,7 @@ def test_a_truncated_answer_is_asked_again_over_tcp(dns_server: Callable[..., Dn
     )
 
 
+@pytest.mark.stage(4, "resolving over udp and tcp")
 @pytest.mark.parametrize("spoof", list(SPOOFS))
 def test_a_datagram_that_is_not_the_answer_is_skipped(dns_server: Callable[..., DnsServer], spoof: str) -> None:
     if spoof == "other_address" and not _can_bind("127.0.0.2"):
@@ -1005,6 +1027,7 @@ def test_a_datagram_that_is_not_the_answer_is_skipped(dns_server: Callable[..., 
     )
 
 
+@pytest.mark.stage(4, "resolving over udp and tcp")
 def test_each_query_has_a_fresh_random_id_and_source_port(dns_server: Callable[..., DnsServer]) -> None:
     server = dns_server()
     for _ in range(6):
@@ -1018,6 +1041,7 @@ def test_each_query_has_a_fresh_random_id_and_source_port(dns_server: Callable[.
     )
 
 
+@pytest.mark.stage(4, "resolving over udp and tcp")
 @pytest.mark.parametrize(
     ("name", "rcode"),
     [("nope.example.test", 3), ("dangling.example.test", 3), ("servfail.example.test", 2), ("refused.example.test", 5)],
@@ -1036,6 +1060,7 @@ def test_an_error_rcode_raises_dns_error_with_it(dns_server: Callable[..., DnsSe
     )
 
 
+@pytest.mark.stage(5, "timeouts")
 def test_a_silent_server_raises_timeout_error() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))  # bound, so no ICMP "port unreachable"; it never answers
@@ -1043,6 +1068,7 @@ def test_a_silent_server_raises_timeout_error() -> None:
             resolve("www.example.test", "A", silent.getsockname(), timeout=0.3)
 
 
+@pytest.mark.stage(5, "timeouts")
 def test_timeout_zero_is_a_deadline_already_passed() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
@@ -1058,12 +1084,14 @@ def test_timeout_zero_is_a_deadline_already_passed() -> None:
     pytest.fail("timeout=0 returned: no answer can arrive in no time")
 
 
+@pytest.mark.stage(5, "timeouts")
 def test_timeout_none_waits_as_long_as_it_takes(dns_server: Callable[..., DnsServer]) -> None:
     server = dns_server(spoof="garbage")
     records = ask(server, "www.example.test", "A", timeout=None)
     assert sorted(str(r.data) for r in records) == ["192.0.2.10", "192.0.2.11"]
 
 
+@pytest.mark.stage(5, "timeouts")
 def test_the_timeout_is_one_deadline_however_much_junk_arrives() -> None:
     """Junk every 20 ms for 3 s must not keep resolve(timeout=0.3) waiting: it is one deadline."""
     junk = JunkServer()
@@ -1084,6 +1112,7 @@ def test_the_timeout_is_one_deadline_however_much_junk_arrives() -> None:
         junk.stop()
 
 
+@pytest.mark.stage(5, "timeouts")
 @pytest.mark.parametrize("tcp", ["hang", "backlog_full", "drip"])
 def test_the_deadline_covers_the_tcp_retry(dns_server: Callable[..., DnsServer], tcp: str) -> None:
     """The UDP answer is truncated, and over TCP the server accepts and says nothing ("hang"),
