@@ -562,6 +562,45 @@ def test_an_event_that_commits_later_with_a_lower_id_is_not_overtaken(connect: C
     assert broker.ids() == event_ids(watcher) and broker.ids()[0] == early, f"published {broker.ids()}"
 
 
+STALL_EARLY = """
+CREATE FUNCTION stall_early() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- the early order's event INSERT has taken its id and now waits for the test to let go
+    IF NEW.payload->>'customer' = 'early' THEN PERFORM pg_advisory_lock_shared(4242, 1); END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER stall_early AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION stall_early();
+"""
+
+
+@pytest.mark.stage(4, "crashes and rivals")
+def test_an_event_whose_insert_stalls_after_taking_its_id_is_not_overtaken(connect: Connect, postgres_dsn: str) -> None:
+    watcher, holder = connect(), connect()
+    watcher.execute(STALL_EARLY)
+    holder.execute("SELECT pg_advisory_lock(4242, 1)")
+    broker = Broker()
+    try:
+        early = Background(place_order, connect("early"), "early", 1, name="place_order(early)")
+        settle(watcher, {"early": early}, "the early order's event INSERT to wait on the test's lock")
+        late = Background(place_order, connect("late"), "late", 2, name="place_order(late)")
+        settle(watcher, {"late": late}, "the later order to commit or to wait on a lock")
+        relay = Background(Relay(named(postgres_dsn, "relay"), broker.publisher(), batch_size=10).run_once)
+        settle(watcher, {"relay": relay}, "the relay to return or to wait on a lock")
+        overtaking = broker.ids()
+    finally:
+        holder.execute("SELECT pg_advisory_unlock(4242, 1)")
+    for worker in (early, late, relay):
+        worker.result(10)
+    assert not overtaking, (
+        f"the relay published {overtaking} while the early order's event, whose id is lower, was not yet "
+        "committed. Ids are taken at INSERT, not at commit: take the writers' lock before the event's INSERT "
+        "(a lock taken after it comes too late: the id is already out)"
+    )
+    drain(Relay(postgres_dsn, broker.publisher(), batch_size=10))
+    customers = [event.payload["customer"] for _, event in broker.log]
+    assert broker.ids() == event_ids(watcher) and customers == ["early", "late"], f"published {broker.log}"
+
+
 # -- stage 5: run: LISTEN and poll -----------------------------------------------------------------
 
 
