@@ -63,6 +63,7 @@ def assert_expires_with_the_reset(client: redis.Redis, key: str, got: Decision, 
     )
 
 
+@pytest.mark.stage(1, "the gcra decisions")
 @pytest.mark.parametrize("base", [EPOCH, 0.0, ODD, YEAR_2100], ids=["epoch_2023", "epoch_0", "odd", "year_2100"])
 def test_replays_redis_cells_published_vectors_row_by_row(redis_client: redis.Redis, base: float) -> None:
     limiter = RateLimiter(redis_client, max_burst=4, count=1, period=1)
@@ -81,6 +82,7 @@ def test_replays_redis_cells_published_vectors_row_by_row(redis_client: redis.Re
             assert_expires_with_the_reset(redis_client, "user", got, f"vector row {row} (now = {base} + {t})")
 
 
+@pytest.mark.stage(1, "the gcra decisions")
 def test_reproduces_the_redis_cell_readme_example(redis_client: redis.Redis) -> None:
     """CL.THROTTLE user123 15 30 60 1 -> allowed, limit 16, 15 remaining, -1, reset in 2 s."""
     got = RateLimiter(redis_client, max_burst=15, count=30, period=60).throttle("user123", now=EPOCH)
@@ -88,6 +90,7 @@ def test_reproduces_the_redis_cell_readme_example(redis_client: redis.Redis) -> 
         f"the README example of redis-cell gives {got}"
 
 
+@pytest.mark.stage(2, "exact time and expiry")
 @pytest.mark.parametrize(("count", "period"), [(5, 1), (10, 1), (10, 3), (10, 7)],
                          ids=["T=0.2s", "T=0.1s", "T=0.3s", "T=0.7s"])
 def test_remaining_is_exact_at_a_real_clock_value(redis_client: redis.Redis, count: int, period: float) -> None:
@@ -143,6 +146,7 @@ STEP_MS = 200  # every time step and T is a multiple of 200 ms, so every expiry 
 keys = itertools.count()
 
 
+@pytest.mark.stage(2, "exact time and expiry")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     base=st.sampled_from([EPOCH, 0.0, ODD, YEAR_2100]),
@@ -191,6 +195,7 @@ def test_every_decision_matches_the_readme_formulas_in_whole_milliseconds(
             )
 
 
+@pytest.mark.stage(1, "the gcra decisions")
 def test_each_key_has_its_own_allowance(redis_client: redis.Redis) -> None:
     limiter = RateLimiter(redis_client, max_burst=0, count=1, period=10)
     assert not limiter.throttle("alice", now=EPOCH).limited
@@ -200,6 +205,7 @@ def test_each_key_has_its_own_allowance(redis_client: redis.Redis) -> None:
 
 # -- the key in Redis -------------------------------------------------------------------------
 
+@pytest.mark.stage(2, "exact time and expiry")
 @pytest.mark.parametrize(("count", "period"), [(1, 20), (5, 1)], ids=["T=20s", "T=0.2s"])
 def test_the_key_lives_exactly_until_the_limit_has_fully_reset(
     redis_client: redis.Redis, count: int, period: float,
@@ -228,6 +234,7 @@ def test_the_key_lives_exactly_until_the_limit_has_fully_reset(
     )
 
 
+@pytest.mark.stage(2, "exact time and expiry")
 def test_a_limited_request_stores_nothing(redis_client: redis.Redis) -> None:
     limiter = RateLimiter(redis_client, max_burst=0, count=1, period=10)
     limiter.throttle("k", now=EPOCH)
@@ -247,6 +254,7 @@ def test_a_limited_request_stores_nothing(redis_client: redis.Redis) -> None:
 
 # -- the clock --------------------------------------------------------------------------------
 
+@pytest.mark.stage(2, "exact time and expiry")
 def test_the_default_clock_is_the_unix_time_every_app_server_shares(redis_client: redis.Redis) -> None:
     """App servers boot at different times: only the Unix time means the same instant on each."""
     limiter = RateLimiter(redis_client, max_burst=0, count=1, period=30)
@@ -272,6 +280,7 @@ def test_the_default_clock_is_the_unix_time_every_app_server_shares(redis_client
 
 # -- scripts ----------------------------------------------------------------------------------
 
+@pytest.mark.stage(3, "atomic scripts")
 def test_works_on_a_redis_that_has_never_seen_the_script(redis_client: redis.Redis) -> None:
     """After a restart or SCRIPT FLUSH Redis answers EVALSHA with NOSCRIPT: fall back to EVAL."""
     redis_client.script_flush()
@@ -286,6 +295,7 @@ def test_works_on_a_redis_that_has_never_seen_the_script(redis_client: redis.Red
     assert limiter.throttle("k", now=EPOCH).remaining == 0, "after a second SCRIPT FLUSH"
 
 
+@pytest.mark.stage(3, "atomic scripts")
 def test_repeated_calls_run_the_cached_script_by_its_sha(redis_client: redis.Redis) -> None:
     """EVAL ships the whole script on every call; EVALSHA only its 40-character SHA1."""
     limiter = RateLimiter(redis_client, max_burst=100, count=1, period=1)
@@ -302,6 +312,7 @@ def test_repeated_calls_run_the_cached_script_by_its_sha(redis_client: redis.Red
     )
 
 
+@pytest.mark.stage(3, "atomic scripts")
 def test_every_read_and_write_of_the_key_happens_inside_the_script(redis_client: redis.Redis) -> None:
     """MONITOR shows who sent each command: GET/SET from the client instead of Lua is a race."""
     url = redis_client.connection_pool.connection_kwargs
@@ -331,6 +342,7 @@ def test_every_read_and_write_of_the_key_happens_inside_the_script(redis_client:
     )
 
 
+@pytest.mark.stage(3, "atomic scripts")
 def test_concurrent_clients_never_get_more_than_the_burst(redis_client: redis.Redis) -> None:
     kwargs = redis_client.connection_pool.connection_kwargs
     clients = [redis.Redis(host=kwargs["host"], port=kwargs["port"]) for _ in range(8)]
