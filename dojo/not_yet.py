@@ -11,6 +11,7 @@ keeps pytest's full report.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
@@ -31,7 +32,33 @@ def pytest_runtest_makereport(
         stub_error = _stub_error(item, excinfo.value)
         if stub_error is not None:
             report.longrepr = f"{PREFIX}{stub_error or 'NotImplementedError'}"
+        else:
+            piece = _stub_error_in_text(item, str(report.longrepr))
+            if piece is not None:
+                report.longrepr = f"{PREFIX}{piece}"
     return report
+
+
+# a traceback printed into the failure (a subprocess's output, a server thread's log), its lines
+# perhaps behind pytest's "E   "
+_RAISED_IN = re.compile(r'File "[^"\n]*?([^"/\\\n]+)", line \d+, in ')
+_NOT_IMPLEMENTED = re.compile(r"^(?:E\s)?\s*NotImplementedError(?:: (.+))?$", re.MULTILINE)
+
+
+def _stub_error_in_text(item: pytest.Item, text: str) -> str | None:
+    """The stub's NotImplementedError quoted in the failure's text: the last traceback in it ends
+    in the kata's learner file and raises NotImplementedError (the learner's code ran in another
+    process or a thread the test only saw the output of). None otherwise."""
+    from .pytest_plugin import kata_of  # the plugin loads this module: import it only when asked
+
+    kata = kata_of(item)
+    raised = list(_NOT_IMPLEMENTED.finditer(text))
+    if kata is None or not raised:
+        return None
+    before = [m.group(1) for m in _RAISED_IN.finditer(text, 0, raised[-1].start())]
+    if not before or before[-1] not in kata.files:
+        return None
+    return (raised[-1].group(1) or "NotImplementedError").strip()
 
 
 def _stub_error(item: pytest.Item, error: BaseException) -> NotImplementedError | None:

@@ -90,6 +90,11 @@ def _guarded(node: Node) -> Iterator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     if call.excinfo is None:
         return (yield)  # nothing to format: no cost on passing phases
+    failed = call.excinfo.value
+    if isinstance(failed, pytest.fail.Exception) and not failed.pytrace:
+        # pytest.fail(message, pytrace=False) inside an `except`: the message is the report, not
+        # the exception it handled (a 200-line schema dump behind "During handling of...")
+        failed.__suppress_context__ = True
     with _guarded(item):
         return (yield)
 

@@ -2,10 +2,10 @@
 
 A test joins a stage with `@pytest.mark.stage(2, "timeouts")` (on the test, its class or the
 module's `pytestmark`). With `--kata-stages` (what `kata run` and `kata watch` pass), the tests run
-in stage order; the first stage with a failure is the current one and its failures are reported
-in full; a failure in a later stage is one line in a category of its own ("5 in a later stage" in
-pytest's last line, still a failure for the exit status and the reports), and the summary says
-where the learner stands. Plain `pytest katas/<topic>` runs and reports everything as usual.
+in stage order; the first stage with a failure is the current one: its first failure is reported
+whole, the others in a line each; a failure in a later stage is one line in a category of its own
+("5 in a later stage" in pytest's last line, still a failure for the exit status and the reports),
+and the summary says where the learner stands. Plain `pytest katas/<topic>` runs and reports everything as usual.
 A kata without stage marks is one stage: nothing changes for it.
 """
 
@@ -15,6 +15,8 @@ from collections.abc import Generator
 from typing import NamedTuple
 
 import pytest
+
+from .not_yet import PREFIX as NOT_YET_PREFIX
 
 LATER_PREFIX = "in a later stage: "
 LATER_CATEGORY = "in a later stage"  # pytest's stats key: its last line says "5 in a later stage"
@@ -104,6 +106,10 @@ class StagedRun:
         self.failing: dict[Stage, int] = {}
         self.current: Stage | None = None  # the first stage with a failure
         self._counted: set[str] = set()  # a test failing in call and teardown counts once
+        self.shown_in_full = False  # the current stage's first real failure is shown whole
+        self.shortened = 0  # and how many others of that stage are shown as a line
+        self.real_failures = 0  # in the current stage, not "not implemented yet"
+        self.hidden_warnings = 0
 
     @pytest.hookimpl(trylast=True)  # after any reordering plugin: stage order wins
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -132,8 +138,15 @@ class StagedRun:
             self.failing[stage] = self.failing.get(stage, 0) + 1
         if self.current is None:
             self.current = stage
-        elif stage.number > self.current.number:
+        if stage.number > self.current.number:
             report.longrepr = f"{LATER_PREFIX}stage {stage.number}, {stage.name}"
+        elif not (isinstance(report.longrepr, str) and report.longrepr.startswith(NOT_YET_PREFIX)):
+            self.real_failures += 1
+            if self.shown_in_full:  # one failure in full is a screen; the others, a line each
+                report.longrepr = _first_line(report)
+                self.shortened += 1
+                report.sections = []
+            self.shown_in_full = True
         return report
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -141,6 +154,13 @@ class StagedRun:
         if report.failed and isinstance(longrepr, str) and longrepr.startswith(LATER_PREFIX):
             return LATER_CATEGORY, "f", "IN A LATER STAGE"
         return None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # before the terminal's summary: a stub's "coroutine was never awaited" and the like say
+        # nothing while every failure is a part not written yet; once one is, they are shown
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if len(self.tests) > 1 and self.real_failures == 0 and reporter is not None:
+            self.hidden_warnings = len(reporter.stats.pop("warnings", []))
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if len(self.tests) < 2:
@@ -158,6 +178,22 @@ class StagedRun:
                 )
             else:
                 terminalreporter.write_line(f"{where} {_tests(count)}, for later")
+        if self.hidden_warnings:
+            count = self.hidden_warnings
+            terminalreporter.write_line(f"({count} warning{'' if count == 1 else 's'} of code not "
+                                        "written yet not shown; `pytest <kata folder>` shows them)")
+        if self.shortened:
+            terminalreporter.write_line(
+                f"(the stage's first failure is shown whole, {self.shortened} more in a line each: "
+                "`pytest <file>::<test>` shows one of them whole)"
+            )
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "failed")
+    return line if len(line) <= 150 else line[:147] + "..."
 
 
 def _tests(count: int) -> str:

@@ -31,7 +31,8 @@ Launcher = Callable[[list[str]], int]  # pytest arguments -> exit code, output t
 def pytest_args(kata: Kata, report: Path) -> list[str]:
     """What we pass to pytest: the kata's folder, short tracebacks, the engine's JSON report."""
     return [
-        str(kata.kata_dir), "-p", "no:cacheprovider", "-q", "--no-header", "--tb=short",
+        # -rN: no short summary, the stages summary says it (a staged kata's failures are lines)
+        str(kata.kata_dir), "-p", "no:cacheprovider", "-q", "--no-header", "--tb=short", "-rN",
         f"--kata-report={report}", "--kata-stages",
     ]
 

@@ -98,3 +98,35 @@ def test_verify_names_each_broken_stage_layout(found: dict[str, Stage | None], p
 def test_verify_accepts_no_stages_and_well_formed_ones():
     assert stages.check({"a": None, "b": None}) == []
     assert stages.check({"a": Stage(1, "x"), "b": Stage(2, "y"), "c": Stage(2, "y")}) == []
+
+
+TWO_IN_STAGE_ONE = (
+    "import pytest\n\nfrom .adder import add\n\n\n"
+    '@pytest.mark.stage(1, "positive numbers")\n'
+    "def test_small_numbers():\n    assert add(2, 3) == 5\n\n\n"
+    '@pytest.mark.stage(1, "positive numbers")\n'
+    "def test_more_small_numbers():\n    assert add(1, 1) == 2, 'one and one'\n\n\n"
+    '@pytest.mark.stage(2, "negative numbers")\n'
+    "def test_negative_numbers():\n    assert add(-1, 1) == 0\n"
+)
+
+
+def test_the_stages_first_failure_is_whole_and_the_others_a_line_each(staged: Path, kata: Kata):
+    (staged.parent / "test_adder.py").write_text(TWO_IN_STAGE_ONE)
+    staged.write_text(ALL_WRONG)
+    out = kata("run", "adder").stdout
+    assert "assert 42 == 5" in out and "where 42 = add(2, 3)" in out, f"the first failure is whole:\n{out}"
+    assert "AssertionError: one and one" in out, out
+    assert "add(1, 1)" not in out, f"the stage's second failure is one line, not its whole report:\n{out}"
+    assert "1 more in a line each" in out, out
+
+
+def test_warnings_of_code_not_written_yet_are_not_shown(staged: Path, kata: Kata):
+    (staged.parent / "test_adder.py").write_text(
+        STAGED_TESTS.replace("from .adder import add\n", "import warnings\n\nfrom .adder import add\n")
+        .replace("    assert add(2, 3) == 5", "    warnings.warn('noise of a stub')\n    assert add(2, 3) == 5")
+    )
+    out = kata("run", "adder").stdout
+    assert "noise of a stub" not in out and "1 warning of code not written yet not shown" in out, out
+    staged.write_text(ALL_WRONG)  # a real failure: now the warnings may say something about it
+    assert "noise of a stub" in kata("run", "adder").stdout

@@ -180,6 +180,23 @@ def test_a_real_failure():
 
 def test_a_not_implemented_error_of_the_tests_own():
     raise NotImplementedError("a helper of the tests")
+
+
+def _program_output(code):
+    import pathlib, subprocess, sys
+    stub = str(pathlib.Path(__file__).with_name("not_yet.py"))
+    done = subprocess.run([sys.executable, "-c", code.format(stub=stub)], capture_output=True, text=True)
+    return done
+
+
+def test_runs_the_stub_as_a_program():
+    done = _program_output("import runpy; runpy.run_path({stub!r})['answer']()")
+    assert done.returncode == 0, f"the program failed: {done.stderr}"
+
+
+def test_a_program_of_the_tests_own_not_written():
+    done = _program_output("raise NotImplementedError('the program of the tests')")
+    assert done.returncode == 0, f"the program failed: {done.stderr}"
 '''
 
 
@@ -191,13 +208,14 @@ def test_a_stub_not_written_yet_is_one_line_per_missing_piece_and_real_failures_
     output = result.stdout
     assert result.returncode == 1, "still failures: the exit status, reports and graders see them"
     # raised directly, in a thread, or caught and turned into a failure by the test
-    assert "\nAnswer.answer: 3 tests\n" in output, output
-    assert "3 not implemented yet" in output and "2 failed" in output, output
+    assert "\nAnswer.answer: 4 tests\n" in output, output  # and a program's traceback quoting it
+    assert "4 not implemented yet" in output and "3 failed" in output, output
     assert "answer() raised" not in output, "a failure caused by the stub is not a real failure"
     assert output.count("raise NotImplementedError(\"Answer.answer\")") == 0, "no stub traceback on a fresh stub"
     # anything else keeps pytest's whole report
     assert "the learner's arithmetic is off" in output and "assert (6 * 7) == 41" in output, output
     assert 'raise NotImplementedError("a helper of the tests")' in output, output
+    assert "NotImplementedError: the program of the tests" in output, "not the stub's: a real failure"
     junit = (fake_repo.root / "report.xml").read_text()
-    assert junit.count('<failure message="not implemented yet: Answer.answer">') == 3, junit
-    assert 'failures="5"' in junit, junit
+    assert junit.count('<failure message="not implemented yet: Answer.answer">') == 4, junit
+    assert 'failures="7"' in junit, junit
