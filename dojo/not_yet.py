@@ -75,6 +75,9 @@ def _stub_error(item: pytest.Item, error: BaseException) -> NotImplementedError 
         seen.add(id(current))
         if type(current) is NotImplementedError and _innermost_file(current) in kata.files:
             return current
+        if isinstance(current, BaseExceptionGroup):  # Hypothesis' several distinct failures
+            found = (_stub_error(item, member) for member in current.exceptions)
+            return next((stub for stub in found if stub is not None), None)
         current = current.__cause__ or current.__context__
     return None
 

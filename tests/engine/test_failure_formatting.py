@@ -182,6 +182,16 @@ def test_a_not_implemented_error_of_the_tests_own():
     raise NotImplementedError("a helper of the tests")
 
 
+def test_several_failures_at_once_one_of_them_the_stubs():
+    errors = []
+    for call in (answer, lambda: 1 / 0):
+        try:
+            call()
+        except Exception as exc:
+            errors.append(exc)
+    raise ExceptionGroup("as Hypothesis reports distinct failures", errors)
+
+
 def _program_output(code):
     import pathlib, subprocess, sys
     stub = str(pathlib.Path(__file__).with_name("not_yet.py"))
@@ -208,8 +218,9 @@ def test_a_stub_not_written_yet_is_one_line_per_missing_piece_and_real_failures_
     output = result.stdout
     assert result.returncode == 1, "still failures: the exit status, reports and graders see them"
     # raised directly, in a thread, or caught and turned into a failure by the test
-    assert "\nAnswer.answer: 4 tests\n" in output, output  # and a program's traceback quoting it
-    assert "4 not implemented yet" in output and "3 failed" in output, output
+    # and a program's traceback quoting it, and a group holding it
+    assert "\nAnswer.answer: 5 tests\n" in output, output
+    assert "5 not implemented yet" in output and "3 failed" in output, output
     assert "answer() raised" not in output, "a failure caused by the stub is not a real failure"
     assert output.count("raise NotImplementedError(\"Answer.answer\")") == 0, "no stub traceback on a fresh stub"
     # anything else keeps pytest's whole report
@@ -217,5 +228,5 @@ def test_a_stub_not_written_yet_is_one_line_per_missing_piece_and_real_failures_
     assert 'raise NotImplementedError("a helper of the tests")' in output, output
     assert "NotImplementedError: the program of the tests" in output, "not the stub's: a real failure"
     junit = (fake_repo.root / "report.xml").read_text()
-    assert junit.count('<failure message="not implemented yet: Answer.answer">') == 4, junit
-    assert 'failures="7"' in junit, junit
+    assert junit.count('<failure message="not implemented yet: Answer.answer">') == 5, junit
+    assert 'failures="8"' in junit, junit
