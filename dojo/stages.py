@@ -127,7 +127,7 @@ class StagedRun:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: after not_yet has had its say
     def pytest_runtest_makereport(
-        self, item: pytest.Item
+        self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         stage = self.stage.get(item.nodeid)
@@ -146,6 +146,12 @@ class StagedRun:
                 report.longrepr = _first_line(report)
                 self.shortened += 1
                 report.sections = []
+            elif call.excinfo is not None and _chained(call.excinfo.value):
+                # the last exception whole, without the ones it ended (an HTTP client's timeout
+                # behind three layers of its library's own): `pytest <test>` shows the chain
+                excinfo = call.excinfo
+                excinfo.traceback = excinfo.traceback.cut(path=item.path).filter(excinfo)
+                report.longrepr = excinfo.getrepr(style="short", chain=False)
             self.shown_in_full = True
         return report
 
@@ -187,6 +193,10 @@ class StagedRun:
                 f"(the stage's first failure is shown whole, {self.shortened} more in a line each: "
                 "`pytest <file>::<test>` shows one of them whole)"
             )
+
+
+def _chained(error: BaseException) -> bool:
+    return error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__)
 
 
 def _first_line(report: pytest.TestReport) -> str:

@@ -130,3 +130,14 @@ def test_warnings_of_code_not_written_yet_are_not_shown(staged: Path, kata: Kata
     assert "noise of a stub" not in out and "1 warning of code not written yet not shown" in out, out
     staged.write_text(ALL_WRONG)  # a real failure: now the warnings may say something about it
     assert "noise of a stub" in kata("run", "adder").stdout
+
+
+def test_the_first_failure_is_shown_without_the_exceptions_it_ended(staged: Path, kata: Kata):
+    (staged.parent / "test_adder.py").write_text(STAGED_TESTS.replace(
+        "    assert add(2, 3) == 5",
+        "    try:\n        raise KeyError('a library detail')\n"
+        "    except KeyError as exc:\n        raise RuntimeError('the client gave up') from exc",
+    ))
+    out = kata("run", "adder").stdout
+    assert "RuntimeError: the client gave up" in out, out
+    assert "a library detail" not in out, f"the chain behind the last exception is for `pytest`:\n{out}"

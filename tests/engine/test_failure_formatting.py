@@ -182,6 +182,18 @@ def test_a_not_implemented_error_of_the_tests_own():
     raise NotImplementedError("a helper of the tests")
 
 
+def test_quotes_the_stubs_error_in_its_own_message():
+    try:
+        answer()
+    except Exception as exc:
+        error = exc
+    raise AssertionError(f"answer() gave {error!r}, not 42")  # no chain: only the text says it
+
+
+def test_quotes_an_error_the_stub_does_not_raise():
+    raise AssertionError(f"the helper gave {NotImplementedError('not the stub')!r}")
+
+
 def test_several_failures_at_once_one_of_them_the_stubs():
     errors = []
     for call in (answer, lambda: 1 / 0):
@@ -219,8 +231,8 @@ def test_a_stub_not_written_yet_is_one_line_per_missing_piece_and_real_failures_
     assert result.returncode == 1, "still failures: the exit status, reports and graders see them"
     # raised directly, in a thread, or caught and turned into a failure by the test
     # and a program's traceback quoting it, and a group holding it
-    assert "\nAnswer.answer: 5 tests\n" in output, output
-    assert "5 not implemented yet" in output and "3 failed" in output, output
+    assert "\nAnswer.answer: 6 tests\n" in output, output
+    assert "6 not implemented yet" in output and "4 failed" in output, output
     assert "answer() raised" not in output, "a failure caused by the stub is not a real failure"
     assert output.count("raise NotImplementedError(\"Answer.answer\")") == 0, "no stub traceback on a fresh stub"
     # anything else keeps pytest's whole report
@@ -228,5 +240,6 @@ def test_a_stub_not_written_yet_is_one_line_per_missing_piece_and_real_failures_
     assert 'raise NotImplementedError("a helper of the tests")' in output, output
     assert "NotImplementedError: the program of the tests" in output, "not the stub's: a real failure"
     junit = (fake_repo.root / "report.xml").read_text()
-    assert junit.count('<failure message="not implemented yet: Answer.answer">') == 5, junit
-    assert 'failures="8"' in junit, junit
+    assert junit.count('<failure message="not implemented yet: Answer.answer">') == 6, junit
+    assert 'failures="10"' in junit, junit
+    assert "not the stub" in output, "an error the stub does not raise is a real failure"
