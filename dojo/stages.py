@@ -19,6 +19,7 @@ import pytest
 from .not_yet import PREFIX as NOT_YET_PREFIX
 
 LATER_PREFIX = "in a later stage: "
+SECTION_LINES = 4  # of each captured output or server log beside the stage's first failure
 LATER_CATEGORY = "in a later stage"  # pytest's stats key: its last line says "5 in a later stage"
 
 
@@ -152,6 +153,8 @@ class StagedRun:
                 excinfo = call.excinfo
                 excinfo.traceback = excinfo.traceback.cut(path=item.path).filter(excinfo)
                 report.longrepr = excinfo.getrepr(style="short", chain=False)
+            # its captured output and server logs: the last lines (`pytest <test>` shows them all)
+            report.sections = [(title, _last_lines(text, SECTION_LINES)) for title, text in report.sections]
             self.shown_in_full = True
         return report
 
@@ -193,6 +196,13 @@ class StagedRun:
                 f"(the stage's first failure is shown whole, {self.shortened} more in a line each: "
                 "`pytest <file>::<test>` shows one of them whole)"
             )
+
+
+def _last_lines(text: str, count: int) -> str:
+    lines = text.rstrip("\n").splitlines()
+    if len(lines) <= count:
+        return text
+    return f"({len(lines) - count} lines above not shown)\n" + "\n".join(lines[-count:]) + "\n"
 
 
 def _chained(error: BaseException) -> bool:
