@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import shutil
 import sys
 import threading
@@ -94,8 +95,10 @@ class Traefik:
             time.sleep(0.1)
         known = {n: " ".join([r.get("status", "?"), *r.get("error", [])])
                  for n, r in self.routers().items() if not n.endswith("@internal")}
-        pytest.fail(f"traefik has no enabled router {name} ({what}); its routers: {known}; its log:\n"
-                    f"{self.service.log_tail(15)}", pytrace=False)
+        # its complaints only: the start-up banner says nothing (the whole log is beside the failure)
+        complaints = [line for line in self.service.log_tail(60).splitlines() if re.search(r"ERR|WRN", line)]
+        pytest.fail(f"traefik has no enabled router {name} ({what}); its routers: {known}; what its log "
+                    "complains of:\n" + "\n".join(complaints[-5:]), pytrace=False)
 
 
 def traefik_binary() -> str:
