@@ -40,6 +40,10 @@ def stop_with_parent() -> None:
     parent = os.environ.pop(PARENT_ENV, None)  # popped: the tests' own children must not inherit it
     if parent is None or not sys.platform.startswith("linux"):
         return
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # started from a background job (`kata run &`, a CI runner), SIGINT came ignored and
+        # Python set no KeyboardInterrupt handler: kata's own stop signal would be lost
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if str(os.getppid()) == parent:
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)

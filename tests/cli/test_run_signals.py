@@ -92,11 +92,23 @@ def test_a_killed_kata_run_takes_its_pytest_with_it(repo: Path, tmp_path: Path) 
     try:
         run.wait(timeout=30)
         orphaned = not gone(pytest_pid, 45)  # its teardown on a loaded machine (CI beside others)
+        state = _signal_state(pytest_pid) if orphaned else ""
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pytest_pid, signal.SIGKILL)
     reader.join(timeout=30)
-    assert not orphaned, f"pytest {pytest_pid} outlived a SIGKILLed `kata run`; it wrote:\n{''.join(output)}"
+    assert not orphaned, (f"pytest {pytest_pid} outlived a SIGKILLed `kata run` ({state}); it wrote:\n"
+                          f"{''.join(output)}")
+
+
+def _signal_state(pid: int) -> str:
+    """Its parent, state and signal masks, as the kernel has them: why a SIGINT did not end it."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError as exc:
+        return f"no status: {exc}"
+    wanted = ("State", "PPid", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    return ", ".join(line.replace("\t", " ") for line in lines if line.split(":")[0] in wanted)
 
 
 def test_a_temp_folder_a_killed_run_left_is_swept_by_the_next_run(
