@@ -296,9 +296,11 @@ def test_operators_are_tokens_even_without_spaces() -> None:
 
 
 @pytest.mark.stage(1, "tokens and expansion")
-@pytest.mark.parametrize("line", ["echo 'open", 'echo "open', "echo \"it's", 'echo "open\\', 'echo "\\"', "'", '"'])
+@pytest.mark.parametrize("line", ["echo 'open", 'echo "open', "echo \"it's", 'echo "open\\', 'echo "\\"', "'", '"',
+                                  "echo ${", "echo a${X"])
 def test_an_unterminated_quote_is_a_value_error(line: str) -> None:
-    """bash -n says these are unterminated; `\\"` inside double quotes is an escaped quote."""
+    """bash -n says these are unterminated (a `${` too: "looking for matching `}'"); `\\"` inside
+    double quotes is an escaped quote."""
     with pytest.raises(ValueError):
         tokenize(line)
 
