@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import websockets.exceptions as wse
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import Close as WsClose
@@ -563,6 +563,8 @@ def client_frames(draw: st.DrawFn) -> list[tuple[int, bytes, bool]]:
 @pytest.mark.stage(4, "protocol errors and limits")
 @settings(max_examples=150, deadline=None)
 @given(frames=client_frames(), key=st.binary(min_size=4, max_size=4))
+# always tried, not left to the draw: a ping between the fragments of one message
+@example(frames=[(0x01, b"frag", True), (0x89, b"ping", True), (0x80, b"ment", True)], key=b"k3y!")
 def test_recv_agrees_with_the_websockets_protocol(frames: list[tuple[int, bytes, bool]], key: bytes) -> None:
     wire = b"".join(
         bytes([first, 0x80 * masked | len(payload)])
