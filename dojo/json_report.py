@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .stages import report_fields
+from .stages import found_key, report_fields
 
 PLUGIN_NAME = "kata-json-report"
 
@@ -53,9 +53,9 @@ class JsonReport:
         entry.update(outcome=kind, phase=when, **_describe(report))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        for nodeid, fields in session.config.stash.get(report_fields, {}).items():
+        for nodeid, found in session.config.stash.get(found_key, {}).items():
             if nodeid in self.records:
-                self.records[nodeid].update(fields)
+                self.records[nodeid].update(report_fields(found))
         self.path.write_text(json.dumps(self.records, indent=1), encoding="utf-8")
 
 

@@ -69,21 +69,28 @@ def check(stages: dict[str, Stage | None]) -> list[str]:
     return problems
 
 
-# test id -> what the engine's JSON report says of its stage ({"stage": 2, "stage_name": ...})
-report_fields = pytest.StashKey[dict[str, dict[str, object]]]()
+# test id -> its stage, or why its marks are not one stage; found once, at collection
+found_key = pytest.StashKey[dict[str, "Stage | StageProblem"]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    fields: dict[str, dict[str, object]] = {}
+    found: dict[str, Stage | StageProblem] = {}
     for item in items:
         try:
-            found = stage_of(item)
+            stage = stage_of(item)
         except StageProblem as problem:
-            fields[item.nodeid] = {"stage_problem": str(problem)}
+            found[item.nodeid] = problem
             continue
-        if found is not None:
-            fields[item.nodeid] = {"stage": found.number, "stage_name": found.name}
-    config.stash[report_fields] = fields
+        if stage is not None:
+            found[item.nodeid] = stage
+    config.stash[found_key] = found
+
+
+def report_fields(found: Stage | StageProblem) -> dict[str, object]:
+    """What the engine's JSON report says of a test's stage."""
+    if isinstance(found, StageProblem):
+        return {"stage_problem": str(found)}
+    return {"stage": found.number, "stage_name": found.name}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,14 +119,12 @@ class StagedRun:
         self.real_failures = 0  # in the current stage, not "not implemented yet"
         self.hidden_warnings = 0
 
-    @pytest.hookimpl(trylast=True)  # after any reordering plugin: stage order wins
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            try:
-                found = stage_of(item)
-            except StageProblem:
-                found = None  # `kata verify` names it; the learner's run goes on unstaged
-            if found is not None:
+    @pytest.hookimpl(trylast=True)  # after any reordering plugin (and the stages found): stage order wins
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        known = config.stash.get(found_key, {})
+        for item in items:  # the ones left after -k and the like
+            found = known.get(item.nodeid)
+            if isinstance(found, Stage):  # a StageProblem: `kata verify` names it; the run goes on
                 self.stage[item.nodeid] = found
                 self.tests[found] = self.tests.get(found, 0) + 1
         if len(self.tests) > 1:
