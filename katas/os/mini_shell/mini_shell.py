@@ -46,7 +46,7 @@ def tokenize(line: str) -> list[Word | Op]:
       backslash makes the next character literal.
     - $NAME, ${NAME} and $? become Var parts (outside single quotes); a `$` followed by
       anything else is a literal `$`.
-    - Raises ValueError on an unterminated quote.
+    - Raises ValueError on an unterminated quote, or a `${` without its `}`.
 
     >>> tokenize("echo 'a b'|wc")
     [Word(parts=('echo',), quoted=False), Word(parts=('a b',), quoted=True), '|', \

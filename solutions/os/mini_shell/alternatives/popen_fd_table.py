@@ -39,7 +39,8 @@ class Word:
     quoted: bool = False
 
 
-_VAR = r"\$(?:(?P<status>\?)|\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
+# A ${ that the braced form did not match has no closing }: bash -n refuses it, and so do we.
+_VAR = r"\$(?:(?P<status>\?)|\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*))|(?P<unclosed>\$\{)"
 _OUTSIDE = re.compile(
     r"(?P<blank>[ \t\n]+)"
     r"|(?P<op>&&|\|\||>>|[|;<>])"
@@ -91,6 +92,8 @@ def tokenize(line: str) -> list[Word | Op]:
         if m is None:  # a ' with no closing '
             raise ValueError(f"unterminated single quote in {line!r}")
         pos = m.end()
+        if m["unclosed"]:
+            raise ValueError(f"${{ without its }} in {line!r}")
         if m["blank"]:
             finish()
         elif m["op"]:
@@ -107,6 +110,8 @@ def tokenize(line: str) -> list[Word | Op]:
                 if inner is None:
                     raise ValueError(f"unterminated double quote in {line!r}")
                 pos = inner.end()
+                if inner["unclosed"]:
+                    raise ValueError(f"${{ without its }} in {line!r}")
                 if inner["end"]:
                     break
                 if inner["escaped"]:
