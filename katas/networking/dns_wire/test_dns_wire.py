@@ -390,6 +390,19 @@ def test_parses_any_message_dnspython_builds_compression_and_all(generated: Gene
 
 
 @pytest.mark.stage(2, "parsing and compression")
+def test_a_record_with_empty_rdata_may_end_the_message() -> None:
+    """Every EDNS query ends this way: the OPT pseudo-record (RFC 6891 §6.1.2: owner the root,
+    type 41, CLASS the UDP payload size, RDLENGTH 0) is the message's last 11 bytes."""
+    wire = dns.message.make_query("example.com", "A", use_edns=0, payload=1232, id=7).to_wire()
+    assert wire[-11:] == bytes.fromhex("00 0029 04d0 00000000 0000")
+    message = parse_message(wire)
+    assert message.additional == [Record(".", 41, 1232, 0, b"")], (
+        "the last record's fixed fields (TYPE, CLASS, TTL, RDLENGTH: 10 bytes) end exactly at the "
+        f"end of the message, and its RDATA is empty: got {message.additional}"
+    )
+
+
+@pytest.mark.stage(2, "parsing and compression")
 def test_every_record_type_of_a_dnspython_response() -> None:
     query = dns.message.make_query("example.com", "ANY", id=0x0A0A)
     response = dns.message.make_response(query)
