@@ -8,7 +8,6 @@ import typer
 
 from .cli_common import KataArg, console, find_kata, load_catalogue, usage_error
 from .mutation import command as mutants_cmd
-from .mutation.command import commit_seed
 from .verify import Checks
 from .verify_cli import verify_command
 
@@ -39,7 +38,7 @@ def verify(
         int | None, typer.Option(help="run only this many known mistakes per kata, drawn with --seed")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="seed for the samples (default: from the current git commit)")
+        int | None, typer.Option(help="seed for the samples (default: each kata's own, from its files)")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="katas checked at the same time")] = 1,
     services_only: Annotated[bool, typer.Option(help="only katas using Redis, Postgres, nginx or haproxy")] = False,
@@ -59,7 +58,7 @@ def verify(
         repeat=repeat, strict=strict, mistakes=mistakes, alternatives=alternatives,
         alternatives_repeat=repeat if alternatives_repeat is None else alternatives_repeat, mutants=mutants,
         mutant_sample=mutant_sample, mistake_sample=mistake_sample,
-        seed=commit_seed(catalogue.root) if seed is None else seed,
+        seed=seed,
     )
     if exclude_topic:
         unknown = set(exclude_topic) - {t.name for t in catalogue.topics}
@@ -75,7 +74,7 @@ def mutants_(
     kata: KataArg,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="mutants run at the same time")] = 1,
     sample: Annotated[int | None, typer.Option(help="run only this many, drawn with --seed")] = None,
-    seed: Annotated[int, typer.Option(help="seed for --sample")] = 0,
+    seed: Annotated[int | None, typer.Option(help="seed for --sample (default: the kata's own, as CI's)")] = None,
     list_only: Annotated[bool, typer.Option("--list", help="list the mutants and their ids; run none")] = False,
     record: Annotated[
         bool, typer.Option(help="keep this full run in mutants.toml: CI's samples are judged against it")

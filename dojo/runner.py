@@ -32,6 +32,10 @@ _stopping = threading.Event()  # Ctrl-C: no new pytest starts
 # Every process a run starts inherits this variable with the run's own value, so what it leaves
 # behind is found after it even outside its session (Jenkins' ProcessTreeKiller does the same).
 RUN_COOKIE = "KATA_RUN_COOKIE"
+# A maintainer's run draws the same Hypothesis examples as CI's, from an empty example database
+# (CI's clone has none): a mutant killed here is killed there, a mistake caught here is caught
+# there, by the same examples. A learner's runs keep random draws and their database.
+HYPOTHESIS_SEED = 0
 
 
 @dataclass
@@ -75,7 +79,7 @@ def run_kata(
         args = [
             sys.executable, "-m", "pytest", str(kata.kata_dir),
             "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=short",
-            f"--kata-report={report}",
+            f"--kata-report={report}", f"--hypothesis-seed={HYPOTHESIS_SEED}",
         ]
         if solutions:
             args.append("--solutions")
@@ -86,7 +90,7 @@ def run_kata(
         args += list(extra_args)
         # reaper.PARENT_ENV: if we die, even by SIGKILL, this pytest stops too
         env = {**os.environ, "KATA_SOLUTIONS": "1" if solutions else "0", reaper.PARENT_ENV: str(os.getpid()),
-               RUN_COOKIE: uuid.uuid4().hex}
+               RUN_COOKIE: uuid.uuid4().hex, "HYPOTHESIS_STORAGE_DIRECTORY": str(Path(tmp) / "hypothesis")}
         budget = timeout if timeout is not None else 120 + kata.time_limit * 20 * repeat
         output = Path(tmp) / "output.txt"
         exit_code = _run_alone(args, kata.root, env, output, budget)

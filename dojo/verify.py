@@ -23,6 +23,7 @@ from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata
 from .mistakes import MISTAKES_FILE, MistakeFileError, MistakeResult, load_gallery, try_mistake
 from .mutation.mutants import MUTANTS_FILE, MutantFileError, MutationReport, run_mutant, run_mutants
 from .runner import RunResult, base_nodeid, parallel, run_kata
+from .sample_seed import sample_key
 
 # Files a kata folder may hold besides those the catalogue lists.
 ALWAYS_ALLOWED = {"README.md", "__init__.py", "conftest.py"}
@@ -51,7 +52,7 @@ class Checks:
     mutants: bool = False
     mutant_sample: int | None = None  # run this many mutants per kata, drawn with the seed
     mistake_sample: int | None = None  # and this many known mistakes (CI's slowest katas)
-    seed: int = 0
+    seed: int | None = None  # None: each kata's own, from its files (sample_seed)
     stressed_topics: frozenset[str] = frozenset()  # solutions run under --stress
     pending: frozenset[str] = frozenset()  # katas before their rigor pass: the bar only warns
 
@@ -256,7 +257,7 @@ def check_mistakes(report: KataReport, checks: Checks) -> None:
             f"{len(gallery)} known mistake(s) in solutions/{report.kata.slug}/{MISTAKES_FILE}, "
             f"at least {MIN_MISTAKES} wanted"
         )
-    for mistake in _sample(gallery, checks.mistake_sample, f"{checks.seed}:{report.kata.slug}"):
+    for mistake in _sample(gallery, checks.mistake_sample, sample_key(report.kata, checks.seed)):
         result = try_mistake(report.kata, mistake)
         report.mistakes.append(result)
         if not result.caught:

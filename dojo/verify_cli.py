@@ -53,14 +53,14 @@ def verify_command(
     )
     if checks.mutants and checks.mutant_sample is not None:
         console.print(
-            f"mutants: a sample of {checks.mutant_sample} per kata, seed {checks.seed} (replay: "
-            f"kata verify --mutants --mutant-sample {checks.mutant_sample} --seed {checks.seed})"
+            f"mutants: a sample of {checks.mutant_sample} per kata, {_drawn(checks)} (replay: "
+            f"kata verify --mutants --mutant-sample {checks.mutant_sample}{_seed_option(checks)} --kata K)"
         )
 
     if checks.mistakes and checks.mistake_sample is not None:
         console.print(
-            f"mistakes: a sample of {checks.mistake_sample} per kata, seed {checks.seed} (replay: "
-            f"kata verify --mistake-sample {checks.mistake_sample} --seed {checks.seed})"
+            f"mistakes: a sample of {checks.mistake_sample} per kata, {_drawn(checks)} (replay: "
+            f"kata verify --mistake-sample {checks.mistake_sample}{_seed_option(checks)} --kata K)"
         )
 
     def progress(report: KataReport) -> None:
@@ -100,6 +100,14 @@ def verify_command(
         + (f", {len(catalogue_level)} catalogue problem(s)" if catalogue_level else "")
     )
     return 1 if problems else 0
+
+
+def _drawn(checks: Checks) -> str:
+    return "each drawn with its kata's own seed" if checks.seed is None else f"seed {checks.seed}"
+
+
+def _seed_option(checks: Checks) -> str:
+    return "" if checks.seed is None else f" --seed {checks.seed}"
 
 
 def _score(report: KataReport) -> str:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 from rich.console import Console
 
 from ..catalogue import Catalogue, Kata
 from .mutants import MIN_SCORE, MutantFileError, MutantResult, choose, run_mutants, write_record
 
-__all__ = ["MutantFileError", "commit_seed", "mutants"]
+__all__ = ["MutantFileError", "mutants"]
 
 
 def mutants(catalogue: Catalogue, kata: Kata, console: Console, *, jobs: int = 1,
-            sample: int | None = None, seed: int = 0, list_only: bool = False,
+            sample: int | None = None, seed: int | None = None, list_only: bool = False,
             record: bool = False) -> int:
     """0 when the score meets the bar (or only a listing was asked for), else 1."""
     if list_only:
@@ -39,7 +36,8 @@ def mutants(catalogue: Catalogue, kata: Kata, console: Console, *, jobs: int = 1
     console.print(
         f"{kata.slug}: {report.killed}/{report.judged} mutants killed ({report.score:.0%}); "
         f"{report.equivalent} declared equivalent of {report.generated} generated"
-        + (f"; sample of {report.sample}, seed {report.seed}" if report.sample else "")
+        + (f"; sample of {report.sample}" + (f", seed {report.seed}" if report.seed is not None else "")
+           if report.sample else "")
     )
     if record and sample is None:
         path = write_record(kata, report)
@@ -48,12 +46,3 @@ def mutants(catalogue: Catalogue, kata: Kata, console: Console, *, jobs: int = 1
         console.print(problem.splitlines()[0], markup=False, soft_wrap=True)
     return 0 if report.score >= MIN_SCORE and not report.problems() else 1
 
-
-def commit_seed(root: Path) -> int:
-    """A seed from the checked-out commit, so each commit samples other mutants, replayably."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return int(head[:8], 16) if len(head) >= 8 else 0

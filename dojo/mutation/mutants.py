@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..catalogue import Kata
 from ..runner import RunResult, parallel, run_kata
+from ..sample_seed import sample_key
 from .operators import Change, find_changes
 
 MUTANTS_FILE = "mutants.toml"
@@ -234,8 +235,9 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def choose(kata: Kata, sample: int | None = None, seed: int = 0) -> tuple[list[Mutant], MutationReport]:
-    """The mutants to run (all, or `sample` of them drawn with `seed`) and an empty report."""
+def choose(kata: Kata, sample: int | None = None, seed: int | None = None) -> tuple[list[Mutant], MutationReport]:
+    """The mutants to run (all, or `sample` of them drawn with `seed`, by default the kata's own)
+    and an empty report."""
     mutants = generate(kata)
     equivalents, record = load_declarations(kata)
     declared = {e.id for e in equivalents}
@@ -245,7 +247,7 @@ def choose(kata: Kata, sample: int | None = None, seed: int = 0) -> tuple[list[M
     report = MutationReport(generated=len(mutants), equivalent=len(declared & ids),
                             stale=sorted(named - ids), record=record)
     if sample is not None and sample < len(candidates):
-        candidates = random.Random(f"{seed}:{kata.slug}").sample(candidates, sample)
+        candidates = random.Random(sample_key(kata, seed)).sample(candidates, sample)
         report.sample, report.seed = sample, seed
     return candidates, report
 
@@ -253,7 +255,7 @@ def choose(kata: Kata, sample: int | None = None, seed: int = 0) -> tuple[list[M
 def run_mutants(
     kata: Kata,
     sample: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     jobs: int = 1,
     stress: bool = False,
     on_result: Callable[[MutantResult], None] | None = None,

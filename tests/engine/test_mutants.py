@@ -128,6 +128,22 @@ def test_the_sample_is_replayed_by_its_seed_and_changes_with_it(fake_repo: FakeR
     assert len(first) == 3 and len(others) > 1
 
 
+
+def test_without_a_seed_the_sample_is_the_katas_own_and_changes_when_the_kata_does(fake_repo: FakeRepo) -> None:
+    """CI draws the sample a maintainer drew on the same tree: the seed comes from the kata's files."""
+    kata = _clamp_repo(fake_repo)
+    first = [m.id for m in choose(kata, sample=3)[0]]
+    solution_dir = fake_repo.root / "solutions/demo/clamp"
+    (solution_dir / "__pycache__").mkdir()
+    (solution_dir / "__pycache__" / "clamp.cpython-311.pyc").write_bytes(b"compiled")
+    assert [m.id for m in choose(kata, sample=3)[0]] == first, "a cache is not part of the kata"
+    draws = {tuple(first)}
+    for edit in range(8):  # an edit draws afresh: 3 of 9 mutants, the same draw 8 times is no chance
+        tests = fake_repo.root / "katas/demo/clamp/test_clamp.py"
+        tests.write_text(tests.read_text() + f"\n# edit {edit}\n")
+        draws.add(tuple(m.id for m in choose(kata, sample=3)[0]))
+    assert len(draws) > 1, "the sample never changed as the kata's tests did"
+
 def test_a_rejected_alternative_is_reported_by_name_and_test(adder_repo: FakeRepo) -> None:
     solution_dir = adder_repo.root / "solutions/demo/adder"
     (solution_dir / "alternatives").mkdir()

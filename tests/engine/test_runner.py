@@ -149,3 +149,32 @@ def test_a_run_the_code_under_test_cut_short_names_the_test_and_where_it_was(fak
     cut = result.outcomes[0]
     assert "past its time limit" in cut.message, cut.message
     assert re.search(r'File ".*spins\.py", line \d+ in answer', cut.details), cut.details
+
+
+DRAWS_TESTS = """
+import os
+from hypothesis import given, strategies as st
+
+@given(st.integers())
+def test_draws(n):
+    with open(os.environ["DRAWS_FILE"], "a") as log:
+        log.write(f"{n}\\n")
+"""
+
+
+def test_a_maintainer_run_draws_the_same_examples_as_ci_from_an_empty_database(
+    fake_repo: FakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutant killed, or a mistake caught, by a lucky draw here would survive in CI's clone."""
+    fake_repo.add_kata("draws", "def answer():\n    raise NotImplementedError\n",
+                       "def answer():\n    return 42\n", DRAWS_TESTS)
+    kata = load(fake_repo.root / "katas.toml").get("draws")
+    runs = []
+    for run in range(2):
+        log = tmp_path / f"draws{run}.txt"
+        monkeypatch.setenv("DRAWS_FILE", str(log))
+        result = runner.run_kata(kata, solutions=True, timeout=60)
+        assert result.exit_code == 0, result.output
+        runs.append(log.read_text().split())
+    assert runs[0] == runs[1] and len(runs[0]) > 10, "two maintainer runs drew different examples"
+    assert not (fake_repo.root / ".hypothesis").exists(), "the run kept an example database to replay"
