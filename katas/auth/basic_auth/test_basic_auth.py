@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import requests
@@ -16,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dojo.constant_time import ConstantTimeOracle
+from dojo.testing import serve_wsgi
 
 from . import basic_auth
 from .basic_auth import (
@@ -365,32 +364,11 @@ def test_an_unknown_user_costs_the_same_comparisons_as_a_known_one(
 
 # --- the app, served for real and called by real clients ------------------------------------
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def base_url() -> Iterator[str]:
     """The learner's BasicAuthApp served on 127.0.0.1 by wsgiref, stopped after the test."""
-    server = make_server("127.0.0.1", 0, BasicAuthApp(USERS, REALM), handler_class=_QuietHandler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="wsgi"
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/private"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy from the environment between us and 127.0.0.1
-        yield session
+    with serve_wsgi(BasicAuthApp(USERS, REALM)) as port:
+        yield f"http://127.0.0.1:{port}/private"
 
 
 def _expect_challenge(response: requests.Response, why: str) -> None:

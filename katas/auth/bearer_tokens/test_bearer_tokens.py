@@ -8,13 +8,11 @@ import hashlib
 import os
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import psycopg
 import pytest
@@ -24,7 +22,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import WWWAuthenticate
 
 from dojo.constant_time import ConstantTimeOracle
-from dojo.testing import Background, wait_until
+from dojo.testing import Background, ManualClock, serve_wsgi, wait_until
 
 from . import bearer_tokens
 from .bearer_tokens import (
@@ -39,19 +37,9 @@ from .bearer_tokens import (
 REALM = "example"
 START = 1_900_000_000.0  # 2030-03-17: far from the real now, so time.time() or SQL now() shows
 ROUTES = {"/profile": "profile:read", "/messages": "messages:write"}
-# The published grammar (RFC 6750 §2.1), as in the shared reference sheet: the oracle.
+# The published grammar (RFC 6750 §2.1, b64token): the oracle.
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 CREDENTIALS = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]+=*)$", re.IGNORECASE)
-
-
-class FakeClock:
-    """The injected clock: Unix seconds that move only when the test says so."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -61,12 +49,13 @@ def postgres_schema(kata_file: Callable[[str], Path]) -> Sequence[Path]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
+def clock() -> ManualClock:
+    """The injected clock: Unix seconds that move only when the test says so."""
+    return ManualClock(START)
 
 
 @pytest.fixture
-def store(postgres_conn: psycopg.Connection[Any], clock: FakeClock) -> TokenStore:
+def store(postgres_conn: psycopg.Connection[Any], clock: ManualClock) -> TokenStore:
     return TokenStore(postgres_conn, clock=clock)
 
 
@@ -367,7 +356,7 @@ def foreign_zones(postgres_conn: psycopg.Connection[Any]) -> Iterator[None]:
 @pytest.mark.stage(2, "issuing and verifying")
 @pytest.mark.usefixtures("foreign_zones")
 def test_times_survive_non_utc_zones_on_both_sides(
-    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
+    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: ManualClock
 ) -> None:
     advice = (
         "a naive datetime means local time: Python's (TZ) when you build it, the database "
@@ -604,7 +593,7 @@ def test_an_unknown_selector_never_verifies_even_when_the_comparison_says_equal(
 
 
 @pytest.mark.stage(3, "expiry and revocation")
-def test_a_token_expires_at_expires_at_on_the_injected_clock(store: TokenStore, clock: FakeClock) -> None:
+def test_a_token_expires_at_expires_at_on_the_injected_clock(store: TokenStore, clock: ManualClock) -> None:
     token = store.issue("alice", ["profile:read"], ttl=600)
     clock.now = START + 599
     store.verify(token)  # one second left: still valid
@@ -623,7 +612,7 @@ def test_a_token_expires_at_expires_at_on_the_injected_clock(store: TokenStore, 
 
 @pytest.mark.stage(3, "expiry and revocation")
 def test_every_verify_reads_the_row_as_it_is_now(
-    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
+    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: ManualClock
 ) -> None:
     """Another service shares the table: its "log out everywhere" must take effect at once."""
     tokens = [store.issue("alice", ["profile:read"]) for _ in range(2)]
@@ -648,7 +637,7 @@ def test_every_verify_reads_the_row_as_it_is_now(
 
 
 @pytest.mark.stage(3, "expiry and revocation")
-def test_ttl_zero_is_dead_at_once_and_fractions_of_a_second_count(store: TokenStore, clock: FakeClock) -> None:
+def test_ttl_zero_is_dead_at_once_and_fractions_of_a_second_count(store: TokenStore, clock: ManualClock) -> None:
     dead = store.issue("alice", ["profile:read"], ttl=0)
     with pytest.raises(InvalidToken):
         store.verify(dead)  # clock() == expires_at: already expired
@@ -695,7 +684,7 @@ def test_the_wrong_verifier_cannot_revoke_a_token(store: TokenStore) -> None:
 
 @pytest.mark.stage(3, "expiry and revocation")
 def test_revoking_an_expired_token_works_and_revoked_at_comes_from_the_clock(
-    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: FakeClock
+    store: TokenStore, postgres_conn: psycopg.Connection[Any], clock: ManualClock
 ) -> None:
     token = store.issue("alice", ["profile:read"], ttl=60)
     clock.now = START + 3600
@@ -712,7 +701,7 @@ def test_revoking_an_expired_token_works_and_revoked_at_comes_from_the_clock(
 
 @pytest.mark.stage(5, "timing and races")
 def test_two_concurrent_revokes_of_one_token_say_true_once(
-    store: TokenStore, postgres_conn: psycopg.Connection[Any], postgres_dsn: str, clock: FakeClock
+    store: TokenStore, postgres_conn: psycopg.Connection[Any], postgres_dsn: str, clock: ManualClock
 ) -> None:
     """Both revokes pass their checks while a third session holds the row; only one revokes it."""
     token = store.issue("alice", ["profile:read"])
@@ -747,31 +736,11 @@ def test_two_concurrent_revokes_of_one_token_say_true_once(
 # --- the resource server, served on 127.0.0.1 and called with requests ------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def base_url(store: TokenStore) -> Iterator[str]:
     """The learner's ResourceServer served by wsgiref on 127.0.0.1, stopped after the test."""
-    app = ResourceServer(store, REALM, ROUTES)
-    server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="wsgi")
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy from the environment between us and 127.0.0.1
-        yield session
+    with serve_wsgi(ResourceServer(store, REALM, ROUTES)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -840,7 +809,7 @@ def test_a_malformed_bearer_header_is_a_400_invalid_request(base_url: str, http:
 
 @pytest.mark.stage(4, "the resource server")
 def test_an_invalid_token_is_a_401_invalid_token(
-    base_url: str, http: requests.Session, store: TokenStore, clock: FakeClock
+    base_url: str, http: requests.Session, store: TokenStore, clock: ManualClock
 ) -> None:
     selector, verifier = split(store.issue("alice", ["profile:read"], ttl=600))
     revoked = store.issue("alice", ["profile:read"], ttl=600)
@@ -943,7 +912,7 @@ def test_scopes_are_case_sensitive_whole_words_without_hierarchy(
 
 @pytest.mark.stage(5, "timing and races")
 def test_a_wrong_verifier_learns_nothing_about_the_row(
-    base_url: str, http: requests.Session, store: TokenStore, clock: FakeClock
+    base_url: str, http: requests.Session, store: TokenStore, clock: ManualClock
 ) -> None:
     """Authenticity first: until the verifier matches, a live, expired or revoked row looks unknown."""
     live = store.issue("alice", ["profile:read"], ttl=600)

@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import requests
 from oauthlib.oauth2 import RequestValidator, WebApplicationServer
 from oauthlib.oauth2.rfc6749 import errors
+
+from dojo.testing import ManualClock, serve_wsgi
 
 from .oauth_pkce import (
     REFRESH_MARGIN,
@@ -167,11 +168,6 @@ class AuthServer:
         return [r for r in self.token_requests if r.get("grant_type") == grant_type]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def _wsgi_app(state: AuthServer, oauth: WebApplicationServer) -> Any:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         path, query = environ["PATH_INFO"], environ.get("QUERY_STRING", "")
@@ -236,43 +232,19 @@ def auth_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[AuthServer]:
     methods = type(oauth.auth_grant)._code_challenge_methods
     oauth.auth_grant._code_challenge_methods = {"S256": methods["S256"]}
     state = AuthServer("", validator)
-    server = make_server("127.0.0.1", 0, _wsgi_app(state, oauth), handler_class=_QuietHandler)
-    state.base = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True, name="oauth-server")
-    thread.start()
-    try:
+    with serve_wsgi(_wsgi_app(state, oauth)) as port:
+        state.base = f"http://127.0.0.1:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
-class FakeClock:
+@pytest.fixture
+def clock() -> ManualClock:
     """The client's clock; the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+    return ManualClock(1000.0)
 
 
 @pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def client(auth_server: AuthServer, http: requests.Session, clock: FakeClock) -> OAuthClient:
+def client(auth_server: AuthServer, http: requests.Session, clock: ManualClock) -> OAuthClient:
     return OAuthClient(client_id=CLIENT_ID, authorize_url=f"{auth_server.base}/authorize",
                        token_url=f"{auth_server.base}/token", redirect_uri=REDIRECT_URI,
                        http=http, clock=clock)
@@ -358,7 +330,7 @@ def test_the_authorization_url_carries_state_and_an_s256_challenge(
 
 @pytest.mark.stage(1, "pkce and login")
 def test_a_user_logs_in_and_the_token_works(
-    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: ManualClock
 ) -> None:
     tokens = log_in(client, http)
     assert tokens.access_token and tokens.refresh_token, f"expected both tokens, got {tokens!r}"
@@ -571,7 +543,7 @@ def test_no_access_token_before_login(client: OAuthClient) -> None:
 
 @pytest.mark.stage(4, "refreshing tokens")
 def test_the_token_is_refreshed_shortly_before_it_expires(
-    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: ManualClock
 ) -> None:
     first = log_in(client, http).access_token
     clock.now += EXPIRES_IN - REFRESH_MARGIN - 60
@@ -599,7 +571,7 @@ def test_the_token_is_refreshed_shortly_before_it_expires(
 @pytest.mark.stage(4, "refreshing tokens")
 @pytest.mark.parametrize("rotate", [True, False], ids=["rotating server", "non-rotating server"])
 def test_refresh_after_refresh_keeps_a_working_refresh_token(
-    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock,
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: ManualClock,
     rotate: bool,
 ) -> None:
     auth_server.rotate = rotate
@@ -631,7 +603,7 @@ def test_refresh_after_refresh_keeps_a_working_refresh_token(
 @pytest.mark.stage(4, "refreshing tokens")
 @pytest.mark.parametrize("rotate", [True, False], ids=["rotating server", "non-rotating server"])
 def test_a_revoked_refresh_token_surfaces_invalid_grant(
-    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock,
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: ManualClock,
     rotate: bool,
 ) -> None:
     auth_server.rotate = rotate
@@ -679,7 +651,7 @@ def test_a_token_endpoint_that_misbehaves_is_an_oauth_error(
 
 @pytest.mark.stage(4, "refreshing tokens")
 def test_tokens_without_expiry_or_refresh_token(
-    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: FakeClock
+    client: OAuthClient, http: requests.Session, auth_server: AuthServer, clock: ManualClock
 ) -> None:
     """expires_in and refresh_token are optional in a token response (RFC 6749 §5.1)."""
     callback = browse(http, client.authorization_url("profile"))
@@ -702,7 +674,7 @@ def test_tokens_without_expiry_or_refresh_token(
 
 @pytest.mark.stage(3, "errors and bad servers")
 def test_a_token_endpoint_that_never_answers_times_out(
-    auth_server: AuthServer, http: requests.Session, clock: FakeClock
+    auth_server: AuthServer, http: requests.Session, clock: ManualClock
 ) -> None:
     released = threading.Event()
     client = OAuthClient(client_id=CLIENT_ID, authorize_url=f"{auth_server.base}/authorize",

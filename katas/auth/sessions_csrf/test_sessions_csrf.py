@@ -9,13 +9,11 @@ import ipaddress
 import json
 import ssl
 import string
-import threading
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -29,6 +27,7 @@ from hypothesis import strategies as st
 from itsdangerous import BadSignature, Signer
 
 from dojo.constant_time import ConstantTimeOracle
+from dojo.testing import local_http, serve_wsgi
 
 from . import sessions_csrf
 from .sessions_csrf import COOKIE_NAME, SessionApp, session_cookie, sign_value, unsign_value
@@ -176,11 +175,6 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 class Site:
     """The learner's SessionApp served over HTTPS on 127.0.0.1, and clients that trust it."""
 
@@ -191,8 +185,7 @@ class Site:
 
     def client(self) -> requests.Session:
         """A fresh browser: its own cookie jar, no proxies, trusting our certificate."""
-        session = requests.Session()
-        session.trust_env = False
+        session = local_http()
         session.verify = str(self.cert)
         self.clients.append(session)
         return session
@@ -211,20 +204,13 @@ def site(certificate: tuple[Path, Path]) -> Iterator[Site]:
     cert, key = certificate
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server = make_server("127.0.0.1", 0, SessionApp(USERS, SECRET), handler_class=_QuietHandler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True, name="https")
-    thread.start()
-    result = Site(f"https://127.0.0.1:{server.server_port}", cert)
-    try:
-        yield result
-    finally:
-        for client in result.clients:
-            client.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve_wsgi(SessionApp(USERS, SECRET), context) as port:
+        result = Site(f"https://127.0.0.1:{port}", cert)
+        try:
+            yield result
+        finally:
+            for client in result.clients:
+                client.close()
 
 
 def get_session(site: Site, browser: requests.Session) -> dict[str, Any]:

@@ -19,6 +19,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from dojo import testing
+from dojo.testing import ManualClock
+
 from .event_loop import (
     EventLoop,
     InvalidStateError,
@@ -32,61 +35,22 @@ from .event_loop import (
 START = 1000.0
 
 
-class FakeClock:
-    """Time that moves only when told to."""
+class AutojumpSelector(testing.AutojumpSelector):
+    """Virtual time: the selector jumps the clock to the next timer instead of waiting."""
 
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class AutojumpSelector(selectors.DefaultSelector):
-    """A real selector that never blocks: when no socket is ready, it moves the fake clock forward
-    by the timeout it was given instead of waiting. Virtual time makes timer tests exact and fast,
-    and shows how the loop waits."""
-
-    def __init__(self, clock: FakeClock, max_idle_polls: int | None = 1000) -> None:
-        super().__init__()
-        self.clock = clock
-        self.max_idle_polls = max_idle_polls
-        self.idle_polls = 0
-        self.timeouts: list[float | None] = []
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        self.timeouts.append(timeout)
-        events = super().select(0)
-        if events:
-            self.idle_polls = 0
-            return events
-        if timeout is None:
-            raise AssertionError(
-                "deadlock: the loop called select(timeout=None) (wait forever), but no socket is "
-                "ready and nothing else can make one ready. Was a timer forgotten (then the timeout "
-                "is the time until it is due), or a reader/writer left registered?"
-            )
-        if timeout > 0:
-            self.clock.now += timeout
-            self.idle_polls = 0
-        else:
-            self.idle_polls += 1
-            if self.max_idle_polls is not None and self.idle_polls > self.max_idle_polls:
-                raise AssertionError(
-                    f"busy-wait: select(timeout=0) was called {self.idle_polls} times in a row and "
-                    "nothing was ready. With no callback ready, block in select() until the next "
-                    "timer is due"
-                )
-        return []
+    waiter = "the loop"
+    deadlock_hint = ("Was a timer forgotten (then the timeout is the time until it is due), or a "
+                     "reader/writer left registered?")
+    busy_wait_hint = "With no callback ready, block in select() until the next timer is due"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def loop(clock: FakeClock) -> Iterator[EventLoop]:
+def loop(clock: ManualClock) -> Iterator[EventLoop]:
     """An event loop on virtual time."""
     made = EventLoop(clock=clock, selector=AutojumpSelector(clock))
     yield made
@@ -110,7 +74,7 @@ def socketpair() -> Iterator[tuple[socket.socket, socket.socket]]:
     b.close()
 
 
-def elapsed(clock: FakeClock) -> float:
+def elapsed(clock: ManualClock) -> float:
     return clock() - START
 
 
@@ -130,7 +94,7 @@ def test_call_soon_runs_callbacks_in_order_with_their_arguments(loop: EventLoop)
 
 
 @pytest.mark.stage(1, "callbacks and timers")
-def test_call_later_fires_in_deadline_order_at_the_right_times(loop: EventLoop, clock: FakeClock) -> None:
+def test_call_later_fires_in_deadline_order_at_the_right_times(loop: EventLoop, clock: ManualClock) -> None:
     log: list[tuple[float, str]] = []
     done = loop.create_future()
     for delay, name in [(3, "c"), (1, "a"), (2.5, "b"), (0.5, "first")]:
@@ -145,7 +109,7 @@ def test_call_later_fires_in_deadline_order_at_the_right_times(loop: EventLoop, 
 
 
 @pytest.mark.stage(1, "callbacks and timers")
-def test_waiting_for_a_timer_blocks_in_select_instead_of_busy_waiting(loop: EventLoop, clock: FakeClock) -> None:
+def test_waiting_for_a_timer_blocks_in_select_instead_of_busy_waiting(loop: EventLoop, clock: ManualClock) -> None:
     done = loop.create_future()
     loop.call_later(5, done.set_result, "woke")
     assert loop.run_until_complete(done) == "woke"
@@ -159,7 +123,7 @@ def test_waiting_for_a_timer_blocks_in_select_instead_of_busy_waiting(loop: Even
 
 
 @pytest.mark.stage(1, "callbacks and timers")
-def test_a_cancelled_timer_never_runs(loop: EventLoop, clock: FakeClock) -> None:
+def test_a_cancelled_timer_never_runs(loop: EventLoop, clock: ManualClock) -> None:
     log: list[str] = []
     done = loop.create_future()
     handle = loop.call_later(1, log.append, "cancelled one")
@@ -174,7 +138,7 @@ def test_a_cancelled_timer_never_runs(loop: EventLoop, clock: FakeClock) -> None
 
 @pytest.mark.stage(3, "readers and writers")
 def test_a_callback_that_keeps_rescheduling_itself_does_not_starve_io(
-    clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+    clock: ManualClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
     a, b = socketpair
     loop = EventLoop(clock=clock, selector=AutojumpSelector(clock, max_idle_polls=None))
@@ -241,7 +205,7 @@ def test_a_callback_scheduled_by_a_callback_runs_in_the_next_iteration(loop: Eve
 
 @pytest.mark.stage(3, "readers and writers")
 def test_select_gets_timeout_zero_while_callbacks_are_ready_and_none_only_for_sockets_alone(
-    loop: EventLoop, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+    loop: EventLoop, clock: ManualClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
     a, b = socketpair
     done = loop.create_future()
@@ -279,7 +243,7 @@ def test_select_gets_timeout_zero_while_callbacks_are_ready_and_none_only_for_so
 
 
 @pytest.mark.stage(1, "callbacks and timers")
-def test_timers_due_together_fire_in_the_order_they_were_scheduled(loop: EventLoop, clock: FakeClock) -> None:
+def test_timers_due_together_fire_in_the_order_they_were_scheduled(loop: EventLoop, clock: ManualClock) -> None:
     log: list[tuple[float, str]] = []
     done = loop.create_future()
     note = lambda name: log.append((elapsed(clock), name))  # noqa: E731
@@ -300,7 +264,7 @@ def test_timers_due_together_fire_in_the_order_they_were_scheduled(loop: EventLo
 
 
 @pytest.mark.stage(1, "callbacks and timers")
-def test_a_cancelled_timer_does_not_wake_the_loop(loop: EventLoop, clock: FakeClock) -> None:
+def test_a_cancelled_timer_does_not_wake_the_loop(loop: EventLoop, clock: ManualClock) -> None:
     done = loop.create_future()
     loop.call_later(5, done.set_result, "too early").cancel()
     loop.call_later(8, done.set_result, "on time")
@@ -325,7 +289,7 @@ def test_cancelling_a_handle_after_it_ran_changes_nothing(loop: EventLoop) -> No
 
 
 @pytest.mark.stage(1, "callbacks and timers")
-def test_close_releases_the_selector(clock: FakeClock) -> None:
+def test_close_releases_the_selector(clock: ManualClock) -> None:
     loop = EventLoop(clock=clock, selector=AutojumpSelector(clock))
     assert loop.run_until_complete(sleep(loop, 1, "rested")) == "rested"
     loop.close()
@@ -408,14 +372,14 @@ def run_program(loop: Any, roots: list[Node]) -> list[tuple[float, str]]:
 )
 @given(roots=programs())
 def test_any_program_of_callbacks_and_timers_runs_as_on_asyncio(roots: list[Node]) -> None:
-    oracle_clock = FakeClock()
+    oracle_clock = ManualClock(START)
     oracle = asyncio.SelectorEventLoop(AutojumpSelector(oracle_clock))
     oracle.time = oracle_clock  # type: ignore[method-assign]
     try:
         expected = run_program(oracle, roots)
     finally:
         oracle.close()
-    clock = FakeClock()
+    clock = ManualClock(START)
     loop = EventLoop(clock=clock, selector=AutojumpSelector(clock))
     try:
         got = run_program(loop, roots)
@@ -518,7 +482,7 @@ def test_done_callbacks_run_in_the_order_they_were_added_and_each_gets_the_futur
 
 
 @pytest.mark.stage(2, "futures and tasks")
-def test_a_task_awaits_a_future_and_returns_the_coroutines_value(loop: EventLoop, clock: FakeClock) -> None:
+def test_a_task_awaits_a_future_and_returns_the_coroutines_value(loop: EventLoop, clock: ManualClock) -> None:
     fut = loop.create_future()
     loop.call_later(2, fut.set_result, 20)
 
@@ -530,7 +494,7 @@ def test_a_task_awaits_a_future_and_returns_the_coroutines_value(loop: EventLoop
 
 
 @pytest.mark.stage(2, "futures and tasks")
-def test_tasks_run_concurrently_so_their_sleeps_overlap(loop: EventLoop, clock: FakeClock) -> None:
+def test_tasks_run_concurrently_so_their_sleeps_overlap(loop: EventLoop, clock: ManualClock) -> None:
     log: list[tuple[float, str]] = []
 
     async def napper(name: str, seconds: float) -> str:
@@ -637,7 +601,7 @@ def test_a_task_that_awaits_something_other_than_a_future_fails_with_type_error(
 
 @pytest.mark.stage(4, "socket coroutines")
 def test_sock_recv_waits_for_data_then_stops_watching_the_socket(
-    loop: EventLoop, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+    loop: EventLoop, clock: ManualClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
     a, b = socketpair
     loop.call_later(2, b.send, b"hello")
@@ -917,7 +881,7 @@ def test_a_reader_and_a_writer_on_one_socket_each_get_their_own_event(
 
 @pytest.mark.stage(3, "readers and writers")
 def test_removing_the_writer_keeps_the_reader_and_stops_the_write_events(
-    loop: EventLoop, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+    loop: EventLoop, clock: ManualClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
     a, b = socketpair
     log: list[str] = []

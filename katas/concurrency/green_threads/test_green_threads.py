@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import gc
 import random
-import selectors
 import socket
 import struct
 import termios
@@ -18,77 +17,31 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dojo.testing import Background, wait_until
+from dojo import testing
+from dojo.testing import Background, ManualClock, wait_until
 
 from .green_threads import Scheduler, TaskBody, echo_server, readable, sleep, writable
 
 START = 100.0
 
 
-class FakeClock:
-    """Time that moves only when told to."""
+class AutojumpSelector(testing.AutojumpSelector):
+    """Virtual time: the selector jumps the clock to the next sleeper's deadline instead of waiting."""
 
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class AutojumpSelector(selectors.DefaultSelector):
-    """A real selector that never blocks: when no socket is ready, it moves the fake clock forward
-    by the timeout it was given instead of waiting. Virtual time makes sleep tests exact and fast,
-    and lets us see how the scheduler waits."""
-
-    def __init__(self, clock: FakeClock, max_idle_polls: int | None = 1000) -> None:
-        super().__init__()
-        self.clock = clock
-        self.max_idle_polls = max_idle_polls
-        self.idle_polls = 0
-        self.timeouts: list[float | None] = []
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        self.timeouts.append(timeout)
-        events = super().select(0)
-        if events:
-            self.idle_polls = 0
-            return events
-        if timeout is None:
-            raise AssertionError(
-                "deadlock: the scheduler called select(timeout=None) (wait forever), but no socket "
-                f"is ready and nothing else can make one ready. Registered: {self._registered()}. "
-                "Did a task wait for the wrong event (readable vs writable), or was a sleeper "
-                "forgotten (then the timeout should be the time until it is due)?"
-            )
-        if timeout > 0:
-            self.clock.now += timeout
-            self.idle_polls = 0
-        else:
-            self.idle_polls += 1
-            if self.max_idle_polls is not None and self.idle_polls > self.max_idle_polls:
-                raise AssertionError(
-                    f"busy-wait: select(timeout=0) was called {self.idle_polls} times in a row and "
-                    "nothing was ready. When no task can run, block in select() with the time until "
-                    "the earliest sleeper is due (or None if there is none)"
-                )
-        return []
-
-    def _registered(self) -> str:
-        names = {selectors.EVENT_READ: "read", selectors.EVENT_WRITE: "write"}
-        keys = self.get_map().values()
-        return (
-            ", ".join(f"fd {k.fd} for {'+'.join(n for e, n in names.items() if k.events & e)}" for k in keys)
-            or "nothing"
-        )
+    waiter = "the scheduler"
+    deadlock_hint = ("Did a task wait for the wrong event (readable vs writable), or was a sleeper "
+                     "forgotten (then the timeout should be the time until it is due)?")
+    busy_wait_hint = ("When no task can run, block in select() with the time until the earliest "
+                      "sleeper is due (or None if there is none)")
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def fake_time(clock: FakeClock) -> Iterator[Scheduler]:
+def fake_time(clock: ManualClock) -> Iterator[Scheduler]:
     """A scheduler on virtual time."""
     sched = Scheduler(clock=clock, selector=AutojumpSelector(clock))
     yield sched
@@ -134,7 +87,7 @@ def test_tasks_take_turns_at_each_bare_yield(fake_time: Scheduler) -> None:
 
 
 @pytest.mark.stage(1, "tasks take turns")
-def test_run_with_no_tasks_returns_at_once(fake_time: Scheduler, clock: FakeClock) -> None:
+def test_run_with_no_tasks_returns_at_once(fake_time: Scheduler, clock: ManualClock) -> None:
     fake_time.run()  # the AutojumpSelector fails with "deadlock" if run() waits for nothing
     assert clock() == START, "run() with nothing to do must return without waiting"
 
@@ -190,7 +143,7 @@ def test_an_exception_in_a_task_propagates_out_of_run(fake_time: Scheduler, erro
 
 
 @pytest.mark.stage(2, "sleep and errors")
-def test_close_releases_the_selector(clock: FakeClock) -> None:
+def test_close_releases_the_selector(clock: ManualClock) -> None:
     sched = Scheduler(clock=clock, selector=AutojumpSelector(clock))
 
     def nap() -> TaskBody:
@@ -203,7 +156,7 @@ def test_close_releases_the_selector(clock: FakeClock) -> None:
 
 
 @pytest.mark.stage(2, "sleep and errors")
-def test_sleepers_wake_in_order_of_their_deadlines(fake_time: Scheduler, clock: FakeClock) -> None:
+def test_sleepers_wake_in_order_of_their_deadlines(fake_time: Scheduler, clock: ManualClock) -> None:
     log: list[tuple[float, str]] = []
 
     def sleeper(name: str, delays: list[float]) -> TaskBody:
@@ -224,7 +177,7 @@ def test_sleepers_wake_in_order_of_their_deadlines(fake_time: Scheduler, clock: 
 
 
 @pytest.mark.stage(2, "sleep and errors")
-def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(fake_time: Scheduler, clock: FakeClock) -> None:
+def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(fake_time: Scheduler, clock: ManualClock) -> None:
     def nap() -> TaskBody:
         yield sleep(5)
 
@@ -241,7 +194,7 @@ def test_waiting_only_for_sleepers_blocks_instead_of_busy_waiting(fake_time: Sch
 
 @pytest.mark.stage(2, "sleep and errors")
 def test_sleepers_due_at_the_same_moment_wake_in_the_order_they_went_to_sleep(
-    fake_time: Scheduler, clock: FakeClock
+    fake_time: Scheduler, clock: ManualClock
 ) -> None:
     log: list[str] = []
 
@@ -266,7 +219,7 @@ def test_sleepers_due_at_the_same_moment_wake_in_the_order_they_went_to_sleep(
 
 @pytest.mark.stage(2, "sleep and errors")
 @pytest.mark.parametrize("delay", [0, -1, -0.5], ids=["zero", "minus-one", "minus-half"])
-def test_sleep_zero_or_negative_lets_others_run_first(fake_time: Scheduler, clock: FakeClock, delay: float) -> None:
+def test_sleep_zero_or_negative_lets_others_run_first(fake_time: Scheduler, clock: ManualClock, delay: float) -> None:
     log: list[str] = []
 
     def polite() -> TaskBody:
@@ -298,7 +251,7 @@ def test_every_mix_of_yields_and_sleeps_agrees_with_a_model_of_virtual_time(scri
     """The model: time passes only in select(), which jumps straight to the earliest deadline, and
     only when no task is ready. So each step of a task runs at START + the sum of its own sleeps
     (a delay below 0 counts as 0), whatever the others do, and the whole log is in time order."""
-    clock = FakeClock()
+    clock = ManualClock(START)
     sched = Scheduler(clock=clock, selector=AutojumpSelector(clock))
     log: list[tuple[float, str, int]] = []
 
@@ -335,7 +288,7 @@ def test_every_mix_of_yields_and_sleeps_agrees_with_a_model_of_virtual_time(scri
 
 @pytest.mark.stage(3, "waiting on sockets")
 def test_a_reader_sleeps_until_its_socket_has_data(
-    fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+    fake_time: Scheduler, clock: ManualClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
     a, b = socketpair
     log: list[tuple[float, str]] = []
@@ -359,7 +312,7 @@ def test_a_reader_sleeps_until_its_socket_has_data(
 
 @pytest.mark.stage(3, "waiting on sockets")
 def test_a_writer_waits_until_the_peer_drains_a_full_buffer(
-    fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+    fake_time: Scheduler, clock: ManualClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
     a, b = socketpair
     queued = 0
@@ -394,7 +347,7 @@ def test_a_writer_waits_until_the_peer_drains_a_full_buffer(
 
 @pytest.mark.stage(3, "waiting on sockets")
 def test_one_task_can_read_a_socket_while_another_waits_to_write_it(
-    fake_time: Scheduler, clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+    fake_time: Scheduler, clock: ManualClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
     """Two tasks on one socket: one registration with both events, each wake-up to its own task."""
     a, b = socketpair
@@ -428,7 +381,7 @@ def test_one_task_can_read_a_socket_while_another_waits_to_write_it(
 
 @pytest.mark.stage(3, "waiting on sockets")
 def test_io_is_polled_even_while_some_task_is_always_ready(
-    clock: FakeClock, socketpair: tuple[socket.socket, socket.socket]
+    clock: ManualClock, socketpair: tuple[socket.socket, socket.socket]
 ) -> None:
     a, b = socketpair
     sched = Scheduler(clock=clock, selector=AutojumpSelector(clock, max_idle_polls=None))

@@ -21,21 +21,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from dojo.testing import ManualClock
+
 from .lru_ttl_cache import LRUCache, TTLCache
 
 PROPERTY = settings(
     max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
-
-
-class Clock:
-    """A clock the test moves by hand: injected into TTLCache instead of time.monotonic."""
-
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def refused(error: type[Exception], action: Callable[[], object], because: str) -> None:
@@ -193,7 +185,7 @@ def test_lru_behaves_like_cachetools(capacity: int, ops: list[tuple[str, str, in
 
 @pytest.mark.stage(2, "expiry")
 def test_an_entry_lives_until_exactly_put_time_plus_ttl() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=4, ttl=10, clock=clock)
     clock.now = 100.0
     cache.put("a", 1)
@@ -210,7 +202,7 @@ def test_an_entry_lives_until_exactly_put_time_plus_ttl() -> None:
 @pytest.mark.stage(2, "expiry")
 @pytest.mark.parametrize("ask", ["in", "len"])
 def test_in_and_len_see_the_expiry_without_a_get_first(ask: str) -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=4, ttl=10, clock=clock)
     cache.put("a", 1)
     clock.now = 9.0
@@ -227,7 +219,7 @@ def test_in_and_len_see_the_expiry_without_a_get_first(ask: str) -> None:
 
 @pytest.mark.stage(2, "expiry")
 def test_ttl_follows_the_injected_clock() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=4, ttl=0.5, clock=clock)
     cache.put("a", 1)
     clock.now = 3600.0
@@ -239,7 +231,7 @@ def test_ttl_follows_the_injected_clock() -> None:
 
 @pytest.mark.stage(2, "expiry")
 def test_get_returns_the_default_on_a_miss_and_after_the_expiry() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=2, ttl=5, clock=clock)
     assert cache.get("never", -1) == -1, "get(key, default) returns default for a key never put"
     cache.put("a", 1)
@@ -252,7 +244,7 @@ def test_get_returns_the_default_on_a_miss_and_after_the_expiry() -> None:
 
 @pytest.mark.stage(2, "expiry")
 def test_get_does_not_extend_the_expiry_but_put_does() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=4, ttl=10, clock=clock)
     cache.put("a", 1)
     cache.put("b", 2)
@@ -271,7 +263,7 @@ def test_get_does_not_extend_the_expiry_but_put_does() -> None:
 
 @pytest.mark.stage(3, "expiry meets recency")
 def test_a_re_put_moves_the_key_behind_every_other_in_expiry_order() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=4, ttl=10, clock=clock)
     cache.put("a", 1)  # expires at 10 ...
     clock.now = 1.0
@@ -293,7 +285,7 @@ def test_a_re_put_moves_the_key_behind_every_other_in_expiry_order() -> None:
 
 @pytest.mark.stage(3, "expiry meets recency")
 def test_get_is_a_use_in_the_ttl_cache_too() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=2, ttl=100, clock=clock)
     cache.put("a", 1)
     cache.put("b", 2)
@@ -308,7 +300,7 @@ def test_get_is_a_use_in_the_ttl_cache_too() -> None:
 
 @pytest.mark.stage(3, "expiry meets recency")
 def test_the_ttl_cache_evicts_its_least_recently_used_live_entry() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=2, ttl=100, clock=clock)
     for i, key in enumerate("abc"):
         clock.now = float(i)
@@ -322,7 +314,7 @@ def test_the_ttl_cache_evicts_its_least_recently_used_live_entry() -> None:
 
 @pytest.mark.stage(3, "expiry meets recency")
 def test_a_ttl_update_never_evicts_and_counts_as_a_use() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=2, ttl=100, clock=clock)
     cache.put("a", 1)
     cache.put("b", 2)
@@ -341,7 +333,7 @@ def test_a_ttl_update_never_evicts_and_counts_as_a_use() -> None:
 
 @pytest.mark.stage(3, "expiry meets recency")
 def test_expired_entries_make_room_before_a_live_one_is_evicted() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = TTLCache[str, int](capacity=2, ttl=10, clock=clock)
     cache.put("a", 1)  # expires at 10
     clock.now = 5.0
@@ -359,7 +351,7 @@ def test_expired_entries_make_room_before_a_live_one_is_evicted() -> None:
 
 @pytest.mark.stage(2, "expiry")
 def test_capacity_and_ttl_must_be_positive() -> None:
-    clock = Clock()
+    clock = ManualClock()
     for capacity, ttl in [(0, 1.0), (-1, 1.0), (1, 0.0), (1, -0.5), (0, 0.0)]:
         refused(ValueError,
                 lambda c=capacity, t=ttl: TTLCache[str, int](capacity=c, ttl=t, clock=clock),  # type: ignore[misc]
@@ -404,7 +396,7 @@ class TTLCacheMachine(RuleBasedStateMachine):
 
     @initialize(capacity=st.sampled_from([2, 3, 1]))
     def create(self, capacity: int) -> None:
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.cache = TTLCache[str, int](capacity=capacity, ttl=TTL, clock=self.clock)
         self.oracle: cachetools.TTLCache[str, int] = cachetools.TTLCache(
             maxsize=capacity, ttl=TTL, timer=self.clock
@@ -660,7 +652,7 @@ def ttl_work(n: int) -> int:
     """Work for ROUNDS rounds on a full TTL cache of n entries, put one per second with ttl n,
     so each round the clock moves one second and exactly one entry expires."""
     keys = [Key(i) for i in range(n + ROUNDS)]
-    clock = Clock(Time(0))
+    clock = ManualClock(Time(0))
     cache = TTLCache[Key, int](capacity=n, ttl=n, clock=clock)
     for i, key in enumerate(keys[:n]):
         clock.now = Time(i)
