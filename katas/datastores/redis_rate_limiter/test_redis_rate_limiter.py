@@ -13,28 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dojo.testing import Background
+from fixtures.vectors import GCRA_REDIS_CELL
 
 from .redis_rate_limiter import Decision, RateLimiter
 
-# redis-cell's unit test `it_rate_limits` (max_burst 4, 1 token per second), from the shared
-# reference sheet: (t, quantity, limited, remaining, reset_after, retry_after, what the row teaches)
-VECTORS = [
-    (0.0, 6, True, 5, 0.0, -1.0, "a request larger than the whole burst is never allowed (retry_after -1)"),
-    (0.0, 1, False, 4, 1.0, -1.0, "a fresh key starts from TAT = now"),
-    (0.0, 1, False, 3, 2.0, -1.0, "each allowed request pushes the TAT one emission interval ahead"),
-    (0.0, 1, False, 2, 3.0, -1.0, "the burst is being used up"),
-    (0.0, 1, False, 1, 4.0, -1.0, "the burst is being used up"),
-    (0.0, 1, False, 0, 5.0, -1.0, "the last request of the burst (limit = max_burst + 1 = 5)"),
-    (0.0, 1, True, 0, 5.0, 1.0, "the burst is spent: limited, retry_after = allow_at - now"),
-    (3.0, 1, False, 2, 3.0, -1.0, "a limited request must leave the stored TAT unchanged"),
-    (3.1, 1, False, 1, 3.9, -1.0, "fractions of a second count"),
-    (4.0, 1, False, 1, 4.0, -1.0, "time passing earns allowance back"),
-    (8.0, 1, False, 4, 1.0, -1.0, "time passing earns allowance back"),
-    (9.5, 1, False, 4, 1.0, -1.0, "after idling, the TAT restarts from now: max(now, tat) + increment"),
-    (9.5, 0, False, 4, 1.0, -1.0, "quantity 0 peeks without consuming"),
-    (9.5, 2, False, 2, 3.0, -1.0, "a quantity of 2 costs two emission intervals"),
-    (9.5, 5, True, 2, 3.0, 3.0, "limited: reset_after is the stored TAT - now, remaining is unchanged"),
-]
+VECTORS = GCRA_REDIS_CELL  # redis-cell's published vectors: see fixtures/vectors.py
 EPOCH = 1_700_000_000.0  # a realistic clock value: a double holds it only to ~0.24 microseconds
 YEAR_2100 = 4_102_444_800.0
 ODD = 1.001  # the double nearest 1.001 is 1.000999999999999889: int(ODD * 1000) is 1000, not 1001
