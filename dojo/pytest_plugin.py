@@ -121,7 +121,7 @@ def kata_of(item: pytest.Item | pytest.FixtureRequest) -> Kata | None:
     return catalogue_of(node.config).kata_for_path(node.path)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # module: a stack built once per module needs the files too
 def kata_file(request: pytest.FixtureRequest) -> Callable[[str], Path]:
     """Path of a kata's non-Python file (config, SQL, Dockerfile) in the tree under test."""
     kata = kata_of(request)

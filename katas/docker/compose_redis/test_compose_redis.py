@@ -10,7 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,6 @@ import pytest
 import yaml
 from pytest_docker.plugin import DockerComposeExecutor
 
-from dojo.pytest_plugin import kata_of, settings_of
-from dojo.switch import source_file
 from dojo.timelimit import paused
 from fixtures import compose
 from fixtures.errors import ServiceUnavailable
@@ -100,14 +98,11 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+def stack(kata_file: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory,
           docker_api: Any, python_base_image: str) -> Iterator[Stack]:
     """The learner's compose file, with the app next to it, up once for the module."""
-    kata = kata_of(request)
-    assert kata is not None
     project = tmp_path_factory.mktemp("compose_redis")
-    shutil.copy(source_file(kata, "docker-compose.yml", settings_of(request.config)),
-                project / "docker-compose.yml")
+    shutil.copy(kata_file("docker-compose.yml"), project / "docker-compose.yml")
     shutil.copytree(HERE / "app", project / "app", ignore=shutil.ignore_patterns("__pycache__"))
     name = compose.project_name("composeredis")
     try:
@@ -186,16 +181,13 @@ def test_counter_survives_app_restart_but_not_down_v(stack: Stack) -> None:
 
 @pytest.mark.stage(1, "the counting stack")
 def test_images_come_from_the_environment_with_the_readme_defaults(
-    request: pytest.FixtureRequest, tmp_path: Path,
+    kata_file: Callable[[str], Path], tmp_path: Path,
 ) -> None:
     """`config` only: what compose makes of the file with the variables set, and unset."""
-    kata = kata_of(request)
-    assert kata is not None
     command = compose.compose_command()
     if command is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
-    shutil.copy(source_file(kata, "docker-compose.yml", settings_of(request.config)),
-                tmp_path / "docker-compose.yml")
+    shutil.copy(kata_file("docker-compose.yml"), tmp_path / "docker-compose.yml")
     (tmp_path / "app").mkdir()
     stand_ins = {"KATA_IMAGE_PYTHON": "ci.local/python:stand-in", "KATA_IMAGE_REDIS": "ci.local/redis:stand-in"}
     bare = {k: v for k, v in os.environ.items() if k not in stand_ins}

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,6 @@ from typing import Any
 import docker  # type: ignore[import-untyped]
 import pytest
 
-from dojo.pytest_plugin import kata_of, settings_of
-from dojo.switch import source_file
 from dojo.timelimit import paused
 from fixtures.docker_tools import BuildFailed, DockerScope
 from fixtures.settings import default_cache_dir
@@ -98,18 +96,11 @@ def wheels_dir() -> Path:
     return folder
 
 
-def learner_file(request: pytest.FixtureRequest, name: str) -> Path:
-    """The learner's file (or the solution's, or an override): what `kata_file` gives a test."""
-    kata = kata_of(request)
-    assert kata is not None
-    return source_file(kata, name, settings_of(request.config))
-
-
-def make_context(folder: Path, request: pytest.FixtureRequest, wheels: Path) -> Path:
+def make_context(folder: Path, kata_file: Callable[[str], Path], wheels: Path) -> Path:
     """A project folder as a developer has it: the app, plus junk and a secret to keep out."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(learner_file(request, "Dockerfile"), folder / "Dockerfile")
-    shutil.copy(learner_file(request, ".dockerignore"), folder / ".dockerignore")
+    shutil.copy(kata_file("Dockerfile"), folder / "Dockerfile")
+    shutil.copy(kata_file(".dockerignore"), folder / ".dockerignore")
     shutil.copy(HERE / "requirements.txt", folder / "requirements.txt")
     shutil.copytree(HERE / "app", folder / "app", ignore=shutil.ignore_patterns("__pycache__"))
     (folder / "wheels").mkdir()
@@ -127,9 +118,9 @@ def make_context(folder: Path, request: pytest.FixtureRequest, wheels: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def context(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+def context(kata_file: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory,
             wheels_dir: Path) -> Path:
-    return make_context(tmp_path_factory.mktemp("python_image") / "ctx", request, wheels_dir)
+    return make_context(tmp_path_factory.mktemp("python_image") / "ctx", kata_file, wheels_dir)
 
 
 @pytest.fixture(scope="module")
@@ -358,11 +349,11 @@ def test_image_stays_within_the_size_budget(built: Built, base_image: str,
 
 @pytest.mark.stage(3, "size and layer cache")
 def test_dependency_layer_is_cached_until_requirements_change(
-    built: Built, scope: DockerScope, base_image: str, request: pytest.FixtureRequest,
+    built: Built, scope: DockerScope, base_image: str, kata_file: Callable[[str], Path],
     tmp_path: Path, wheels_dir: Path,
 ) -> None:
     pip_steps(built)
-    project = make_context(tmp_path / "ctx", request, wheels_dir)
+    project = make_context(tmp_path / "ctx", kata_file, wheels_dir)
     with (project / "app" / "main.py").open("a") as main:
         # unique per run: an earlier run's cached layers must not answer for this one
         main.write(f"\n# a code-only change {uuid.uuid4().hex}\n")

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,8 +16,6 @@ from typing import Any, NoReturn
 import pytest
 from pytest_docker.plugin import DockerComposeExecutor
 
-from dojo.pytest_plugin import kata_of, settings_of
-from dojo.switch import source_file
 from dojo.timelimit import paused
 from fixtures import compose
 from fixtures.docker_tools import DockerScope
@@ -135,14 +133,12 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+def stack(kata_file: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory,
           docker_api: Any, python_base_image: str) -> Iterator[Stack]:
     """The given compose file with the learner's nginx.conf, up with 3 replicas of web."""
-    kata = kata_of(request)
-    assert kata is not None
     project = tmp_path_factory.mktemp("scale_nginx")
     shutil.copy(HERE / "docker-compose.yml", project / "docker-compose.yml")
-    shutil.copy(source_file(kata, "nginx.conf", settings_of(request.config)), project / "nginx.conf")
+    shutil.copy(kata_file("nginx.conf"), project / "nginx.conf")
     shutil.copytree(HERE / "app", project / "app", ignore=shutil.ignore_patterns("__pycache__"))
     name = compose.project_name("scalenginx")
     try:
