@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dojo.catalogue import load
 from dojo.mistakes import load_gallery
-from dojo.runner import run_kata
+from dojo.running.runner import run_kata
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ["js_event_loop", "wsgi_server", "bearer_tokens"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dojo.catalogue import Kata, load
 from dojo.mistakes import Mistake, load_gallery
-from dojo.runner import RunResult, run_kata
+from dojo.running.runner import RunResult, run_kata
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ["pipeline", "mini_shell", "bearer_tokens"]

@@ -16,7 +16,7 @@ from _timing import ROOT
 
 from dojo.catalogue import CATALOGUE_NAME, load
 from dojo.mutation.mutants import run_mutants
-from dojo.runner import run_kata
+from dojo.running.runner import run_kata
 
 
 def main() -> None:

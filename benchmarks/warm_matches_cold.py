@@ -20,8 +20,8 @@ from _timing import ROOT
 sys.path.insert(0, str(ROOT))
 
 from dojo.catalogue import Kata, load
-from dojo.learner.prefork import WarmPytest
-from dojo.runner import run_kata
+from dojo.running.runner import run_kata
+from dojo.running.warm_client import WarmPytest
 
 Outcomes = dict[str, str]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .catalogue import Kata
 from .mistakes import Edit, MistakeFileError, apply_edits, parse_edits
-from .runner import base_nodeid, run_kata
+from .running.runner import base_nodeid, run_kata
 
 ALTERNATIVES_FILE = "alternatives.toml"
 ALTERNATIVES_DIR = "alternatives"

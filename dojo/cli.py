@@ -23,7 +23,7 @@ from .cli_common import (
 )
 from .drill import command as drill_cmd
 from .drill import log as drill_log_mod
-from .learner import alternatives_view, gallery, interrupts, listing, pristine, unwritable
+from .learner import alternatives_view, gallery, listing, pristine, unwritable
 from .learner import diff as diff_mod
 from .learner import doctor as doctor_mod
 from .learner import hint as hint_mod
@@ -37,6 +37,7 @@ from .learner.fuzzy import is_exact
 from .learner.status import Kind, first_unfinished, status_of
 from .learner.watch import Watch
 from .mistakes import MistakeFileError
+from .running import interrupts, launch
 
 app = typer.Typer(
     name="kata",
@@ -92,7 +93,7 @@ def _run(catalogue: catalogue_mod.Catalogue, state: state_mod.State, kata: catal
     _require_files(kata)
     run_mod.header(kata, console)
     # a `kata watch` in another terminal keeps a warm pytest: use it when it answers
-    record = run_mod.run_kata(kata, state, run_mod.warm_launcher(catalogue.root, run_mod.run_budget(kata)))
+    record = run_mod.run_kata(kata, state, launch.warm_launcher(catalogue.root, launch.run_budget(kata)))
     console.print(run_mod.verdict(kata, record, catalogue, state))
     done = record is not None and record.green
     return 0 if done else 1
@@ -111,7 +112,7 @@ def list_(
         for kata in catalogue.katas:
             if status_of(kata, state).kind is Kind.CHANGED:
                 err_console.print(f"[dim]re-running {kata.slug}...[/dim]")
-                run_mod.run_kata(kata, state, run_mod.quiet_launcher(catalogue.root))
+                run_mod.run_kata(kata, state, launch.quiet_launcher(catalogue.root))
     listing.render(catalogue, state, console)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import process_end
 from .catalogue import Kata
-from .runner import RunResult, run_kata
+from .running.runner import RunResult, run_kata
 
 MISTAKES_FILE = "mistakes.toml"
 _FIELDS = {"name", "replaces", "description", "expect", "edit"}

@@ -62,7 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
         reaper.hang_up_as_ctrl_c()
     reaper.guard_interpreter_exit()
     _watch_for_a_dying_process(config, current)
-    from .json_report import register  # imports dojo.stages, a plugin module pytest loads first
+    from .running.json_report import register  # imports dojo.stages, a plugin module pytest loads first
 
     register(config, current.report)
 

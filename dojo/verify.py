@@ -22,7 +22,7 @@ from .alternatives import (
 from .catalogue import KATAS_DIR, SOLUTIONS_DIR, Catalogue, Kata
 from .mistakes import MISTAKES_FILE, MistakeFileError, MistakeResult, load_gallery, try_mistake
 from .mutation.mutants import MUTANTS_FILE, MutantFileError, MutationReport, run_mutant, run_mutants
-from .runner import RunResult, base_nodeid, parallel, run_kata
+from .running.runner import RunResult, base_nodeid, parallel, run_kata
 from .sample_seed import sample_key
 
 # Files a kata folder may hold besides those the catalogue lists.

@@ -6,9 +6,10 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from ..learner.prefork import WarmPytest
-from ..learner.run import learner_env, pytest_args, read_report
+from ..learner.run import read_report
 from ..learner.state import RunRecord
+from ..running.launch import learner_env, pytest_args
+from ..running.warm_client import WarmPytest
 from .workspace import Workspace
 
 

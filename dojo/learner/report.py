@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..catalogue import Catalogue, Kata
-from . import interrupts
-from .run import learner_env
+from ..running import interrupts
+from ..running.launch import learner_env
 
 FORMATS = ("junit", "json")
 SUITE_NAME = "backend-katas"

@@ -13,12 +13,13 @@ import watchfiles
 from rich.console import Console
 
 from ..catalogue import KATAS_DIR, Catalogue, Kata
-from ..warm import RunCancelled
+from ..running.launch import Launcher, learner_env, run_budget
+from ..running.warm import RunCancelled
+from ..running.warm_client import WarmPytest
 from . import hint, listing
 from . import state as state_mod
 from .keys import KeyReader
-from .prefork import WarmPytest
-from .run import Launcher, header, learner_env, run_budget, run_kata, verdict
+from .run import header, run_kata, verdict
 from .state import RunRecord, State
 from .status import fingerprint
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalogue import Kata
-from ..runner import RunResult, parallel, run_kata
+from ..running.runner import RunResult, parallel, run_kata
 from ..sample_seed import sample_key
 from .operators import Change, find_changes
 

@@ -18,8 +18,10 @@ PURE_KATA = "katas/concurrency/rw_lock"  # no service, no Hypothesis
 HEAVY = {
     "rich": "the CLI's terminal output", "typer": "the CLI", "click": "the CLI (under typer)",
     "dojo.cli": "the CLI", "dojo.learner": "the CLI's learner commands", "dojo.drill": "the CLI's drills",
-    "dojo.verify": "the maintainer check", "dojo.runner": "the maintainer check",
-    "dojo.mutation": "the maintainer check", "dojo.warm": "the warm server (it imports the session, not the reverse)",
+    "dojo.verify": "the maintainer check", "dojo.running.runner": "the maintainer check",
+    "dojo.mutation": "the maintainer check",
+    "dojo.running.warm": "the warm server (it imports the session, not the reverse)",
+    "dojo.running.launch": "the CLI's launchers",
     "docker": "the Docker client", "testcontainers": "the container backend",
     "psycopg": "the Postgres client", "redis": "the Redis client", "hypothesis": "a kata that uses no Hypothesis",
 }

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dojo import runner
 from dojo.catalogue import load
+from dojo.running import runner
 
 from .conftest import FakeRepo
 

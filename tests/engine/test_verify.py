@@ -193,7 +193,7 @@ def test_a_mistake_is_shown_as_a_diff_against_the_solution(adder_repo: FakeRepo)
 
 
 def test_repeat_suffixes_are_stripped_but_lookalike_ids_are_kept() -> None:
-    from dojo.runner import base_nodeid
+    from dojo.running.runner import base_nodeid
 
     assert base_nodeid("t.py::test_x[2-3]", 3) == "t.py::test_x"
     assert base_nodeid("t.py::test_x[24-80-2-3]", 3) == "t.py::test_x[24-80]"

@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dojo import warm
-from dojo.learner.prefork import WarmPytest
+from dojo.running import warm
+from dojo.running.warm_client import WarmPytest
 
 pytestmark = pytest.mark.skipif(not warm.can_fork(), reason="the warm server needs fork")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dojo import warm
 from dojo.catalogue import Kata, find_root, load
-from dojo.learner.prefork import WarmPytest
-from dojo.runner import run_kata
+from dojo.running import warm
+from dojo.running.runner import run_kata
+from dojo.running.warm_client import WarmPytest
 
 pytestmark = [
     pytest.mark.skipif(not warm.can_fork(), reason="the warm server needs fork"),

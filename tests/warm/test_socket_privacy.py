@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from dojo import warm
-from dojo.learner.prefork import WarmPytest
+from dojo.running import warm
+from dojo.running.warm_client import WarmPytest
 from tests.second_user import as_other_user, other_uid
 
 from .conftest import PATIENCE, ProbeRepo

@@ -13,9 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dojo import warm
-from dojo.learner import run as run_mod
-from dojo.learner.prefork import WarmPytest
+from dojo.running import launch as launch_mod
+from dojo.running import warm
+from dojo.running.warm_client import WarmPytest
 
 from .conftest import ProbeRepo, run_warm
 
@@ -153,7 +153,7 @@ def test_kata_run_uses_the_watchs_server_while_one_is_active(
         return 42
     """)
     monkeypatch.chdir(probe_repo.root)
-    launch = run_mod.warm_launcher(probe_repo.root, timeout=120)
+    launch = launch_mod.warm_launcher(probe_repo.root, timeout=120)
     assert launch(["katas/probe/probe", "-q", "-p", "no:cacheprovider"]) == 0
     assert int(ppid_file.read_text()) == server._proc.pid, "the server's child ran the tests"
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import flight, process_end, reaper, run_report
-from .catalogue import Kata
-from .run_report import TestOutcome
+from .. import flight, process_end, reaper
+from ..catalogue import Kata
+from . import report as run_report
+from .launch import pytest_args, run_budget
+from .report import TestOutcome
 
 if TYPE_CHECKING:
     import psutil
@@ -76,11 +78,8 @@ def run_kata(
     """Run the kata's tests in a fresh interpreter; never raises for failing tests."""
     with tempfile.TemporaryDirectory(prefix="kata-report-") as tmp:
         report = Path(tmp) / "report.json"
-        args = [
-            sys.executable, "-m", "pytest", str(kata.kata_dir),
-            "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=short",
-            f"--kata-report={report}", f"--hypothesis-seed={HYPOTHESIS_SEED}",
-        ]
+        args = [sys.executable, "-m", "pytest", *pytest_args(kata, report, stages=False),
+                f"--hypothesis-seed={HYPOTHESIS_SEED}"]
         if solutions:
             args.append("--solutions")
         for name, path in (overrides or {}).items():
@@ -91,7 +90,7 @@ def run_kata(
         # reaper.PARENT_ENV: if we die, even by SIGKILL, this pytest stops too
         env = {**os.environ, "KATA_SOLUTIONS": "1" if solutions else "0", reaper.PARENT_ENV: str(os.getpid()),
                RUN_COOKIE: uuid.uuid4().hex, "HYPOTHESIS_STORAGE_DIRECTORY": str(Path(tmp) / "hypothesis")}
-        budget = timeout if timeout is not None else 120 + kata.time_limit * 20 * repeat
+        budget = timeout if timeout is not None else run_budget(kata, repeat)
         output = Path(tmp) / "output.txt"
         exit_code = _run_alone(args, kata.root, env, output, budget)
         text = output.read_text(encoding="utf-8", errors="replace")

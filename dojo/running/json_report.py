@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .stages import found_key, report_fields
+from ..stages import found_key, report_fields
 
 PLUGIN_NAME = "kata-json-report"
 

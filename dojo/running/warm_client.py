@@ -1,4 +1,4 @@
-"""The watcher's warm pytest: starts and stops the warm server of dojo.warm, runs saves through it.
+"""The watcher's warm pytest: starts and stops the warm server (running/warm.py), runs saves through it.
 
 Importing pytest, its plugins and the services' client libraries costs more than a pure kata's
 tests; the warm server pays that once per `kata watch` and forks a fresh child for every run.
@@ -18,7 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .. import warm
+from . import launch, warm
 
 READY_PATIENCE = 120.0  # seconds for the warm-up on a loaded machine; after that, runs go cold
 LOG_NAME = "warm.log"
@@ -50,7 +50,7 @@ class WarmPytest:
         log_dir.mkdir(exist_ok=True)
         with open(log_dir / LOG_NAME, "ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "dojo.warm", str(self.root), str(self.sock_path),
+                [sys.executable, "-m", "dojo.running.warm", str(self.root), str(self.sock_path),
                  *map(str, self.warm_paths)],
                 cwd=self.root, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=log,
@@ -85,9 +85,7 @@ class WarmPytest:
         if code is None and cancelled is not None:
             code = self._cold_cancellable(args, cancelled)
         if code is None:
-            from .run import cold_launcher  # run imports the CLI's output helpers: only if needed
-
-            code = cold_launcher(self.root, self.env)(args)
+            code = launch.cold_launcher(self.root, self.env)(args)
         return code
 
     def _cold_cancellable(self, args: list[str], cancelled: threading.Event) -> int | None:

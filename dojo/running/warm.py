@@ -1,6 +1,6 @@
 """A warm pytest server: plugins and heavy imports loaded once, a fresh forked child for every run.
 
-`python -m dojo.warm ROOT SOCKET [WARM_PATH...]` imports pytest, runs one collection of WARM_PATH
+`python -m dojo.running.warm ROOT SOCKET [WARM_PATH...]` imports pytest, runs one collection of WARM_PATH
 (the current kata's topic) with the learner's modules blocked, so every plugin, conftest and
 third-party module the tests import is loaded the way pytest loads it (assertion-rewritten where
 pytest wants that, so children see no "already imported" warnings and rewrite nothing again).
@@ -346,7 +346,7 @@ class _BlockLearnerModules:
 def learner_module_names(root: Path) -> set[str]:
     """Dotted names of every file a learner edits, from the catalogue (nothing if unreadable)."""
     try:
-        from .catalogue import load
+        from ..catalogue import load
 
         catalogue = load(root / "katas.toml", check_files=False)
     except Exception:
@@ -433,7 +433,7 @@ def become_subreaper() -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: python -m dojo.warm ROOT SOCKET [WARM_PATH...]; prints `ready` when serving."""
+    """Entry point: python -m dojo.running.warm ROOT SOCKET [WARM_PATH...]; prints `ready` when serving."""
     root, sock_path, warm_paths = Path(argv[0]).resolve(), Path(argv[1]), argv[2:]
     os.chdir(root)
     become_subreaper()

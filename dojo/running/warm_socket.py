@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .private_folder import UnsafeFolder, private_folder
+from ..private_folder import UnsafeFolder, private_folder
 
 SOCKET_NAME = "warm.sock"
 MAX_SOCKET_PATH = 100  # sun_path holds 104 (macOS) or 108 (Linux) bytes
