@@ -351,12 +351,12 @@ def drill(
         raise usage_error(f"--minutes must be more than 0 and at most {MAX_DRILL_MINUTES}")
     if history:
         raise typer.Exit(drill_cmd.history(catalogue.root, console))
-    tools = drill_cmd.Tools.live(poll=poll)
+    world = drill_cmd.World.live(poll=poll)
     try:
         if mock is not None:
-            raise typer.Exit(drill_cmd.mock(catalogue, mock, topic or [], minutes, tools, console))
+            raise typer.Exit(drill_cmd.mock(catalogue, mock, topic or [], minutes, world, console))
         named = find_kata(catalogue, kata) if kata is not None else None
-        raise typer.Exit(drill_cmd.drill(catalogue, named, topic or [], minutes, tools, console))
+        raise typer.Exit(drill_cmd.drill(catalogue, named, topic or [], minutes, world, console))
     except drill_cmd.DrillProblem as exc:
         raise usage_error(str(exc)) from None
     except pristine.NoPristineCopy as exc:

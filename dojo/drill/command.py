@@ -17,12 +17,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..catalogue import Catalogue, Kata
+from ..learner.events import EventSource
 from ..learner.run import shown
 from . import card as card_mod
 from . import history as history_mod
 from . import log as log_mod
 from . import pick, schedule, services
-from .events import Events
 from .log import ABANDONED, GREEN, DrillLog, Entry
 from .runner import ScratchRunner
 from .session import KEYS, Clock, Drill, Event, Result, Runner, clock_text
@@ -35,8 +35,8 @@ class DrillProblem(Exception):
     """The drill cannot start (unknown topic, nothing left to drill, a service missing)."""
 
 
-class EventSource(Protocol):
-    """Where a drill's saves and keys come from (events.Events, or a test's script)."""
+class Events(Protocol):
+    """Where a drill's saves and keys come from (learner.events.EventSource, or a test's script)."""
 
     def wait(self, timeout: float) -> Event | None: ...
 
@@ -49,7 +49,7 @@ def _now() -> dt.datetime:
 
 
 @dataclass
-class Tools:
+class World:
     """What a drill needs from the outside world; tests replace any of it."""
 
     clock: Clock = time.monotonic
@@ -57,12 +57,12 @@ class Tools:
     rng: random.Random = field(default_factory=random.Random)
     why_not: services.Availability | None = None  # None: ask the doctor's checks
     runner: Callable[[Path], AbstractContextManager[Runner]] = ScratchRunner
-    events: Callable[[Path], AbstractContextManager[EventSource]] = Events
+    events: Callable[[Path], AbstractContextManager[Events]] = EventSource
 
     @classmethod
-    def live(cls, *, poll: bool = False) -> Tools:
+    def live(cls, *, poll: bool = False) -> World:
         """The real clock, runner and events; `poll`: poll for saves instead of OS events."""
-        return cls(events=lambda folder: Events(folder, poll=poll))
+        return cls(events=lambda folder: EventSource(folder, poll=poll))
 
     def availability(self) -> services.Availability:
         if self.why_not is None:
@@ -70,7 +70,7 @@ class Tools:
         return self.why_not
 
 
-def candidates(catalogue: Catalogue, topics: Sequence[str], tools: Tools,
+def candidates(catalogue: Catalogue, topics: Sequence[str], world: World,
                console: Console) -> list[Kata]:
     """The katas of `topics` (all if none) this machine can run; says which were left out."""
     known = {t.name for t in catalogue.topics} | {k.topic for k in catalogue.katas}
@@ -78,7 +78,7 @@ def candidates(catalogue: Catalogue, topics: Sequence[str], tools: Tools,
     if unknown:
         raise DrillProblem(f"no topic {', '.join(unknown)}; topics: {', '.join(sorted(known))}")
     wanted = [k for k in catalogue.katas if not topics or k.topic in topics]
-    usable, left_out = services.split(wanted, tools.availability())
+    usable, left_out = services.split(wanted, world.availability())
     if left_out:
         console.print(f"[yellow]left out {len(left_out)} kata(s) whose services this machine "
                       "lacks[/yellow] (`kata doctor` says how to get them):")
@@ -89,8 +89,8 @@ def candidates(catalogue: Catalogue, topics: Sequence[str], tools: Tools,
     return usable
 
 
-def check_runnable(kata: Kata, tools: Tools) -> None:
-    reason = services.missing(kata, tools.availability())
+def check_runnable(kata: Kata, world: World) -> None:
+    reason = services.missing(kata, world.availability())
     if reason:
         raise DrillProblem(f"{kata.name} cannot run on this machine: {reason}; "
                            "`kata doctor` says how to get it")
@@ -113,30 +113,30 @@ def _debrief(kata: Kata, console: Console) -> None:
         console.print(Markdown(f"## {heading}\n\n{body}"))
 
 
-def drill_one(kata: Kata, deadline: float | None, minutes: float, log: DrillLog, tools: Tools,
+def drill_one(kata: Kata, deadline: float | None, minutes: float, log: DrillLog, world: World,
               console: Console, *, mock: str = "") -> Result:
-    """One drill until `deadline` (a time of tools.clock; None: `minutes` from when the card is
+    """One drill until `deadline` (a time of world.clock; None: `minutes` from when the card is
     shown): scratch copy, card, timer, runs. The drill is logged; an abandoned one's scratch copy
     is removed, a finished one's kept."""
     workspace = Workspace.create(kata)
-    started_at = tools.now()
-    start = tools.clock()
+    started_at = world.now()
+    start = world.clock()
     loop: Drill | None = None
     result: Result | None = None
     try:
-        with tools.runner(kata.root) as runner, tools.events(workspace.folder) as events:
-            box = minutes * 60 if deadline is None else deadline - tools.clock()
+        with world.runner(kata.root) as runner, world.events(workspace.folder) as events:
+            box = minutes * 60 if deadline is None else deadline - world.clock()
             _show_card(kata, workspace, box, events.interactive, console)
-            start = tools.clock()  # the clock starts once the question is on the screen
-            started_at = tools.now()
+            start = world.clock()  # the clock starts once the question is on the screen
+            started_at = world.now()
             if deadline is None:
                 deadline = start + box
-            loop = Drill(workspace, deadline, clock=tools.clock, wait=events.wait,
+            loop = Drill(workspace, deadline, clock=world.clock, wait=events.wait,
                          runner=runner, console=console)
             result = loop.loop()
     except KeyboardInterrupt:
         if result is None:  # (a Ctrl-C while shutting down after the end changes nothing)
-            result = Result(ABANDONED, tools.clock() - start, loop.runs if loop else 0,
+            result = Result(ABANDONED, world.clock() - start, loop.runs if loop else 0,
                             loop.last if loop else None)
     finally:
         if result is None or result.outcome == ABANDONED:
@@ -170,45 +170,45 @@ def time_box(kata: Kata) -> float:
 
 
 def drill(catalogue: Catalogue, named: Kata | None, topics: Sequence[str],
-          minutes: float | None, tools: Tools, console: Console) -> int:
+          minutes: float | None, world: World, console: Console) -> int:
     """`kata drill [KATA]`: the named kata or a weighted pick; 0 if it went green, 1 otherwise."""
     log = _load_log(catalogue.root, console)
     if named is not None:
-        check_runnable(named, tools)
+        check_runnable(named, world)
         kata = named
     else:
-        kata = schedule.next_up(candidates(catalogue, topics, tools, console), log, tools.now())
+        kata = schedule.next_up(candidates(catalogue, topics, world, console), log, world.now())
     box = minutes or time_box(kata)
-    result = drill_one(kata, None, box, log, tools, console)
+    result = drill_one(kata, None, box, log, world, console)
     if result.outcome != ABANDONED:
         _debrief(kata, console)
     return 0 if result.outcome == GREEN else 1
 
 
 def mock(catalogue: Catalogue, count: int, topics: Sequence[str], minutes: float | None,
-         tools: Tools, console: Console) -> int:
+         world: World, console: Console) -> int:
     """`kata drill --mock N`: N katas of mixed topics in one time box, then a summary; 0 if all
     went green. q gives up on one kata and moves on; Ctrl-C ends the mock."""
     log = _load_log(catalogue.root, console)
-    now = tools.now()
-    chosen = pick.mock_set(candidates(catalogue, topics, tools, console), count, log, now,
-                           tools.rng)
+    now = world.now()
+    chosen = pick.mock_set(candidates(catalogue, topics, world, console), count, log, now,
+                           world.rng)
     if len(chosen) < count:
         console.print(f"[yellow]only {len(chosen)} kata(s) to drill, not {count}[/yellow]")
     box = minutes or sum(time_box(kata) for kata in chosen)
     mock_id = now.isoformat(timespec="seconds")
     console.print(f"[bold]mock interview: {len(chosen)} katas, {clock_text(box * 60)} in all"
                   f"[/bold]: " + ", ".join(k.name for k in chosen))
-    start = tools.clock()
+    start = world.clock()
     deadline = start + box * 60
     results: list[tuple[Kata, Result | None]] = []
     for number, kata in enumerate(chosen, start=1):
-        if tools.clock() >= deadline or (results and _stopped(results[-1][1])):
+        if world.clock() >= deadline or (results and _stopped(results[-1][1])):
             results.append((kata, None))
             continue
         console.print(f"\n[bold]question {number} of {len(chosen)}[/bold]")
-        results.append((kata, drill_one(kata, deadline, box, log, tools, console, mock=mock_id)))
-    _mock_summary(results, tools.clock() - start, box, console)
+        results.append((kata, drill_one(kata, deadline, box, log, world, console, mock=mock_id)))
+    _mock_summary(results, world.clock() - start, box, console)
     return 0 if all(r is not None and r.outcome == GREEN for _, r in results) else 1
 
 

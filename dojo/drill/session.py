@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.markup import escape
 
+from ..learner.events import Change, Key
 from ..learner.state import RunRecord
 from .log import ABANDONED, GREEN, TIMED_OUT
 from .workspace import Workspace
 
 Clock = Callable[[], float]  # seconds, only ever going forward (time.monotonic)
-# ("change", set of paths) or ("key", key)
-Event = tuple[str, object]
+Event = Change | Key
 Wait = Callable[[float], Event | None]  # the next event within that many seconds, or None
 Runner = Callable[[Workspace], RunRecord | None]  # the tests against the scratch copy
 
@@ -99,13 +99,14 @@ class Drill:
             mark = self._notices.pop(0)
             self.console.print(f"[yellow]{int(mark // 60)} min left[/yellow]")
 
-    def _wants_run(self, kind: str, payload: object) -> bool:
+    def _wants_run(self, event: Event) -> bool:
         """r, or a save that changed a scratch file (editors write several times per save, and
         runs write bytecode beside it: only new content counts)."""
-        if kind == "key":
-            return payload == "r"
-        return (kind == "change" and isinstance(payload, set) and self.workspace.concerns(payload)
-                and self.workspace.fingerprint() != self.seen)
+        match event:
+            case Key(key):
+                return key == "r"
+            case Change(paths):
+                return self.workspace.concerns(paths) and self.workspace.fingerprint() != self.seen
 
     def loop(self) -> Result:
         """Run until green, time up, q or Ctrl-C (which is caught: the drill is abandoned)."""
@@ -118,12 +119,11 @@ class Drill:
                 event = self.wait(min(left, TICK))
                 if event is None:
                     continue
-                kind, payload = event
-                if kind == "key" and payload == "q":
+                if event == Key("q"):
                     return Result(ABANDONED, self.clock() - self.started, self.runs, self.last,
                                   quit_key=True)
-                if not self._wants_run(kind, payload):
-                    if kind == "key":
+                if not self._wants_run(event):
+                    if isinstance(event, Key):
                         self.console.print(f"[dim]keys: {KEYS}[/dim]")
                     continue
                 green = self._run()

@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class Workspace:
             digest.update(path.read_bytes() if path.is_file() else b"\0missing")
         return digest.hexdigest()
 
-    def concerns(self, paths: set[Path]) -> bool:
+    def concerns(self, paths: Set[Path]) -> bool:
         """Whether a batch of changed paths includes one of the scratch files."""
         wanted = {p.resolve() for p in self.files().values()}
         return any(p.resolve() in wanted for p in paths)

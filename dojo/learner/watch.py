@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import queue
-import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from pathlib import Path
-from types import FrameType
 
-import watchfiles
 from rich.console import Console
 
 from ..catalogue import KATAS_DIR, Catalogue, Kata
@@ -18,15 +14,13 @@ from ..running.warm import RunCancelled
 from ..running.warm_client import WarmPytest
 from . import hint, listing
 from . import state as state_mod
-from .keys import KeyReader
+from .events import Change, EventSource, Key
 from .run import header, run_kata, verdict
 from .state import RunRecord, State
 from .status import fingerprint
 
 KEYS = "h hint · n next · p previous · l list · r re-run · q quit"
 CANCEL_PATIENCE = 10.0  # seconds for a stopped run's pytest to be killed and its thread to end
-# Event = ("change", changed paths), ("key", key) or ("done", the BackgroundRun that ended)
-Event = tuple[str, object]
 
 
 class Watch:
@@ -39,22 +33,14 @@ class Watch:
         self.kata = kata
         self.console = console
         self.poll = poll
-        self.events: queue.Queue[Event] = queue.Queue()
-        self.stop = threading.Event()
+        # saves under katas/, keys, and runs that ended (BackgroundRun)
+        self.events = EventSource[BackgroundRun](catalogue.root / KATAS_DIR, poll=poll)
         # warmed on the first kata's topic: its test modules' imports are what the next runs need
         self.warm = WarmPytest(catalogue.root, learner_env(), [kata.kata_dir.parent])
         self.last_run: str | None = None  # fingerprint the last run saw
         self.keys_work = False  # stdin can send keys (a terminal, or a pipe from a script)
         self.active: BackgroundRun | None = None  # the run in progress, if any
         self.held_keys: list[str] = []  # keys that write the state wait for the run to end
-
-    def _watch_files(self) -> None:
-        """Thread: put every batch of saves under katas/ on the queue (watchfiles debounces)."""
-        for changes in watchfiles.watch(
-            self.catalogue.root / KATAS_DIR, stop_event=self.stop, force_polling=self.poll,
-            poll_delay_ms=300, raise_interrupt=False, debounce=400, step=30,
-        ):
-            self.events.put(("change", {Path(path) for _, path in changes}))
 
     def _reload(self) -> None:
         """Re-read the state: `kata hint` or `kata run` in another terminal may have changed it."""
@@ -68,7 +54,7 @@ class Watch:
         self.last_run = fingerprint(self.kata)
         header(self.kata, self.console)
         self.active = BackgroundRun(self.kata, self.state, self._launcher,
-                                    lambda done: self.events.put(("done", done)))
+                                    self.events.put)
 
     def _stop_run(self, why: str) -> None:
         """Stop the run in progress, if any: its pytest is killed and nothing is recorded."""
@@ -121,9 +107,8 @@ class Watch:
         index = katas.index(self.kata) + step
         return katas[index] if 0 <= index < len(katas) else None
 
-    def _concerns_current(self, paths: object) -> bool:
+    def _concerns_current(self, paths: Set[Path]) -> bool:
         folder = self.kata.kata_dir.resolve()
-        assert isinstance(paths, set)
         touched = any(folder == p.resolve().parent or folder in p.resolve().parents for p in paths)
         # editors save in several steps and runs touch caches: only real content changes count
         return touched and fingerprint(self.kata) != self.last_run
@@ -162,37 +147,25 @@ class Watch:
 
     def loop(self) -> int:
         """Run until q (or Ctrl-C, or SIGTERM); the exit code is 0."""
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        watcher = threading.Thread(target=self._watch_files, name="kata-watch", daemon=True)
-        watcher.start()
-        reader = KeyReader(lambda key: self.events.put(("key", key)))
-        try:
-            with reader:
-                self.keys_work = reader.interactive
+        with self.events:  # SIGTERM now stops us as Ctrl-C does
+            try:
+                self.keys_work = self.events.interactive
                 self.warm.ensure()  # starts warming while the watcher sets up
                 self.run()
                 while True:
-                    try:
-                        kind, payload = self.events.get(timeout=0.5)
-                    except queue.Empty:
-                        continue
-                    if kind == "key":
-                        assert isinstance(payload, str)
-                        if not self._on_key(payload):
-                            break
-                    elif kind == "done":
-                        assert isinstance(payload, BackgroundRun)
-                        self._finished(payload)
-                    elif self._concerns_current(payload):
-                        self.run("the file changed")  # a run still going tests stale code
-        except KeyboardInterrupt:
-            self.console.print()
-        finally:
-            self._stop_run("stopping")
-            self.stop.set()
-            self.warm.close()
-            watcher.join(timeout=5)
-            signal.signal(signal.SIGTERM, previous)
+                    match self.events.wait(0.5):
+                        case Key(key):
+                            if not self._on_key(key):
+                                break
+                        case BackgroundRun() as done:
+                            self._finished(done)
+                        case Change(paths) if self._concerns_current(paths):
+                            self.run("the file changed")  # a run still going tests stale code
+            except KeyboardInterrupt:
+                self.console.print()
+            finally:
+                self._stop_run("stopping")
+                self.warm.close()
         self.console.print("[dim]stopped watching[/dim]")
         return 0
 
@@ -231,6 +204,3 @@ class BackgroundRun:
         self._thread.join(timeout=CANCEL_PATIENCE)
         return running
 
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from dojo import catalogue as catalogue_mod
-from dojo.drill.command import Tools
+from dojo.drill.command import World
 from dojo.drill.session import Event
 from dojo.drill.workspace import Workspace
+from dojo.learner.events import Change
 from dojo.learner.state import RunRecord
 from tests.cli.conftest import TOPIC_OF, build_repo
 
@@ -86,7 +87,7 @@ def save_solution(workspace_of: Callable[[], Workspace]) -> Callable[[], Event]:
         workspace = workspace_of()
         for name, path in workspace.files().items():
             path.write_text((workspace.kata.solution_dir / name).read_text())
-        return ("change", set(workspace.files().values()))
+        return Change(frozenset(workspace.files().values()))
 
     return act
 
@@ -119,7 +120,7 @@ def clock() -> FakeClock:
 
 
 class Harness:
-    """Tools for in-process drills: a fake clock, scripted events per drill, a fake runner."""
+    """The world of in-process drills: a fake clock, scripted events per drill, a fake runner."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
@@ -133,7 +134,7 @@ class Harness:
         assert self.current is not None
         return self.current
 
-    def tools(self) -> Tools:
+    def world(self) -> World:
         def events(folder: Path) -> contextlib.AbstractContextManager[Script]:
             self.workspaces.append(folder)
             kata_name = folder.name.rsplit("-", 1)[0].split("-", 2)[-1]  # scratch-<pid>-<kata>-XXXX
@@ -147,7 +148,7 @@ class Harness:
         def runner(root: Path) -> Iterator[ContentRunner]:
             yield self.runner
 
-        return Tools(
+        return World(
             clock=self.clock,
             now=lambda: START + dt.timedelta(seconds=self.clock.now - 1000.0),
             rng=random.Random(7),

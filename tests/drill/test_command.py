@@ -12,6 +12,7 @@ from dojo.catalogue import Catalogue
 from dojo.drill import command
 from dojo.drill import log as log_mod
 from dojo.drill.log import ABANDONED, GREEN, TIMED_OUT
+from dojo.learner.events import Key
 
 from .conftest import Harness, save_solution, tree_digest
 
@@ -35,7 +36,7 @@ def test_a_drill_goes_green_on_a_fresh_copy_and_is_logged_without_touching_katas
     harness.scripts.append([(150, save_solution(harness.workspace))])
     console = _console()
 
-    code = command.drill(catalogue, catalogue.get("adder"), [], 10, harness.tools(), console)
+    code = command.drill(catalogue, catalogue.get("adder"), [], 10, harness.world(), console)
 
     assert code == 0
     assert tree_digest(repo / "katas") == before, "a drill never modifies katas/"
@@ -60,10 +61,10 @@ def test_the_scratch_copy_is_the_shipped_stub_not_the_learners_file(
 
     def peek():
         seen.append(harness.workspace().files()["adder.py"].read_text())
-        return ("key", "q")
+        return Key("q")
 
     harness.scripts.append([(5, peek)])
-    command.drill(catalogue, catalogue.get("adder"), [], 10, harness.tools(), _console())
+    command.drill(catalogue, catalogue.get("adder"), [], 10, harness.world(), _console())
     assert seen and "raise NotImplementedError" in seen[0], seen
 
 
@@ -71,7 +72,7 @@ def test_time_up_is_logged_as_timed_out_with_the_whole_time_box(
     repo: Path, catalogue: Catalogue, harness: Harness
 ):
     console = _console()
-    code = command.drill(catalogue, catalogue.get("greeter"), [], 5, harness.tools(), console)
+    code = command.drill(catalogue, catalogue.get("greeter"), [], 5, harness.world(), console)
     assert code == 1
     (entry,) = log_mod.load(repo).entries
     assert (entry.outcome, entry.seconds, entry.runs) == (TIMED_OUT, 300.0, 0)
@@ -83,8 +84,8 @@ def test_time_up_is_logged_as_timed_out_with_the_whole_time_box(
 def test_without_minutes_a_drill_gets_the_katas_own_time_from_the_catalogue(
     repo: Path, catalogue: Catalogue, harness: Harness
 ):
-    command.drill(catalogue, catalogue.get("greeter"), [], None, harness.tools(), _console())
-    command.drill(catalogue, catalogue.get("shouter"), [], None, harness.tools(), _console())
+    command.drill(catalogue, catalogue.get("greeter"), [], None, harness.world(), _console())
+    command.drill(catalogue, catalogue.get("shouter"), [], None, harness.world(), _console())
     greeter, shouter = log_mod.load(repo).entries
     assert (greeter.outcome, greeter.seconds) == (TIMED_OUT, 15 * 60.0), "greeter's entry says 15 minutes"
     assert (shouter.outcome, shouter.seconds) == (TIMED_OUT, command.DEFAULT_MINUTES * 60), (
@@ -105,9 +106,9 @@ def test_ctrl_c_logs_the_drill_as_abandoned_and_removes_its_scratch_copy(
         harness.scripts.append([(42, interrupt)])
     else:
         harness.runner.effect = KeyboardInterrupt()
-        harness.scripts.append([(40, ("key", "r"))])
+        harness.scripts.append([(40, Key("r"))])
     console = _console()
-    code = command.drill(catalogue, catalogue.get("shouter"), [], 10, harness.tools(), console)
+    code = command.drill(catalogue, catalogue.get("shouter"), [], 10, harness.world(), console)
     assert code == 1
     (entry,) = log_mod.load(repo).entries
     assert (entry.kata, entry.outcome, entry.seconds) == ("strings/shouter", ABANDONED, 42.0)
@@ -121,7 +122,7 @@ def test_without_a_name_a_kata_of_the_chosen_topics_is_picked(
     repo: Path, catalogue: Catalogue, harness: Harness
 ):
     for _ in range(3):
-        command.drill(catalogue, None, ["strings"], 1, harness.tools(), _console())
+        command.drill(catalogue, None, ["strings"], 1, harness.world(), _console())
     assert [e.kata for e in log_mod.load(repo).entries] == ["strings/shouter"] * 3
 
 
@@ -134,19 +135,19 @@ def test_topics_narrow_the_choice_and_services_missing_here_are_left_out_with_th
     catalogue = catalogue_mod.load(toml)
     harness.why_not["redis"] = "redis-server not found (PATH and the usual folders)"
     console = _console()
-    usable = command.candidates(catalogue, [], harness.tools(), console)
+    usable = command.candidates(catalogue, [], harness.world(), console)
     assert [k.name for k in usable] == ["adder", "greeter"]
     out = console.export_text()
     assert "left out 1 kata(s)" in out
     assert "strings/shouter: redis: redis-server not found" in out and "kata doctor" in out
 
     with pytest.raises(command.DrillProblem, match="no kata left to drill in strings"):
-        command.candidates(catalogue, ["strings"], harness.tools(), _console())
+        command.candidates(catalogue, ["strings"], harness.world(), _console())
     with pytest.raises(command.DrillProblem, match="shouter cannot run on this machine: redis"):
-        command.drill(catalogue, catalogue.get("shouter"), [], 10, harness.tools(), _console())
+        command.drill(catalogue, catalogue.get("shouter"), [], 10, harness.world(), _console())
     with pytest.raises(command.DrillProblem, match="no topic nope; topics: basics, strings"):
-        command.candidates(catalogue, ["nope"], harness.tools(), _console())
-    assert [k.name for k in command.candidates(catalogue, ["basics"], harness.tools(), _console())] \
+        command.candidates(catalogue, ["nope"], harness.world(), _console())
+    assert [k.name for k in command.candidates(catalogue, ["basics"], harness.world(), _console())] \
         == ["adder", "greeter"]
 
 
@@ -157,7 +158,7 @@ def test_a_mock_shares_one_time_box_and_ends_with_a_summary(
     harness.scripts.append([(240, save_solution(harness.workspace))])
     harness.runner.seconds = 0.0
     console = _console()
-    code = command.mock(catalogue, 3, [], 10, harness.tools(), console)
+    code = command.mock(catalogue, 3, [], 10, harness.world(), console)
     assert code == 1
     entries = log_mod.load(repo).entries
     assert [e.outcome for e in entries] == [GREEN, TIMED_OUT], "the third was never reached"
@@ -177,9 +178,9 @@ def test_in_a_mock_q_gives_up_one_question_and_ctrl_c_ends_the_mock(
     def interrupt():
         raise KeyboardInterrupt
 
-    harness.scripts += [[(30, ("key", "q"))], [(30, interrupt)]]
+    harness.scripts += [[(30, Key("q"))], [(30, interrupt)]]
     console = _console()
-    assert command.mock(catalogue, 3, [], None, harness.tools(), console) == 1
+    assert command.mock(catalogue, 3, [], None, harness.world(), console) == 1
     assert [e.outcome for e in log_mod.load(repo).entries] == [ABANDONED, ABANDONED]
     out = console.export_text()
     # each kata's own minutes (adder 10, greeter 15), 20 for shouter, whose entry gives none

@@ -11,6 +11,7 @@ from dojo.catalogue import Catalogue
 from dojo.drill.log import ABANDONED, GREEN, TIMED_OUT
 from dojo.drill.session import Drill, clock_text
 from dojo.drill.workspace import Workspace
+from dojo.learner.events import Change, Key
 
 from .conftest import ContentRunner, FakeClock, Script, save_solution
 
@@ -32,7 +33,7 @@ def _touch(workspace: Workspace, text: str = "# thinking\n"):
     def act():
         path = next(iter(workspace.files().values()))
         path.write_text(path.read_text() + text)
-        return ("change", {path})
+        return Change(frozenset({path}))
     return act
 
 
@@ -73,12 +74,12 @@ def test_saves_that_change_nothing_and_other_files_start_no_run(
     stub = next(iter(workspace.files().values()))
     elsewhere = tmp_path / "notes.txt"
     drill, _ = _drill(workspace, clock, [
-        (10, ("change", {stub})),  # saved without a change
-        (20, ("change", {workspace.folder / "__pycache__" / "adder.cpython-311.pyc"})),
-        (30, ("change", {elsewhere})),
-        (40, ("key", "x")),  # an unknown key only shows the keys
-        (50, ("key", "r")),  # but r re-runs unchanged files
-        (60, ("key", "q")),
+        (10, Change(frozenset({stub}))),  # saved without a change
+        (20, Change(frozenset({workspace.folder / "__pycache__" / "adder.cpython-311.pyc"}))),
+        (30, Change(frozenset({elsewhere}))),
+        (40, Key("x")),  # an unknown key only shows the keys
+        (50, Key("r")),  # but r re-runs unchanged files
+        (60, Key("q")),
     ])
     result = drill.loop()
     assert (result.outcome, result.runs, result.quit_key) == (ABANDONED, 1, True)
