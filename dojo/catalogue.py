@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .tools import KNOWN_TOOLS
+from .needs import KNOWN_SERVICES, TOOLS
 
 CATALOGUE_NAME = "katas.toml"
 KATAS_DIR = "katas"
 SOLUTIONS_DIR = "solutions"
-KNOWN_SERVICES = frozenset({"redis", "postgres", "nginx", "docker", "haproxy"})
 DEFAULT_TIME_LIMIT = 10.0
 # 1 warm-up, 2 what an interview asks, 3 deep: the learner's level for `kata next --level`
 DIFFICULTIES = {1: "warm-up", 2: "interview", 3: "deep"}
@@ -63,7 +62,7 @@ class Kata:
     services: tuple[str, ...] = ()
     time_limit: float = DEFAULT_TIME_LIMIT
     support_files: tuple[str, ...] = ()
-    tools: tuple[str, ...] = ()  # programs the tests run (node, gcc...): see dojo.tools
+    tools: tuple[str, ...] = ()  # programs the tests run (node, gcc...): see dojo.needs
     difficulty: int = 0  # see DIFFICULTIES; 0: not given (verify says so)
     minutes: int = 0  # a realistic time for a prepared candidate; 0: not given
     root: Path = field(default=Path("."), compare=False, repr=False)
@@ -270,9 +269,9 @@ def _kata(path: Path, where: str, entry: dict[str, object], default_limit: float
             )
     tools = _strings(path, where, "tools", entry.get("tools", []))
     for tool in tools:
-        if tool not in KNOWN_TOOLS:
+        if tool not in TOOLS:
             raise CatalogueError(
-                f"{path}: {where}: unknown tool {tool!r} (known: {', '.join(sorted(KNOWN_TOOLS))})"
+                f"{path}: {where}: unknown tool {tool!r} (known: {', '.join(sorted(TOOLS))})"
             )
     time_limit = float(entry.get("time_limit", default_limit))  # type: ignore[arg-type]
     if time_limit <= 0:

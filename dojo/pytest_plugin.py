@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from . import flight, reaper, settings, switch, timelimit, tools
+from . import flight, needs, reaper, settings, switch, timelimit
 from .catalogue import Catalogue, CatalogueError, Kata, find_root, load
 from .timelimit import time_limit
 
@@ -155,7 +155,7 @@ def _refuse_uncatalogued(item: pytest.Item) -> None:
 def _skip_without_tools(item: pytest.Item) -> None:
     """A kata whose tests run a program this machine lacks is skipped, saying how to get it."""
     kata = kata_of(item)
-    missing = tools.missing(kata.tools) if kata is not None else []
+    missing = needs.missing_tools(kata.tools) if kata is not None else []
     if missing:
         pytest.skip("this kata needs tools that are missing:\n  " + "\n  ".join(missing))
 

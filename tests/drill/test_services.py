@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from dojo import needs
 from dojo.catalogue import Kata
 from dojo.drill import services
 from dojo.learner import doctor
 
 
-def _kata(name: str, *needs: str) -> Kata:
-    return Kata(name=name, topic="t", title=name, files=(f"{name}.py",), hints=(), services=needs)
+def _kata(name: str, *wanted: str) -> Kata:
+    return Kata(name=name, topic="t", title=name, files=(f"{name}.py",), hints=(), services=wanted)
 
 
 def test_split_keeps_what_can_run_and_says_why_the_rest_cannot():
@@ -49,7 +50,8 @@ def test_probe_asks_the_doctor_once_per_service_and_only_when_needed(monkeypatch
 def test_a_container_stand_in_counts_as_available(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(doctor, "check_docker",
                         lambda: doctor.Check("Docker daemon", True, "answers", required=False))
-    monkeypatch.setattr(doctor, "_locate", lambda service: ("redis-server", None, "redis:7", None))
+    monkeypatch.setattr(needs, "find_binary", lambda service: None)
+    monkeypatch.setattr(needs, "embedded_binary", lambda service: None)
     assert services.probe()("redis") == "", "no local binary, but Docker can run the image"
 
 
