@@ -800,6 +800,31 @@ class TestInvalidationRaces:
         )
         assert len(loader.calls) == 2
 
+    def test_a_reader_paused_past_its_lock_ttl_does_not_write_back_after_the_invalidation(
+        self, redis_client: redis.Redis,
+    ) -> None:
+        """The slow reader stays paused while lock_ttl_ms passes: every key that lives no longer than
+        the lock (the lock, anything else with so short a TTL) expires before it stores."""
+        loader = Loader({"k": "old"})
+        loader.gate = threading.Event()
+        cache = make(redis_client, loader, lock_ttl_ms=5000)
+        slow = Background(cache.get, "k", name="slow-reader")
+        assert loader.entered.wait(5), "get never called the loader"
+        loader.source["k"] = "new"
+        cache.invalidate("k")
+        short = [key for key in redis_client.keys("*") if 0 < redis_client.pttl(key) <= 5000]
+        for key in short:
+            redis_client.pexpire(key, 1)
+        wait_until(lambda: not any(redis_client.exists(key) for key in short), what="the short-lived keys to expire")
+        loader.gate.set()
+        slow.result(timeout=5)
+        got = cache.get("k")
+        assert got == "new", (
+            f"the slow reader read 'old', the source was written and invalidated, then lock_ttl_ms passed "
+            f"(gone: {short}) and the reader stored; now get returns {got!r}: what tells the store that an "
+            f"invalidation came in must outlive any load (a generation without an expiry). {STALE_SET}"
+        )
+
     def test_waiters_on_an_invalidated_load_get_the_new_value(self, redis_client: redis.Redis) -> None:
         loader = Loader({"k": "old"})
         loader.gate = threading.Event()
