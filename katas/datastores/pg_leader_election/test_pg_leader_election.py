@@ -718,4 +718,4 @@ def test_every_sequence_of_campaigns_resignations_kills_and_work_agrees_with_a_m
                 with contextlib.suppress(psycopg.Error):
                     one.close()
 
-    run_state_machine_as_test(Election, settings=settings(max_examples=20, stateful_step_count=10, deadline=None))
+    run_state_machine_as_test(Election, settings=settings(max_examples=10, stateful_step_count=12, deadline=None))
