@@ -184,14 +184,16 @@ class TestRecordAndRead:
     def test_record_keeps_each_players_best_score(self, redis_client: redis.Redis, clock: FakeClock) -> None:
         board = Leaderboard(redis_client, "arena", clock=clock)
         assert board.record("ada", 10) is True, "the first score of a player is her best: record returns True"
-        assert board.standing("ada") == Entry("ada", 10, 1)
+        assert board.standing("ada") == Entry("ada", 10, 1), (
+            f"after record('ada', 10) on an empty board her standing is {board.standing('ada')}: score 10, rank 1"
+        )
         clock.now += 1
         assert board.record("ada", 5) is False, f"a lower score is not a best: record returns False. {BEST}"
         assert board.standing("ada") == Entry("ada", 10, 1), f"a lower score replaced the best. {BEST}"
         assert board.record("ada", 25) is True, "a higher score is a new best: record returns True"
         clock.now += 1
         assert board.record("ada", 25) is False, f"an equal score is not a new best. {BEST}"
-        assert board.standing("ada") == Entry("ada", 25, 1)
+        assert board.standing("ada") == Entry("ada", 25, 1), f"ada's best is 25, got {board.standing('ada')}. {BEST}"
         assert board.record("bob", 0) is True and board.standing("bob") == Entry("bob", 0, 2), (
             "0 is a score like any other"
         )
@@ -199,7 +201,9 @@ class TestRecordAndRead:
     def test_an_empty_board_and_an_unknown_player(self, redis_client: redis.Redis, clock: FakeClock) -> None:
         board = Leaderboard(redis_client, "arena", clock=clock)
         assert board.standing("nobody") is None, "a player not on the board has no standing: None"
-        assert board.top(3) == [] and board.page(0, 5) == [] and board.around("nobody", 2) == []
+        assert board.top(3) == [] and board.page(0, 5) == [] and board.around("nobody", 2) == [], (
+            "an empty board (no key in Redis) has no entries: top, page and around return []"
+        )
         board.record("ada", 7)
         assert board.standing("nobody") is None, "a player not on the board has no standing: None"
         assert board.around("nobody", 2) == [], "around() a player not on the board is []"
@@ -235,7 +239,7 @@ class TestRecordAndRead:
         assert [e.player for e in board.top(5)] == list(reversed(names)), (
             "player names are any strings (Unicode, spaces, colons, empty): store them as the member as they are"
         )
-        assert board.standing("名人") == Entry("名人", 10, 4)
+        assert board.standing("名人") == Entry("名人", 10, 4), f"standing('名人') is {board.standing('名人')}"
 
     def test_each_named_board_is_its_own(self, redis_client: redis.Redis, clock: FakeClock) -> None:
         arena, maze = Leaderboard(redis_client, "arena", clock=clock), Leaderboard(redis_client, "maze", clock=clock)
@@ -516,7 +520,9 @@ class TestPeriods:
             "a new period starts from nothing: ann's best of the previous hour does not carry over"
         )
         assert board.page(0, 5, ago=1) == [Entry("ann", 10, 1)] and board.around("ann", 1, ago=1) == [
-            Entry("ann", 10, 1)] and board.top(5, ago=2) == []
+            Entry("ann", 10, 1)] and board.top(5, ago=2) == [], (
+            "page, around and top take `ago` too: ago=1 is the previous hour's board, ago=2 an empty one"
+        )
         assert set(redis_client.keys("*")) == {key("arena", index), key("arena", index + 1)}, (
             f"expected one key per hour, {key('arena', index)!r} and {key('arena', index + 1)!r}; found "
             f"{redis_client.keys('*')}"
@@ -588,7 +594,9 @@ class TestPeriods:
             f"with no clock, the period is now_ms // period_ms from time.time() (index {before}); found "
             f"{redis_client.keys('*')}"
         )
-        assert board.standing("ann") == Entry("ann", 10, 1)
+        assert board.standing("ann") == Entry("ann", 10, 1), (
+            f"with the default clock, record then standing read different boards: {board.standing('ann')}"
+        )
 
     def test_every_sequence_across_periods_agrees_with_the_model(self, redis_client: redis.Redis) -> None:
         run_state_machine_as_test(
@@ -736,13 +744,14 @@ class TestAtomicity:
     ) -> None:
         """The client crashes after the first `sent` commands of a pipeline reached the server."""
         pool = redis.ConnectionPool(connection_class=crashing_connection(sent), host=redis_server.host,
-                                    port=redis_server.port, decode_responses=True)
+                                    port=redis_server.port, decode_responses=True, client_name="dying")
         dying = redis.Redis(connection_pool=pool)
         with contextlib.suppress(redis.RedisError):
             Leaderboard(dying, "arena", clock=clock).record("ann", 10)
         pool.disconnect()
         board_key = key("arena", BASE // DAY)
-        wait_until(lambda: len(redis_client.client_list()) == 1, what="the dead client's connection to close")
+        wait_until(lambda: all(c["name"] != "dying" for c in redis_client.client_list()),
+                   what="the server to see the dead client's connection close")
         pttl = redis_client.pttl(board_key)
         assert pttl != -1, (
             f"the client died after sending the first {sent} command(s) of a batch inside record; "
@@ -788,10 +797,10 @@ class TestAtomicity:
     def test_reads_survive_a_flushed_script_cache(self, redis_client: redis.Redis, clock: FakeClock) -> None:
         board = Leaderboard(redis_client, "arena", clock=clock)
         fill(board, clock, [("ann", 2), ("ben", 1)])
-        assert board.top(2) == [Entry("ann", 2, 1), Entry("ben", 1, 2)]
+        assert board.top(2) == [Entry("ann", 2, 1), Entry("ben", 1, 2)], f"top(2) is {board.top(2)}"
         redis_client.script_flush()  # as after a restart: EVALSHA answers NOSCRIPT
         try:
             got = board.top(2)
         except redis.exceptions.NoScriptError as exc:
             pytest.fail(f"NOSCRIPT was not handled ({exc}): fall back to EVAL, or use register_script")
-        assert got == [Entry("ann", 2, 1), Entry("ben", 1, 2)]
+        assert got == [Entry("ann", 2, 1), Entry("ben", 1, 2)], f"after SCRIPT FLUSH, top(2) is {got}"
