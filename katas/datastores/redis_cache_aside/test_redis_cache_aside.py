@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from dojo.testing import Background, wait_until
+from fixtures.redis_link import SlowLink
 
 from .redis_cache_aside import Cache
 
@@ -139,75 +140,6 @@ def hold_lock(client: redis.Redis, key: str) -> None:
 
 def lock_untouched(client: redis.Redis, key: str) -> bool:
     return client.get(lock(key)) == "another reader" and pttl_near(client, lock(key), 60_000)
-
-
-@pytest.fixture
-def connect(redis_url: str) -> Iterator[Callable[..., Any]]:
-    """Opens more clients of the test's Redis (each its own connection pool); closes them after."""
-    opened: list[redis.Redis] = []
-
-    def open_one(cls: type[redis.Redis] = redis.Redis) -> Any:
-        client = cls.from_url(redis_url, decode_responses=True)
-        opened.append(client)
-        return client
-
-    yield open_one
-    for client in opened:
-        client.close()
-
-
-class SlowLink(redis.Redis):
-    """A client that runs `action` once its n-th round trip from `at(n, action)` has returned
-    (a command, or a pipeline's execute): the test's hands between two round trips. After
-    `die()` every command fails, as if the process had crashed."""
-
-    after: Callable[[int], None] | None = None
-    sent = 0
-    dead = False
-
-    def round_trip(self, send: Callable[[], Any]) -> Any:
-        if self.dead:
-            raise redis.exceptions.ConnectionError("the client died (the test killed it)")
-        try:
-            return send()
-        finally:
-            self.sent += 1
-            if self.after is not None:
-                self.after(self.sent)
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        return self.round_trip(lambda: super(SlowLink, self).execute_command(*args, **options))
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        return SlowPipeline(self, transaction, shard_hint)
-
-    def at(self, n: int, action: Callable[[], None]) -> None:
-        start = self.sent
-
-        def after(count: int) -> None:
-            if count - start == n:
-                self.after = None
-                action()
-
-        self.after = after
-
-    def die(self) -> None:
-        self.dead = True
-        raise redis.exceptions.ConnectionError("the client died between two round trips")
-
-
-class SlowPipeline(redis.client.Pipeline):
-    """A pipeline of a SlowLink: WATCHed reads (sent at once) and execute() are round trips too."""
-
-    def __init__(self, link: SlowLink, transaction: bool, shard_hint: Any) -> None:
-        super().__init__(link.connection_pool, link.response_callbacks, transaction, shard_hint)
-        self.link = link
-
-    def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
-        return self.link.round_trip(lambda: super(SlowPipeline, self).immediate_execute_command(*args, **options))
-
-    def execute(self, raise_on_error: bool = True) -> Any:
-        return self.link.round_trip(lambda: super(SlowPipeline, self).execute(raise_on_error))
 
 
 def warm_up(client: redis.Redis) -> None:
@@ -611,7 +543,7 @@ class TestWaitingAndFailures:
         assert cache.get("k") == "v2" and len(loader.calls) == 3
 
     def test_a_loader_paused_past_its_lock_ttl_is_taken_over_and_frees_only_its_own_lock(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         paused, taker = Loader({"k": "v"}), Loader({"k": "v"})
         paused.gate, taker.gate = threading.Event(), threading.Event()
@@ -619,7 +551,7 @@ class TestWaitingAndFailures:
         assert paused.entered.wait(5), "the first get never called the loader"
         redis_client.pexpire(lock("k"), 1)  # the pause outlives the lock
         wait_until(lambda: not redis_client.exists(lock("k")), what="the paused reader's lock to expire")
-        second = Background(make(connect(), taker).get, "k", name="second-reader")
+        second = Background(make(redis_clients(), taker).get, "k", name="second-reader")
         assert taker.entered.wait(5), (
             "the first reader's lock expired, yet a second get did not load: an expired lock is free"
         )
@@ -636,12 +568,12 @@ class TestWaitingAndFailures:
 
     @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
     def test_a_lock_taken_over_between_two_round_trips_is_never_released_by_the_old_holder(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
         """After the n-th round trip of A's get, if A holds the lock, its lease runs out and another
         reader takes the lock."""
         warm_up(redis_client)
-        slow: SlowLink = connect(SlowLink)
+        slow: SlowLink = redis_clients(SlowLink)
         taken: list[int] = []
 
         def lease_lost() -> None:
@@ -661,10 +593,10 @@ class TestWaitingAndFailures:
 
     @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
     def test_a_reader_that_dies_mid_get_leaves_nothing_without_an_expiry(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
         warm_up(redis_client)
-        dying: SlowLink = connect(SlowLink)
+        dying: SlowLink = redis_clients(SlowLink)
         dying.at(n, dying.die)
         with contextlib.suppress(redis.RedisError):
             make(dying, Loader({"k": "v"})).get("k")
@@ -749,7 +681,7 @@ class TestStampede:
     @pytest.mark.parametrize("state", ["missing", "stale"])
     @pytest.mark.parametrize("n", [1, 2, 3, 4])
     def test_another_readers_whole_get_between_two_round_trips_causes_no_second_load(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int, state: str,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int, state: str,
     ) -> None:
         """Reader A runs a whole get between reader B's n-th and next round trip."""
         warm_up(redis_client)
@@ -759,12 +691,12 @@ class TestStampede:
             make(redis_client, loader, fake).get("k")
             fake.now += 5
         loader.source["k"] = "v2"
-        slow: SlowLink = connect(SlowLink)
+        slow: SlowLink = redis_clients(SlowLink)
         outcome: dict[str, Any] = {}
 
         def a_gets() -> None:
             try:
-                outcome["A"] = make(connect(), loader, fake, wait_ms=0).get("k")
+                outcome["A"] = make(redis_clients(), loader, fake, wait_ms=0).get("k")
             except TimeoutError:
                 outcome["A"] = "timed out: B held the lock"
 
@@ -846,7 +778,7 @@ class TestInvalidationRaces:
 
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_a_store_between_the_round_trips_of_invalidate_does_not_survive_it(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
         """The slow reader stores between invalidate's n-th and next round trip."""
         warm_up(redis_client)
@@ -855,7 +787,7 @@ class TestInvalidationRaces:
         reader = Background(make(redis_client, loader).get, "k", name="slow-reader")
         assert loader.entered.wait(5), "get never called the loader"
         loader.source["k"] = "new"
-        slow: SlowLink = connect(SlowLink)
+        slow: SlowLink = redis_clients(SlowLink)
 
         def reader_stores() -> None:
             loader.gate.set()

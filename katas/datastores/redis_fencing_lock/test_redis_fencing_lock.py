@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from dojo.testing import Background, is_blocked, wait_until
+from fixtures.redis_link import SlowLink
 
 from .redis_fencing_lock import FencedStore, FencingLock, LockNotHeld, StaleToken
 
@@ -34,76 +35,6 @@ CAS_EXTEND = ("extend must compare and PEXPIRE in ONE atomic step (a Lua script)
 ONE_STEP_ACQUIRE = ("take the lock and draw its token in one atomic step (a Lua script: EXISTS, INCR, "
                     "SET PX), or draw the token only once you hold the lock")
 NUMBERS = "compare tokens as numbers (tonumber() in Lua): as strings '10' < '9'"
-
-
-@pytest.fixture
-def connect(redis_url: str) -> Iterator[Callable[..., Any]]:
-    """Opens more clients of the test's Redis (each its own connection pool); closes them after."""
-    opened: list[redis.Redis] = []
-
-    def open_one(cls: type[redis.Redis] = redis.Redis) -> Any:
-        client = cls.from_url(redis_url, decode_responses=True)
-        opened.append(client)
-        return client
-
-    yield open_one
-    for client in opened:
-        client.close()
-
-
-class SlowLink(redis.Redis):
-    """A client that runs `self.after(n)` once its n-th round trip has returned (a command, or a
-    pipeline's execute): the test's hands between two round trips. After `die()` every command
-    fails, as if the process had crashed."""
-
-    after: Callable[[int], None] | None = None
-    sent = 0
-    dead = False
-
-    def round_trip(self, send: Callable[[], Any]) -> Any:
-        if self.dead:
-            raise redis.exceptions.ConnectionError("the client died (the test killed it)")
-        try:
-            return send()
-        finally:
-            self.sent += 1
-            if self.after is not None:
-                self.after(self.sent)
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        return self.round_trip(lambda: super(SlowLink, self).execute_command(*args, **options))
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        return SlowPipeline(self, transaction, shard_hint)
-
-    def at(self, n: int, action: Callable[[], None]) -> None:
-        """Run `action` once, right after the n-th command from now."""
-        start = self.sent
-
-        def after(count: int) -> None:
-            if count - start == n:
-                self.after = None
-                action()
-
-        self.after = after
-
-    def die(self) -> None:
-        self.dead = True
-        raise redis.exceptions.ConnectionError("the client died between two commands")
-
-
-class SlowPipeline(redis.client.Pipeline):
-    """A pipeline of a SlowLink: WATCHed reads (sent at once) and execute() are round trips too."""
-
-    def __init__(self, link: SlowLink, transaction: bool, shard_hint: Any) -> None:
-        super().__init__(link.connection_pool, link.response_callbacks, transaction, shard_hint)
-        self.link = link
-
-    def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
-        return self.link.round_trip(lambda: super(SlowPipeline, self).immediate_execute_command(*args, **options))
-
-    def execute(self, raise_on_error: bool = True) -> Any:
-        return self.link.round_trip(lambda: super(SlowPipeline, self).execute(raise_on_error))
 
 
 class FakeTime:
@@ -135,9 +66,9 @@ class FakeTime:
         if self.on_sleep is not None:
             self.on_sleep(len(self.sleeps))
 
-    def client(self, connect: Callable[..., Any]) -> SlowLink:
+    def client(self, redis_clients: Callable[..., Any]) -> SlowLink:
         """A client whose every command counts towards the spin check."""
-        client: SlowLink = connect(SlowLink)
+        client: SlowLink = redis_clients(SlowLink)
         client.after = lambda _count: self.spin_check()
         return client
 
@@ -192,11 +123,11 @@ class TestAcquireAndRelease:
         )
 
     def test_a_held_lock_is_refused_and_left_as_it_is(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         first = FencingLock(redis_client, NAME, ttl_ms=60_000)
         token = first.acquire(timeout=0)
-        other = FencingLock(connect(), NAME, ttl_ms=10_000)
+        other = FencingLock(redis_clients(), NAME, ttl_ms=10_000)
         why = (f"acquire(timeout=0) returned while token {token} held the lock: take the lock with SET NX "
                "(only if absent); a handle is not an owner (not re-entrant)")
         refused(TimeoutError, lambda: other.acquire(timeout=0), why)
@@ -208,13 +139,13 @@ class TestAcquireAndRelease:
         )
 
     def test_release_frees_the_lock_and_the_next_holder_gets_a_larger_token(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         lock = FencingLock(redis_client, NAME, ttl_ms=60_000)
         first = lock.acquire(timeout=0)
         lock.release(first)
         assert not redis_client.exists(LOCK), f"release({first}) left {LOCK!r} = {redis_client.get(LOCK)!r}"
-        second = FencingLock(connect(), NAME, ttl_ms=60_000).acquire(timeout=0)
+        second = FencingLock(redis_clients(), NAME, ttl_ms=60_000).acquire(timeout=0)
         assert second > first, f"tokens must increase from one holder to the next: {first}, then {second}"
 
     def test_release_with_a_token_that_does_not_hold_the_lock_is_refused(self, redis_client: redis.Redis) -> None:
@@ -254,11 +185,11 @@ class TestAcquireAndRelease:
 @pytest.mark.stage(2, "expiry and extend")
 class TestExpiryAndExtend:
     def test_an_expired_lock_is_free_and_tokens_keep_increasing(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         first = FencingLock(redis_client, NAME, ttl_ms=50).acquire(timeout=0)
         wait_until(lambda: not redis_client.exists(LOCK), what=f"{LOCK!r} to expire (ttl_ms=50)")
-        second = FencingLock(connect(), NAME, ttl_ms=50).acquire(timeout=0)
+        second = FencingLock(redis_clients(), NAME, ttl_ms=50).acquire(timeout=0)
         assert second > first, (
             f"the lock expired with token {first}; the next holder got {second}: tokens must keep "
             f"increasing across an expired lock, so the counter ({FENCE!r}) must outlive the lock"
@@ -294,7 +225,7 @@ class TestExpiryAndExtend:
             )
 
     def test_a_lost_lock_is_neither_revived_nor_released_nor_extended(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         late = FencingLock(redis_client, NAME, ttl_ms=50)
         old = late.acquire(timeout=0)
@@ -305,7 +236,7 @@ class TestExpiryAndExtend:
             f"extend({old}) after the lock expired brought it back ({LOCK!r} = {redis_client.get(LOCK)!r}): "
             f"{CAS_EXTEND}"
         )
-        new = FencingLock(connect(), NAME, ttl_ms=60_000).acquire(timeout=0)
+        new = FencingLock(redis_clients(), NAME, ttl_ms=60_000).acquire(timeout=0)
         refused(LockNotHeld, lambda: late.extend(old, 1000),
                 f"extend({old}) returned after the lock expired and token {new} took it: {CAS_EXTEND}")
         refused(LockNotHeld, lambda: late.release(old),
@@ -327,7 +258,7 @@ def held(redis_client: redis.Redis) -> tuple[FencingLock, int]:
 @pytest.mark.stage(3, "waiting: timeout=0, a deadline, forever")
 class TestWaiting:
     def test_timeout_zero_makes_one_attempt_and_never_sleeps(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         held(redis_client)
 
@@ -336,7 +267,7 @@ class TestWaiting:
                         "only None waits forever; test `timeout is None`, not `not timeout`")
 
         fake = FakeTime(on_sleep=no_sleep)
-        waiter = FencingLock(fake.client(connect), NAME, ttl_ms=1000, clock=fake.clock, sleep=fake.sleep)
+        waiter = FencingLock(fake.client(redis_clients), NAME, ttl_ms=1000, clock=fake.clock, sleep=fake.sleep)
         refused(TimeoutError, lambda: waiter.acquire(timeout=0), "acquire(timeout=0) returned a held lock")
         assert fake.sleeps == [], (
             f"acquire(timeout=0) slept {fake.sleeps}: timeout=0 means do not wait (one attempt), only "
@@ -344,11 +275,11 @@ class TestWaiting:
         )
 
     def test_a_timeout_is_a_deadline_on_the_injected_clock_with_sleeps_of_retry_ms(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         held(redis_client)
         fake = FakeTime()
-        waiter = FencingLock(fake.client(connect), NAME, ttl_ms=1000, retry_ms=250,
+        waiter = FencingLock(fake.client(redis_clients), NAME, ttl_ms=1000, retry_ms=250,
                              clock=fake.clock, sleep=fake.sleep)
         with pytest.raises(TimeoutError):
             waiter.acquire(timeout=1.0)
@@ -362,11 +293,11 @@ class TestWaiting:
         )
 
     def test_each_sleep_is_followed_by_another_attempt(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         holder, token = held(redis_client)
         fake = FakeTime(on_sleep=lambda n: holder.release(token) if n == 3 else None)
-        waiter = FencingLock(fake.client(connect), NAME, ttl_ms=1000, retry_ms=100,
+        waiter = FencingLock(fake.client(redis_clients), NAME, ttl_ms=1000, retry_ms=100,
                              clock=fake.clock, sleep=fake.sleep)
         got = waiter.acquire(timeout=10)
         assert len(fake.sleeps) == 3 and got > token, (
@@ -375,11 +306,11 @@ class TestWaiting:
         )
 
     def test_timeout_none_waits_for_as_long_as_it_takes(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         holder, token = held(redis_client)
         fake = FakeTime(on_sleep=lambda n: holder.release(token) if n == 300 else None)
-        waiter = FencingLock(fake.client(connect), NAME, ttl_ms=1000, clock=fake.clock, sleep=fake.sleep)
+        waiter = FencingLock(fake.client(redis_clients), NAME, ttl_ms=1000, clock=fake.clock, sleep=fake.sleep)
         try:
             got = waiter.acquire(timeout=None)
         except TimeoutError:
@@ -394,17 +325,17 @@ class TestWaiting:
         )
 
     def test_a_waiting_client_gets_the_lock_when_it_is_released_or_expires(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         """Real clock and sleep (the defaults), real threads."""
         holder, token = held(redis_client)
-        waiter = FencingLock(connect(), NAME, ttl_ms=60_000, retry_ms=5)
+        waiter = FencingLock(redis_clients(), NAME, ttl_ms=60_000, retry_ms=5)
         waiting = Background(waiter.acquire, None, name="waiter")
         assert is_blocked(waiting.thread), f"acquire() returned while token {token} held the lock"
         holder.release(token)
         second = waiting.result(timeout=5)
         assert second > token
-        expiring = FencingLock(connect(), NAME, ttl_ms=50, retry_ms=5)
+        expiring = FencingLock(redis_clients(), NAME, ttl_ms=50, retry_ms=5)
         redis_client.pexpire(LOCK, 100)
         third = expiring.acquire(timeout=5)
         assert third > second and redis_client.get(LOCK) == str(third)
@@ -453,12 +384,12 @@ class TestFencedStore:
         )
 
     def test_a_holder_paused_past_its_ttl_is_fenced_off(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         """Kleppmann's story: client 1 takes the lock, stops (a GC pause) past its TTL, client 2
         takes the lock and writes; client 1 wakes up, still believing it holds the lock, and writes."""
         paused, resume = threading.Event(), threading.Event()
-        one = connect()
+        one = redis_clients()
 
         def client_1() -> list[str]:
             lock, store = FencingLock(one, NAME, ttl_ms=100), FencedStore(one, NAME)
@@ -484,7 +415,7 @@ class TestFencedStore:
         if first.done:
             first.result()  # client 1 failed before its pause: show why
         wait_until(lambda: not redis_client.exists(LOCK), what="client 1's lock to expire (ttl_ms=100)")
-        two = connect()
+        two = redis_clients()
         token_2 = FencingLock(two, NAME, ttl_ms=60_000).acquire(timeout=0)
         FencedStore(two, NAME).write("file", "written by 2", token_2)
         resume.set()
@@ -601,11 +532,11 @@ class LockAndStoreModel(RuleBasedStateMachine):
 class TestRaces:
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_two_clients_never_both_hold_the_lock(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
         """Client B tries to take the lock between client A's n-th and next round trip."""
-        slow: SlowLink = connect(SlowLink)
-        other = FencingLock(connect(), NAME, ttl_ms=60_000)
+        slow: SlowLink = redis_clients(SlowLink)
+        other = FencingLock(redis_clients(), NAME, ttl_ms=60_000)
         got: dict[str, int] = {}
 
         def b_tries() -> None:
@@ -623,11 +554,11 @@ class TestRaces:
 
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_acquire_never_overwrites_a_lock_another_client_took(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
         """After A's n-th round trip, A is paused past its TTL: whatever A wrote expires, B takes the lock."""
-        slow: SlowLink = connect(SlowLink)
-        other = FencingLock(connect(), NAME, ttl_ms=60_000)
+        slow: SlowLink = redis_clients(SlowLink)
+        other = FencingLock(redis_clients(), NAME, ttl_ms=60_000)
         got: dict[str, int] = {}
 
         def a_pauses_b_takes() -> None:
@@ -648,11 +579,11 @@ class TestRaces:
 
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_a_holders_token_is_higher_than_every_earlier_holders(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
         """Between A's n-th and next round trip, B takes the lock, writes with its token, releases."""
-        slow: SlowLink = connect(SlowLink)
-        b_client = connect()
+        slow: SlowLink = redis_clients(SlowLink)
+        b_client = redis_clients()
         other, store_b = FencingLock(b_client, NAME, ttl_ms=60_000), FencedStore(b_client, NAME)
         tokens: list[int] = []
 
@@ -674,9 +605,9 @@ class TestRaces:
 
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_a_client_that_dies_mid_acquire_leaves_no_lock_without_an_expiry(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
-        dying: SlowLink = connect(SlowLink)
+        dying: SlowLink = redis_clients(SlowLink)
         dying.at(n, dying.die)
         with contextlib.suppress(redis.RedisError, TimeoutError):
             FencingLock(dying, NAME, ttl_ms=60_000).acquire(timeout=0)
@@ -689,12 +620,12 @@ class TestRaces:
 
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_release_and_extend_never_touch_a_lock_taken_between_two_round_trips(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
         """A's lock expires after A's n-th round trip inside release/extend, and B takes it."""
-        slow: SlowLink = connect(SlowLink)
+        slow: SlowLink = redis_clients(SlowLink)
         late = FencingLock(slow, NAME, ttl_ms=60_000)
-        other = FencingLock(connect(), NAME, ttl_ms=60_000)
+        other = FencingLock(redis_clients(), NAME, ttl_ms=60_000)
         for name, call in (("release", lambda t: late.release(t)), ("extend", lambda t: late.extend(t, 1000))):
             taken: list[int] = []
 
@@ -720,12 +651,12 @@ class TestRaces:
 
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_the_store_checks_and_writes_in_one_step(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], n: int,
     ) -> None:
         """A newer holder (token 6) writes between the n-th and next round trip of a write with token 5."""
-        slow: SlowLink = connect(SlowLink)
+        slow: SlowLink = redis_clients(SlowLink)
         FencedStore(redis_client, NAME).write("doc", "first", 4)
-        newer = FencedStore(connect(), NAME)
+        newer = FencedStore(redis_clients(), NAME)
         slow.at(n, lambda: newer.write("doc", "by token 6", 6))
         with contextlib.suppress(StaleToken):
             FencedStore(slow, NAME).write("doc", "by token 5", 5)
@@ -738,11 +669,11 @@ class TestRaces:
         )
 
     def test_six_clients_take_turns_and_every_holder_writes(
-        self, redis_client: redis.Redis, connect: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
     ) -> None:
         inside, peak, order = [0], [0], []
         guard = threading.Lock()
-        clients = [connect() for _ in range(6)]
+        clients = [redis_clients() for _ in range(6)]
 
         def worker(client: redis.Redis) -> None:
             lock, store = FencingLock(client, NAME, ttl_ms=10_000, retry_ms=1), FencedStore(client, NAME)

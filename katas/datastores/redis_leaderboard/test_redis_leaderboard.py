@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 from sortedcontainers import SortedKeyList
 
 from dojo.testing import wait_until
+from fixtures.redis_link import SlowLink
 
 from .redis_leaderboard import Entry, Leaderboard
 
@@ -151,21 +152,6 @@ def check(what: str, expected: Any, got: Any) -> None:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def connect(redis_url: str) -> Iterator[Callable[..., Any]]:
-    """Opens more clients of the test's Redis (each its own connection pool); closes them after."""
-    opened: list[redis.Redis] = []
-
-    def open_one(cls: type[redis.Redis] = redis.Redis) -> Any:
-        client = cls.from_url(redis_url, decode_responses=True)
-        opened.append(client)
-        return client
-
-    yield open_one
-    for client in opened:
-        client.close()
 
 
 def fill(board: Leaderboard, clock: FakeClock, scores: list[tuple[str, int]], model: Model | None = None) -> None:
@@ -607,61 +593,6 @@ class TestPeriods:
 
 # -- stage 5: atomicity ----------------------------------------------------------------------------
 
-class SlowLink(redis.Redis):
-    """A client that runs `self.after(n)` once its n-th round trip has returned (a command, or a
-    pipeline's execute): the test's hands between two round trips. After `die()` every command
-    fails, as if the process had crashed."""
-
-    after: Callable[[int], None] | None = None
-    sent = 0
-    dead = False
-
-    def round_trip(self, send: Callable[[], Any]) -> Any:
-        if self.dead:
-            raise redis.exceptions.ConnectionError("the client died (the test killed it)")
-        try:
-            return send()
-        finally:
-            self.sent += 1
-            if self.after is not None:
-                self.after(self.sent)
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        return self.round_trip(lambda: super(SlowLink, self).execute_command(*args, **options))
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        return SlowPipeline(self, transaction, shard_hint)
-
-    def at(self, n: int, action: Callable[[], None]) -> None:
-        """Run `action` once, right after the n-th round trip from now."""
-        start = self.sent
-
-        def after(count: int) -> None:
-            if count - start == n:
-                self.after = None
-                action()
-
-        self.after = after
-
-    def die(self) -> None:
-        self.dead = True
-        raise redis.exceptions.ConnectionError("the client died between two commands")
-
-
-class SlowPipeline(redis.client.Pipeline):
-    """A pipeline of a SlowLink: WATCHed reads (sent at once) and execute() are round trips too."""
-
-    def __init__(self, link: SlowLink, transaction: bool, shard_hint: Any) -> None:
-        super().__init__(link.connection_pool, link.response_callbacks, transaction, shard_hint)
-        self.link = link
-
-    def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
-        return self.link.round_trip(lambda: super(SlowPipeline, self).immediate_execute_command(*args, **options))
-
-    def execute(self, raise_on_error: bool = True) -> Any:
-        return self.link.round_trip(lambda: super(SlowPipeline, self).execute(raise_on_error))
-
-
 def split_commands(data: bytes) -> list[bytes]:
     """The RESP commands in a batch, each as sent: *<n>\r\n then n times $<len>\r\n<bytes>\r\n."""
     commands, i = [], 0
@@ -703,12 +634,12 @@ def crashing_connection(sent: int) -> type[redis.Connection]:
 class TestAtomicity:
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_a_better_score_recorded_between_two_round_trips_is_kept(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], clock: FakeClock, n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], clock: FakeClock, n: int,
     ) -> None:
         """ann records 20 on a slow client; after its n-th round trip she scores 30 on another."""
         Leaderboard(redis_client, "arena", clock=clock).record("ann", 10)
-        slow: SlowLink = connect(SlowLink)
-        other = Leaderboard(connect(), "arena", clock=clock)
+        slow: SlowLink = redis_clients(SlowLink)
+        other = Leaderboard(redis_clients(), "arena", clock=clock)
         slow.at(n, lambda: other.record("ann", 30))
         Leaderboard(slow, "arena", clock=clock).record("ann", 20)
         if slow.after is not None:  # record made fewer than n round trips: nothing raced it
@@ -724,9 +655,9 @@ class TestAtomicity:
 
     @pytest.mark.parametrize("n", [1, 2, 3])
     def test_a_client_that_dies_mid_record_leaves_no_board_without_expiry(
-        self, connect: Callable[..., Any], redis_client: redis.Redis, clock: FakeClock, n: int,
+        self, redis_clients: Callable[..., Any], redis_client: redis.Redis, clock: FakeClock, n: int,
     ) -> None:
-        dying: SlowLink = connect(SlowLink)
+        dying: SlowLink = redis_clients(SlowLink)
         dying.at(n, dying.die)
         with contextlib.suppress(redis.RedisError):
             Leaderboard(dying, "arena", clock=clock).record("ann", 10)
@@ -762,7 +693,7 @@ class TestAtomicity:
     @pytest.mark.parametrize("n", [1, 2, 3])
     @pytest.mark.parametrize("read", ["standing", "page", "around"])
     def test_a_read_sees_one_state_of_the_board(
-        self, redis_client: redis.Redis, connect: Callable[..., Any], clock: FakeClock, read: str, n: int,
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], clock: FakeClock, read: str, n: int,
     ) -> None:
         """Between round trips #n and #n+1 of the read, eve scores 35 and cat 50."""
         model = Model(DAY * 1000)
@@ -782,7 +713,7 @@ class TestAtomicity:
         def others_score() -> None:
             fill(writer, clock, [("eve", 35), ("cat", 50)], model)
 
-        slow: SlowLink = connect(SlowLink)
+        slow: SlowLink = redis_clients(SlowLink)
         slow.at(n, others_score)
         got = calls[read](Leaderboard(slow, "arena", clock=clock))
         if slow.after is not None:  # the read made fewer than n round trips: nothing raced it
