@@ -91,11 +91,17 @@ def fail_on_three(x: int) -> int:
     return x
 
 
+# A call that waits for the slow chunk waits until the test releases it: the tests give it
+# ABANDON_PATIENCE to show it does not, far longer than a correct pool needs on a loaded machine
+# and far shorter than the slow chunk's own limit (a wrong pool is blocked, not slow).
+ABANDON_PATIENCE = 20.0
+
+
 def fail_or_wait(x: str) -> tuple[str, bool]:
-    """'fail' raises at once; 'slow' waits (up to 10 s) until the test releases it."""
+    """'fail' raises at once; 'slow' waits (up to 60 s) until the test releases it."""
     if x == "fail":
         raise ValueError("the fast chunk failed")
-    return x, _RELEASE.acquire(timeout=10)
+    return x, _RELEASE.acquire(timeout=60)
 
 
 def zero_finishes_last(x: int) -> int:
@@ -307,20 +313,22 @@ def test_an_exception_in_a_worker_is_raised_by_map() -> None:
 
 
 @pytest.mark.stage(3, "errors in the work")
+@pytest.mark.time_limit(2 * ABANDON_PATIENCE)
 def test_map_fails_fast_and_late_results_never_leak_into_the_next_map(
     release: Callable[[], None], rendezvous: Any
 ) -> None:
     with ProcessPool(2) as pool:
         first = Background(pool.map, fail_or_wait, ["fail", "slow"], name="first-map")
         try:
-            first.result(timeout=5)
+            first.result(timeout=ABANDON_PATIENCE)
         except ValueError:
             pass  # the expected error, raised while the 'slow' chunk is still running
         except AssertionError:
             release()
             raise AssertionError(
-                "map() was still waiting 5 s after a chunk failed: raise the first error as soon "
-                "as it arrives instead of waiting for the other chunks"
+                f"map() was still waiting {ABANDON_PATIENCE:.0f} s after a chunk failed, for a chunk "
+                "held until the test lets it go: raise the first error as soon as it arrives instead "
+                "of waiting for the other chunks"
             ) from None
         else:
             pytest.fail("map() did not raise the ValueError of the failed chunk")
@@ -397,16 +405,17 @@ def test_close_closes_the_pipes_and_the_pool_refuses_more_work() -> None:
 
 
 @pytest.mark.stage(3, "errors in the work")
+@pytest.mark.time_limit(3 * ABANDON_PATIENCE)
 def test_close_does_not_wait_for_abandoned_work(release: Callable[[], None]) -> None:
     """After a map() failed fast, a worker may still run its chunk: close() stops it anyway."""
     pool = ProcessPool(2)
     pids = pool.pids
     try:
         with pytest.raises(ValueError):
-            Background(pool.map, fail_or_wait, ["fail", "slow"], name="map").result(timeout=5)
+            Background(pool.map, fail_or_wait, ["fail", "slow"], name="map").result(timeout=ABANDON_PATIENCE)
         closing = Background(pool.close, name="close")
         try:
-            closing.result(timeout=5)
+            closing.result(timeout=ABANDON_PATIENCE)
         except AssertionError:
             raise AssertionError(
                 "close() waited for a worker that was still running a chunk nobody will read "
