@@ -34,8 +34,11 @@ BASE_MS = BASE * 1000
 
 BEST = ("record keeps the player's BEST score: a lower or equal score changes nothing "
         "(ZADD with GT, or compare inside one Lua script)")
-RANKS = ("ranks are standard competition ranks (1224): 1 + the number of players with a strictly "
-         "higher score, so equal scores share a rank and the next rank skips")
+RANKS = ("ranks are standard competition ranks (1224): 1 + the number of players whose GAME score "
+         "(composite // 2**32) is strictly higher, i.e. whose composite is >= (score + 1) * 2**32; never "
+         "the player herself nor an equal score at another time (an inclusive bound at score * 2**32 + "
+         "2**32 - 1, her own composite at the period's first millisecond, counts her). So equal scores "
+         "share a rank and the next rank skips")
 EARLIER = ("equal scores are ordered earlier achiever first: the composite's low 32 bits are "
            "2**32 - 1 - (milliseconds into the period), so an earlier time is a LARGER composite")
 FLOOR = ("decode with floor division (composite // 2**32): round() or float division turns a "
@@ -60,6 +63,10 @@ class FakeClock:
         """Set the time to BASE + ms milliseconds."""
         self.now = (BASE_MS + ms) / 1000
         return self
+
+
+# player names that a careless script turns into something else: empty, blank, numeric-looking, nil
+ODD_NAMES = ["", " ", "名人", "zoë", "a b:c", "0", "-1", "1e3", "nan", "nil", "a\x00b"]
 
 
 def key(name: str, index: int) -> str:
@@ -171,7 +178,8 @@ class TestRecordAndRead:
         board = Leaderboard(redis_client, "arena", clock=clock)
         assert board.record("ada", 10) is True, "the first score of a player is her best: record returns True"
         assert board.standing("ada") == Entry("ada", 10, 1), (
-            f"after record('ada', 10) on an empty board her standing is {board.standing('ada')}: score 10, rank 1"
+            f"after record('ada', 10) on an empty board her standing is {board.standing('ada')}: score 10, rank 1. "
+            f"{RANKS}"
         )
         clock.now += 1
         assert board.record("ada", 5) is False, f"a lower score is not a best: record returns False. {BEST}"
@@ -181,7 +189,7 @@ class TestRecordAndRead:
         assert board.record("ada", 25) is False, f"an equal score is not a new best. {BEST}"
         assert board.standing("ada") == Entry("ada", 25, 1), f"ada's best is 25, got {board.standing('ada')}. {BEST}"
         assert board.record("bob", 0) is True and board.standing("bob") == Entry("bob", 0, 2), (
-            "0 is a score like any other"
+            f"0 is a score like any other: bob is {board.standing('bob')}, expected rank 2. {RANKS}"
         )
 
     def test_an_empty_board_and_an_unknown_player(self, redis_client: redis.Redis, clock: FakeClock) -> None:
@@ -219,21 +227,29 @@ class TestRecordAndRead:
             )
 
     def test_players_are_any_strings(self, redis_client: redis.Redis, clock: FakeClock) -> None:
+        """Every read of every odd name round-trips: none is a marker, none is converted."""
         board = Leaderboard(redis_client, "arena", clock=clock)
-        names = ["zoë", "名人", "a b:c", "", "ann"]
-        fill(board, clock, [(name, 10 * i) for i, name in enumerate(names)])
-        assert [e.player for e in board.top(5)] == list(reversed(names)), (
-            "player names are any strings (Unicode, spaces, colons, empty): store them as the member as they are"
-        )
-        assert board.standing("名人") == Entry("名人", 10, 4), f"standing('名人') is {board.standing('名人')}"
+        model = Model(DAY * 1000)
+        fill(board, clock, [(name, 10 * i) for i, name in enumerate(ODD_NAMES)], model)
+        index = BASE // DAY
+        why = ("player names are any strings (empty, spaces, Unicode, colons, names that look like numbers "
+               "or like Lua's nil): the member is the name as it is, and no name may double as a 'no "
+               "player' marker (an empty ARGV meaning 'a page, not a player') or be parsed")
+        check(f"top({len(ODD_NAMES)}) of the names {ODD_NAMES}. {why}", model.page(index, 0, len(ODD_NAMES)),
+              board.top(len(ODD_NAMES)))
+        for at, name in enumerate(reversed(ODD_NAMES)):
+            check(f"standing({name!r}). {why}", model.standing(index, name), board.standing(name))
+            for k in (0, 1):
+                check(f"around({name!r}, {k}). {why}", model.around(index, name, k), board.around(name, k))
+            check(f"page({at}, 1), {name!r}'s position. {why}", model.page(index, at, 1), board.page(at, 1))
 
     def test_each_named_board_is_its_own(self, redis_client: redis.Redis, clock: FakeClock) -> None:
         arena, maze = Leaderboard(redis_client, "arena", clock=clock), Leaderboard(redis_client, "maze", clock=clock)
         arena.record("ada", 10)
         maze.record("bob", 5)
-        assert arena.top(5) == [Entry("ada", 10, 1)] and maze.top(5) == [Entry("bob", 5, 1)], (
-            "two boards with different names share nothing: the key is leaderboard:{name}:{period index}"
-        )
+        for name, board, want in [("arena", arena, [Entry("ada", 10, 1)]), ("maze", maze, [Entry("bob", 5, 1)])]:
+            check(f"top(5) of {name!r} (two boards with different names share nothing: the key is "
+                  "leaderboard:{name}:{period index})", want, board.top(5))
 
     def test_refusals(self, redis_client: redis.Redis, clock: FakeClock) -> None:
         board = Leaderboard(redis_client, "arena", clock=clock)
@@ -246,7 +262,8 @@ class TestRecordAndRead:
         assert redis_client.keys("*") == [], "a refused record must write nothing"
         board.record("ada", MAX_SCORE)
         board.record("bob", 0)
-        assert [e.score for e in board.top(2)] == [MAX_SCORE, 0], "0 and MAX_SCORE are both valid scores"
+        check("top(2) after record('ada', MAX_SCORE), record('bob', 0): both valid scores",
+              [Entry("ada", MAX_SCORE, 1), Entry("bob", 0, 2)], board.top(2))
         calls: list[tuple[str, Callable[[], object]]] = [
             ("page(-1, 2)", lambda: board.page(-1, 2)), ("page(0, -1)", lambda: board.page(0, -1)),
             ("top(-1)", lambda: board.top(-1)), ("around('ada', -1)", lambda: board.around("ada", -1)),
@@ -268,9 +285,8 @@ class TestRecordAndRead:
                 Leaderboard(redis_client, "arena", period=period, keep=keep)
         longest = Leaderboard(redis_client, "arena", period=SHIFT // 1000, keep=0, clock=FakeClock(0))
         longest.record("ada", 1)
-        assert longest.top(1) == [Entry("ada", 1, 1)], (
-            f"period {SHIFT // 1000} s (2**32 ms, the most the 32 tie-break bits hold) and keep 0 are valid"
-        )
+        check(f"top(1) with period {SHIFT // 1000} s (2**32 ms, the most the 32 tie-break bits hold) and "
+              "keep 0, both valid", [Entry("ada", 1, 1)], longest.top(1))
 
 
 # -- stage 2: ties ----------------------------------------------------------------------------------
@@ -320,6 +336,30 @@ class TestTies:
             "keeps the larger"
         )
 
+    def test_an_equal_score_at_an_earlier_time_moves_the_player_up(
+        self, redis_client: redis.Redis, clock: FakeClock,
+    ) -> None:
+        """The clock went back (another server's lags): the same score at an earlier millisecond is a best."""
+        board = Leaderboard(redis_client, "arena", clock=clock)
+        clock.at_ms(5_000)
+        board.record("amy", 40)
+        clock.at_ms(3_000)
+        board.record("bob", 40)
+        why = ("record keeps the player's best (score, time): a higher score, or the SAME score at an EARLIER "
+               "millisecond of the period (the larger composite; ZADD GT compares composites). It returns "
+               "True and moves her time earlier; a compare of the game scores alone keeps her later time")
+        clock.at_ms(1_000)  # the clock went back: amy reached 40 at 1 s, before bob's 3 s
+        assert board.record("amy", 40) is True, f"amy's 40 recorded again at 1 s (she had it at 5 s). {why}"
+        check("top(2) after amy's 40 at 5 s, bob's 40 at 3 s, amy's 40 again at 1 s. " + why,
+              [Entry("amy", 40, 1), Entry("bob", 40, 1)], board.top(2))
+        stored = redis_client.zscore(key("arena", BASE // DAY), "amy")
+        assert stored == composite(40, 1_000), (
+            f"amy's composite is {stored}, expected 40 at 1 000 ms: {composite(40, 1_000)}. {why}"
+        )
+        assert board.record("amy", 40) is False, (
+            "amy's 40 at the same millisecond again: the same composite changes nothing, record returns False"
+        )
+
     def test_the_same_score_in_the_same_millisecond_orders_by_name_descending(
         self, redis_client: redis.Redis, clock: FakeClock,
     ) -> None:
@@ -329,7 +369,7 @@ class TestTies:
         got = as_tuples(board.top(4))
         assert got == [("cy", 9, 1), ("bob", 9, 1), ("alf", 9, 1), ("al", 9, 1)], (
             f"four players reached 9 in the same millisecond: equal composites, so ZREVRANGE's order, the "
-            f"name descending; all rank 1. Got {got}"
+            f"name descending; all rank 1. Got {got}. {RANKS}"
         )
 
     @pytest.mark.parametrize("offset", range(8))
@@ -363,7 +403,7 @@ class TestTies:
         )
 
 
-PLAYERS = st.sampled_from(["ann", "ben", "cat", "dan", "eve"])
+PLAYERS = st.sampled_from(["ann", "ben", "cat", "dan", "eve"]) | st.sampled_from(ODD_NAMES)
 SCORES = st.sampled_from([0, 1, 7, 7, 8, 30, MAX_SCORE - 1, MAX_SCORE]) | st.integers(0, MAX_SCORE)
 
 
@@ -390,13 +430,14 @@ class BoardMachine(RuleBasedStateMachine):
     @rule(player=PLAYERS, score=SCORES)
     def record(self, player: str, score: int) -> None:
         want = self.model.record(player, score, self.now_ms)
-        self.check(f"record({player!r}, {score}) at +{self.now_ms - BASE_MS} ms", want,
+        self.check(f"record({player!r}, {score}) at clock {self.clock.now:.4f} (+{self.now_ms - BASE_MS} ms)", want,
                    self.board.record(player, score))
 
     @rule(data=st.data())
     def tick(self, data: st.DataObject) -> None:
         self.now_ms += data.draw(self.ticks)
-        self.clock.now = self.now_ms / 1000
+        # time.time() has sub-millisecond digits: every call rounds them to the same now_ms
+        self.clock.now = (self.now_ms + data.draw(st.sampled_from([0, -0.4, 0.4]))) / 1000
 
     @rule(player=PLAYERS, ago=st.sampled_from([0, 0, 1]))
     def standing(self, player: str, ago: int) -> None:
@@ -481,7 +522,7 @@ class TestComposite:
         got = as_tuples(board.top(4))
         assert mid == Entry("mid", 77, 2) and got == want, (
             f"composites with low bits {low_bits} (score * 2**32 + {low_bits}) read back as {mid} and "
-            f"{got}, expected {want}. {FLOOR}."
+            f"{got}, expected {want}. {FLOOR}. {RANKS}."
         )
 
 
@@ -526,6 +567,27 @@ class TestPeriods:
             f"0.4 ms before the hour ends, now_ms = round(clock() * 1000) is already the next hour's "
             f"first millisecond; the boards are {boards}. round(), not int(): int() keeps the old hour"
         )
+        ann, ben = Entry("ann", 1, 1), Entry("ben", 2, 1)
+        reads: list[tuple[float, str, Callable[[], Any], Any]] = [
+            (-0.0006, "standing('ann')", lambda: board.standing("ann"), ann),
+            (-0.0006, "top(5)", lambda: board.top(5), [ann]),
+            (-0.0006, "around('ann', 1)", lambda: board.around("ann", 1), [ann]),
+            (-0.0004, "standing('ben')", lambda: board.standing("ben"), ben),
+            (-0.0004, "standing('ann')", lambda: board.standing("ann"), None),
+            (-0.0004, "page(0, 5)", lambda: board.page(0, 5), [ben]),
+            (-0.0004, "around('ben', 1)", lambda: board.around("ben", 1), [ben]),
+            (-0.0004, "standing('ann', ago=1)", lambda: board.standing("ann", ago=1), ann),
+            (-0.0004, "top(5, ago=1)", lambda: board.top(5, ago=1), [ann]),
+            (-0.0004, "around('ann', 1, ago=1)", lambda: board.around("ann", 1, ago=1), [ann]),
+        ]
+        for before_end, call, read, want in reads:
+            clock.now = BASE + 3600 + before_end
+            now_ms = round(clock.now * 1000)
+            check(f"{call} at {-before_end * 1000:.1f} ms before the hour ends (ann recorded 0.6 ms before, "
+                  f"ben 0.4 ms before, on the next hour's board). A read picks its board from the same "
+                  f"now_ms = round(clock() * 1000) as record: index {now_ms // 3600_000} here, minus ago; "
+                  "int(clock()), whole seconds or a truncated millisecond reads another hour than record "
+                  "wrote", want, read())
 
     @pytest.mark.parametrize(("period", "keep", "at_ms"), [
         (None, None, 0), (DAY, 7 * DAY, 13 * 3600_000 + 1), (3600, DAY, 3600_000 - 1), (60, 0, 30_000),
