@@ -9,6 +9,8 @@ your client (`SlowLink`). Waiting is observed through an injected clock and slee
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 import redis
-from hypothesis import settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -128,6 +130,29 @@ def make(client: redis.Redis, loader: Loader, fake: FakeTime | Waits | None = No
     return Cache(client, loader, clock=fake.clock, sleep=fake.sleep, **options)
 
 
+def redis_now_ms(client: redis.Redis) -> float:
+    """Redis' own clock (TIME), in milliseconds."""
+    seconds, micros = client.time()
+    return seconds * 1000 + micros / 1000
+
+
+def ttl_set_between(client: redis.Redis, key: str, since_ms: float) -> tuple[int, float]:
+    """The TTLs (ms) `key` can have been given if it was set after Redis' clock read `since_ms`: at
+    least its PTTL now, at most that plus the time since (both read in one MULTI, on Redis' clock,
+    so a slow machine widens the range but never makes a right TTL fall outside it)."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.pttl(key)
+        pipe.time()
+        pttl, (seconds, micros) = pipe.execute()
+    return pttl, pttl + seconds * 1000 + micros / 1000 - since_ms
+
+
+def ttl_was(client: redis.Redis, key: str, since_ms: float, ttl_ms: int) -> bool:
+    """True if `key` was set after `since_ms` with an expiry of exactly ttl_ms (to Redis' 1 ms clock)."""
+    low, high = ttl_set_between(client, key, since_ms)
+    return low >= 0 and low - 2 <= ttl_ms <= high + 2
+
+
 def pttl_near(client: redis.Redis, key: str, ttl_ms: int) -> bool:
     """True if `key` expires within ttl_ms and was set at most 1 s ago."""
     return ttl_ms - 1000 <= client.pttl(key) <= ttl_ms
@@ -150,43 +175,63 @@ def warm_up(client: redis.Redis) -> None:
     cache.invalidate("warm")
 
 
+# Strings a learner might pick to mark None (or an entry's parts) in Redis: each is a value.
+MARKERS = ["None", "none", "null", "nil", "NULL", "n", "v", "0", "-1", "false", "", " ", "[]", "{}", '""', "null\n",
+           '{"value": null}', '{"value": "x", "fresh_until": 0}', "[null]", "[]:0", ":", "0:n", "n:", "\x00", "\\N"]
+JSON_TEXT = st.builds(json.dumps, st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                                               lambda inner: st.lists(inner, max_size=3)
+                                               | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                                               max_leaves=6))
+NOT_A_MARKER = ("any str is a value and comes back as itself; only the loader's None means 'no record'. Store "
+                "None so that no str can be mistaken for it (a hash without the value field, a prefix on every "
+                "value, a JSON null), not as a string such as 'None', 'null' or ''")
+UNIQUE = itertools.count()
+
+
 # -- stage 1: read-through ----------------------------------------------------------------------
 
 @pytest.mark.stage(1, "read-through")
 class TestReadThrough:
     def test_a_miss_loads_once_and_stores_with_the_hard_ttl(self, redis_client: redis.Redis) -> None:
         loader = Loader({"user:1": "Ada"})
-        cache = make(redis_client, loader, hard_ttl_ms=45_000)
+        cache = make(redis_client, loader, hard_ttl_ms=45_250)
+        since = redis_now_ms(redis_client)
         assert cache.get("user:1") == "Ada", "get must return what the loader returned"
         assert loader.calls == ["user:1"], f"a miss must call loader(key) once; calls: {loader.calls}"
-        pttl = redis_client.pttl(entry("user:1"))
-        assert pttl_near(redis_client, entry("user:1"), 45_000), (
-            f"after a load, {entry('user:1')!r} has PTTL {pttl} (-2: no such key, -1: no expiry); it must "
-            "expire hard_ttl_ms=45000 after it was stored: SET/HSET it, then PX/PEXPIRE (milliseconds)"
+        low, high = ttl_set_between(redis_client, entry("user:1"), since)
+        assert ttl_was(redis_client, entry("user:1"), since, 45_250), (
+            f"after a load, {entry('user:1')!r} has PTTL {low} (-2: no such key, -1: no expiry), so it was set to "
+            f"expire in {low}..{high:.0f} ms; it must expire hard_ttl_ms=45250 after it was stored: SET/HSET it, "
+            "then PX/PEXPIRE in milliseconds (not EX/EXPIRE: seconds, rounded)"
         )
         assert [cache.get("user:1") for _ in range(3)] == ["Ada"] * 3
         assert loader.calls == ["user:1"], f"a fresh entry was loaded again: calls {loader.calls}"
         assert not redis_client.exists(lock("user:1")), f"{lock('user:1')!r} is left after the load"
 
     def test_the_lock_is_held_while_the_loader_runs_with_a_token_per_get(self, redis_client: redis.Redis) -> None:
-        seen: list[tuple[str | None, int]] = []
+        seen: list[tuple[str | None, tuple[int, float]]] = []
+        since: list[float] = []
 
         def loader(key: str) -> str:
-            seen.append((redis_client.get(lock(key)), redis_client.pttl(lock(key))))
+            seen.append((redis_client.get(lock(key)), ttl_set_between(redis_client, lock(key), since[-1])))
             return "v"
 
         fake = FakeTime()
-        cache = Cache(redis_client, loader, soft_ttl_ms=SOFT, hard_ttl_ms=HARD, lock_ttl_ms=7000,
+        cache = Cache(redis_client, loader, soft_ttl_ms=SOFT, hard_ttl_ms=HARD, lock_ttl_ms=7250,
                       clock=fake.clock, sleep=fake.sleep)
+        since.append(redis_now_ms(redis_client))
         cache.get("k")
         fake.now += 5  # stale: the second get refreshes
+        since.append(redis_now_ms(redis_client))
         cache.get("k")
         assert len(seen) == 2 and all(value is not None for value, _ in seen), (
             f"while the loader ran, {lock('k')!r} was {seen}: take the load lock (SET NX PX) before loading"
         )
-        assert all(7000 - 1000 <= pttl <= 7000 for _, pttl in seen), (
-            f"the lock's PTTL while loading was {[p for _, p in seen]} (-1: no expiry): SET it with NX and "
-            "PX lock_ttl_ms=7000 in ONE command, so a loader that dies does not lock the key forever"
+        ttls = [f"PTTL {low}, so set to {low}..{high:.0f} ms" for _, (low, high) in seen]
+        assert all(low >= 0 and low - 2 <= 7250 <= high + 2 for _, (low, high) in seen), (
+            f"the lock while loading: {ttls} (-1: no expiry): SET it with NX and PX lock_ttl_ms=7250 in ONE "
+            "command, in milliseconds (not EX: seconds, rounded), so a loader that dies does not lock the key "
+            "forever, nor longer than lock_ttl_ms"
         )
         assert seen[0][0] != seen[1][0], (
             f"two gets took the lock with the same value {seen[0][0]!r}: the lock holds a token unique to "
@@ -196,18 +241,37 @@ class TestReadThrough:
 
     def test_none_empty_and_unicode_are_values_and_cached(self, redis_client: redis.Redis) -> None:
         source: dict[str, str | None] = {"missing": None, "empty": "", "uni": "naïve ☃ 🚀 \n\x00 x"}
+        source |= {f"looks like a marker {i}": marker for i, marker in enumerate(MARKERS)}
         loader = Loader(source)
         cache = make(redis_client, loader)
         for _ in range(3):
             got = {key: cache.get(key) for key in source}
             assert got == source, (
                 f"get returned {got}, the source holds {source}: '' is a value, not None (test `is None`, "
-                "not truthiness), and a cached None comes back as None"
+                "not truthiness), a cached None comes back as None, and any str is a value, even one that "
+                f"looks like your encoding of None: {NOT_A_MARKER}"
             )
         assert sorted(loader.calls) == sorted(source), (
             f"three rounds of gets loaded {loader.calls}: each key must load once. A loader's None means "
             "'no such record' and is cached too (negative caching), or every get of a missing record goes "
             "to the source; '' is a value, not None"
+        )
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(value=st.none() | st.sampled_from(MARKERS) | st.text() | JSON_TEXT)
+    def test_any_str_comes_back_as_itself_and_only_none_as_none(
+        self, redis_client: redis.Redis, value: str | None,
+    ) -> None:
+        key = f"value-{next(UNIQUE)}"
+        loader = Loader({key: value})
+        got = [make(redis_client, loader).get(key), make(redis_client, loader).get(key)]
+        assert got[0] == value and type(got[0]) is type(value), (
+            f"the loader returned {value!r}; the get that loaded it returned {got[0]!r}: return what the loader "
+            "returned"
+        )
+        assert got[1] == value and type(got[1]) is type(value) and loader.calls == [key], (
+            f"the loader returned {value!r}; read back from the cache by another Cache it is {got[1]!r} "
+            f"(loads: {len(loader.calls)}): {NOT_A_MARKER}"
         )
 
     def test_keys_are_independent(self, redis_client: redis.Redis) -> None:
@@ -297,6 +361,38 @@ class TestSoftAndHardTTL:
         fake.now = 1002.499
         assert cache.get("k") == "v2" and len(loader.calls) == 2, (
             "the soft TTL counts from the refresh (clock() when storing), not from the first load"
+        )
+
+    def test_the_soft_ttl_counts_from_when_the_value_is_stored_not_from_the_look(
+        self, redis_client: redis.Redis,
+    ) -> None:
+        fake = FakeTime()
+        source, calls = {"k": "v1"}, []
+
+        def slow_loader(key: str) -> str:
+            calls.append(fake.now)
+            fake.now += 0.875  # the load takes 875 ms of the injected clock
+            return source[key]
+
+        cache = Cache(redis_client, slow_loader, soft_ttl_ms=1000, hard_ttl_ms=HARD, clock=fake.clock,
+                      sleep=fake.sleep)
+        for looked_at in (1000.0, 1001.875):  # a miss, then a refresh of the stale entry
+            fake.now = looked_at
+            cache.get("k")  # stored at looked_at + 0.875: fresh until looked_at + 1.875
+            fake.now = looked_at + 1.5
+            loads = len(calls)
+            cache.get("k")
+            assert len(calls) == loads, (
+                f"get looked at {looked_at}, the loader took 0.875 s and the value was stored at "
+                f"{looked_at + 0.875}; with soft_ttl_ms=1000 it is fresh until {looked_at + 1.875}, yet a get "
+                f"at {looked_at + 1.5} loaded again: an entry stored when clock() read t is fresh while "
+                "clock() < t + soft_ttl_ms / 1000, t read when storing (after the loader returned), not when "
+                "the get looked"
+            )
+            fake.now = looked_at + 1.875
+            source["k"] = f"after {looked_at}"
+        assert cache.get("k") == "after 1001.875" and len(calls) == 3, (
+            f"at stored + soft_ttl_ms the entry is stale and the lock free: get refreshes it (loads at {calls})"
         )
 
     def test_stale_with_the_lock_held_is_served_at_once(self, redis_client: redis.Redis) -> None:
@@ -491,6 +587,37 @@ class TestWaitingAndFailures:
             f"{len(fake.sleeps)} sleeps and loaded {own.calls}: look at the entry again after every sleep"
         )
 
+    @pytest.mark.parametrize("event", ["stores the value", "frees the lock"])
+    def test_the_sleep_that_reaches_the_deadline_is_followed_by_one_more_look(
+        self, redis_client: redis.Redis, event: str,
+    ) -> None:
+        hold_lock(redis_client, "k")
+        other = Loader({"k": "by the other reader"})
+        fake = FakeTime()
+        deadline = fake.now + 1.0  # wait_ms=1000; sleeps of 0.375, 0.375, then 0.25 to the deadline
+
+        def during_the_last_sleep(_n: int) -> None:
+            if fake.now >= deadline:
+                redis_client.delete(lock("k"))
+                if event == "stores the value":
+                    make(redis_client, other).get("k")
+                    hold_lock(redis_client, "k")
+
+        fake.on_sleep = during_the_last_sleep
+        own = Loader({"k": "mine"})
+        try:
+            got = make(redis_client, own, fake, wait_ms=1000, retry_ms=375).get("k")
+        except TimeoutError:
+            pytest.fail(f"the holder {event} during the sleep that reached the deadline (sleeps {fake.sleeps}); "
+                        "get raised TimeoutError without looking again: sleep, then look again, and give up "
+                        "only when a look at or past the deadline still finds no entry and the lock held")
+        want = ("by the other reader", []) if event == "stores the value" else ("mine", ["k"])
+        assert (got, own.calls) == want and fake.sleeps == [0.375, 0.375, 0.25], (
+            f"the holder {event} during the last sleep before the deadline; get slept {fake.sleeps}, returned "
+            f"{got!r} and loaded {own.calls}: sleep(retry_ms / 1000), the last one shortened to the deadline, "
+            "then look again"
+        )
+
     def test_a_lock_freed_without_a_value_is_taken_after_that_sleep(self, redis_client: redis.Redis) -> None:
         hold_lock(redis_client, "k")
         own = Loader({"k": "mine"})
@@ -529,8 +656,15 @@ class TestWaitingAndFailures:
         fake.now += 5
         loader.source["k"] = "v2"
         loader.failures = 1
-        with pytest.raises(SourceDown):
-            cache.get("k")
+        try:
+            got = cache.get("k")
+        except SourceDown:
+            pass
+        else:
+            pytest.fail(f"the loader raised during a refresh of a stale entry and get returned {got!r}: the "
+                        "exception comes out of the get whose loader raised (the stale value is served to the "
+                        "other readers while the lock is held, not to the one that refreshed); release the "
+                        "lock, leave the entry as it was, and re-raise")
         assert not redis_client.exists(lock("k")), "a failed refresh left the lock held: release it, then re-raise"
         hold_lock(redis_client, "k")
         try:
@@ -542,11 +676,14 @@ class TestWaitingAndFailures:
         redis_client.delete(lock("k"))
         assert cache.get("k") == "v2" and len(loader.calls) == 3
 
+    @pytest.mark.parametrize("outcome", ["returns", "raises"])
     def test_a_loader_paused_past_its_lock_ttl_is_taken_over_and_frees_only_its_own_lock(
-        self, redis_client: redis.Redis, redis_clients: Callable[..., Any],
+        self, redis_client: redis.Redis, redis_clients: Callable[..., Any], outcome: str,
     ) -> None:
+        """The paused loader then returns, or raises: either way its get releases only its own lock."""
         paused, taker = Loader({"k": "v"}), Loader({"k": "v"})
         paused.gate, taker.gate = threading.Event(), threading.Event()
+        paused.failures = int(outcome == "raises")
         first = Background(make(redis_client, paused).get, "k", name="paused-reader")
         assert paused.entered.wait(5), "the first get never called the loader"
         redis_client.pexpire(lock("k"), 1)  # the pause outlives the lock
@@ -557,10 +694,15 @@ class TestWaitingAndFailures:
         )
         token = redis_client.get(lock("k"))
         paused.gate.set()
-        assert first.result(timeout=5) == "v"
+        if outcome == "raises":
+            with pytest.raises(SourceDown):
+                first.result(timeout=5)
+        else:
+            assert first.result(timeout=5) == "v"
         assert token is not None and redis_client.get(lock("k")) == token, (
-            f"the paused reader finished after its lock expired and another took it ({token!r}); now the lock "
-            f"is {redis_client.get(lock('k'))!r}: {OWN_LOCK}"
+            f"the paused reader's loader {outcome} after its lock expired and another reader took it ({token!r}); "
+            f"now the lock is {redis_client.get(lock('k'))!r}: {OWN_LOCK}, on the path where the loader raises "
+            "as on the one where it returns"
         )
         taker.gate.set()
         assert second.result(timeout=5) == "v"
@@ -735,8 +877,8 @@ class TestInvalidationRaces:
     def test_a_reader_paused_past_its_lock_ttl_does_not_write_back_after_the_invalidation(
         self, redis_client: redis.Redis,
     ) -> None:
-        """The slow reader stays paused while lock_ttl_ms passes: every key that lives no longer than
-        the lock (the lock, anything else with so short a TTL) expires before it stores."""
+        """The slow reader stays paused until every key with an expiry (the lock, and anything else with
+        a TTL of any length) has expired: a load can take longer than any TTL."""
         loader = Loader({"k": "old"})
         loader.gate = threading.Event()
         cache = make(redis_client, loader, lock_ttl_ms=5000)
@@ -744,17 +886,18 @@ class TestInvalidationRaces:
         assert loader.entered.wait(5), "get never called the loader"
         loader.source["k"] = "new"
         cache.invalidate("k")
-        short = [key for key in redis_client.keys("*") if 0 < redis_client.pttl(key) <= 5000]
+        short = [key for key in redis_client.keys("*") if redis_client.pttl(key) > 0]
         for key in short:
             redis_client.pexpire(key, 1)
-        wait_until(lambda: not any(redis_client.exists(key) for key in short), what="the short-lived keys to expire")
+        wait_until(lambda: not any(redis_client.exists(key) for key in short), what="the keys with a TTL to expire")
         loader.gate.set()
         slow.result(timeout=5)
         got = cache.get("k")
         assert got == "new", (
-            f"the slow reader read 'old', the source was written and invalidated, then lock_ttl_ms passed "
-            f"(gone: {short}) and the reader stored; now get returns {got!r}: what tells the store that an "
-            f"invalidation came in must outlive any load (a generation without an expiry). {STALE_SET}"
+            f"the slow reader read 'old', the source was written and invalidated, then the reader stayed paused "
+            f"until every key with a TTL had expired (gone: {short}) and stored; now get returns {got!r}: what "
+            f"tells the store that an invalidation came in must outlive any load, however long (a generation "
+            f"without an expiry, or the lease itself: no lock, no store). {STALE_SET}"
         )
 
     def test_waiters_on_an_invalidated_load_get_the_new_value(self, redis_client: redis.Redis) -> None:
