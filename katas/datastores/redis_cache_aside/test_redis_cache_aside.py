@@ -257,23 +257,6 @@ class TestReadThrough:
             "to the source; '' is a value, not None"
         )
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(value=st.none() | st.sampled_from(MARKERS) | st.text() | JSON_TEXT)
-    def test_any_str_comes_back_as_itself_and_only_none_as_none(
-        self, redis_client: redis.Redis, value: str | None,
-    ) -> None:
-        key = f"value-{next(UNIQUE)}"
-        loader = Loader({key: value})
-        got = [make(redis_client, loader).get(key), make(redis_client, loader).get(key)]
-        assert got[0] == value and type(got[0]) is type(value), (
-            f"the loader returned {value!r}; the get that loaded it returned {got[0]!r}: return what the loader "
-            "returned"
-        )
-        assert got[1] == value and type(got[1]) is type(value) and loader.calls == [key], (
-            f"the loader returned {value!r}; read back from the cache by another Cache it is {got[1]!r} "
-            f"(loads: {len(loader.calls)}): {NOT_A_MARKER}"
-        )
-
     def test_keys_are_independent(self, redis_client: redis.Redis) -> None:
         loader = Loader({"a": "1", "b": "2"})
         cache = make(redis_client, loader)
@@ -311,6 +294,25 @@ class TestReadThrough:
         for options in ok:
             make(redis_client, loader, **options)
         assert not redis_client.keys("*"), "building a Cache wrote to Redis"
+
+
+@pytest.mark.stage(1, "read-through")
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.none() | st.sampled_from(MARKERS) | st.text() | JSON_TEXT)
+def test_any_str_comes_back_as_itself_and_only_none_as_none(
+    redis_client: redis.Redis, value: str | None,
+) -> None:
+    key = f"value-{next(UNIQUE)}"
+    loader = Loader({key: value})
+    got = [make(redis_client, loader).get(key), make(redis_client, loader).get(key)]
+    assert got[0] == value and type(got[0]) is type(value), (
+        f"the loader returned {value!r}; the get that loaded it returned {got[0]!r}: return what the loader "
+        "returned"
+    )
+    assert got[1] == value and type(got[1]) is type(value) and loader.calls == [key], (
+        f"the loader returned {value!r}; read back from the cache by another Cache it is {got[1]!r} "
+        f"(loads: {len(loader.calls)}): {NOT_A_MARKER}"
+    )
 
 
 # -- stage 2: soft and hard TTL -----------------------------------------------------------------
