@@ -115,11 +115,12 @@ def connect(postgres_dsn: str) -> Iterator[Callable[[], Conn]]:
 
 @pytest.fixture
 def elector(postgres_dsn: str) -> Iterator[Callable[..., Elector]]:
-    """Electors whose connections carry the worker's name as application_name; closed after."""
+    """Electors whose connections carry `app` (the worker's name unless told) as application_name."""
     made: list[Elector] = []
 
-    def make(worker: str, name: str = NAME) -> Elector:
-        made.append(Elector(make_conninfo(postgres_dsn, application_name=worker), name, worker=worker))
+    def make(worker: str, name: str = NAME, *, app: str | None = None) -> Elector:
+        dsn = make_conninfo(postgres_dsn, application_name=app or worker)
+        made.append(Elector(dsn, name, worker=worker))
         return made[-1]
 
     yield make
@@ -265,20 +266,34 @@ def test_an_empty_name_is_refused() -> None:
 # -- stage 2: one leader ---------------------------------------------------------------------------
 
 
+def a_name_whose_key_is(sign: str) -> str:
+    """An election name whose key (by the elector's own election_key) is negative, or positive."""
+    return next(name for name in (f"election-{i}" for i in range(1000)) if (election_key(name) < 0) == (sign == "<0"))
+
+
 @pytest.mark.stage(2, "one leader at a time")
+@pytest.mark.parametrize("sign", ["<0", ">0"])
 def test_the_first_campaign_wins_and_its_session_holds_the_lock(
-    watcher: Conn, elector: Callable[..., Elector]
+    watcher: Conn, elector: Callable[..., Elector], sign: str
 ) -> None:
-    one = elector("w1")
+    name = a_name_whose_key_is(sign)
+    key = election_key(name)
+    one = elector("w1", name)
     assert one.term is None, "an elector that never campaigned has no term"
-    assert one.campaign() is True, "the first campaign in a free election must win"
+    assert one.campaign() is True, f"the first campaign in a free election ({name!r}, key {key}) must win"
     locks = watcher.execute(ANY_ADVISORY).fetchall()
-    assert holders(watcher) == ["w1"], (
+    assert holders(watcher, name) == ["w1"], (
         f"pg_locks shows {locks} (objsubid, application_name): the winner's session must hold the advisory "
         f"lock on election_key(name) as one bigint (objsubid 1), not the two-int form. {SESSION_SCOPE}"
     )
-    assert term_row(watcher) == (1, "w1"), "the first leader of an election starts term 1 in election_term"
-    assert one.term == 1 and one.leading() is True
+    assert term_row(watcher, name) == (1, "w1"), "the first leader of an election starts term 1 in election_term"
+    assert one.term == 1, f"the winner's term is {one.term}: the first leader of an election has term 1"
+    assert one.leading() is True, (
+        f"leading() says False while pg_locks shows w1's session holding the lock on key {key}: pg_locks shows a "
+        "bigint key as classid (its high 32 bits) and objid (its low 32 bits), both UNSIGNED, so for a negative key "
+        "compare with (key >> 32) & 4294967295 and key & 4294967295, not key >> 32"
+    )
+    assert one.term == 1, "leading() said True: the term must stay the one won"
 
 
 @pytest.mark.stage(2, "one leader at a time")
@@ -428,20 +443,28 @@ def test_only_the_leader_may_lead(watcher: Conn, elector: Callable[..., Elector]
 
 
 @pytest.mark.stage(3, "leader-only work")
-def test_work_is_refused_once_the_stored_term_moved_on(watcher: Conn, elector: Callable[..., Elector]) -> None:
-    """The fence alone: election_term says term 2 while this elector still holds term 1."""
+@pytest.mark.parametrize("successor", ["w9", "w1"])
+def test_work_is_refused_once_the_stored_term_moved_on(
+    watcher: Conn, elector: Callable[..., Elector], successor: str
+) -> None:
+    """The fence alone: election_term says term 2 while this elector still holds term 1.
+
+    The new term's leader may carry the same worker name (a restarted host keeps its name): the token
+    is the term, and a worker name says nothing about which term its holder won.
+    """
     one = elector("w1")
     assert one.campaign() is True
-    watcher.execute("UPDATE election_term SET term = 2, leader = 'w9' WHERE name = %s", [NAME])
+    watcher.execute("UPDATE election_term SET term = 2, leader = %s WHERE name = %s", [successor, NAME])
     try:
         one.lead(record("w1", 1))
         refused = False
     except NotLeader:
         refused = True
+    same = " (whose leader has the same worker name, w1: compare terms, not worker names)" if successor == "w1" else ""
     assert refused and effects(watcher) == [], (
         f"term 1's work {'was refused but committed' if refused else 'was accepted'} while election_term says "
-        "term 2: compare the stored term with the elector's in the work's transaction, raise NotLeader and roll "
-        "back when they differ (the fencing token)"
+        f"term 2{same}: compare the stored term with the elector's in the work's transaction, raise NotLeader and "
+        "roll back when they differ (the fencing token)"
     )
 
 
@@ -602,16 +625,100 @@ def test_an_error_from_the_work_ends_run_and_resigns(watcher: Conn, elector: Cal
     assert holders(watcher) == [], "run() ended by an error must still resign (try/finally)"
 
 
+@pytest.mark.stage(4, "failover")
+def test_a_term_that_moves_on_between_campaign_and_lead_ends_the_turn_not_run(
+    watcher: Conn, connect: Callable[[], Conn], elector: Callable[..., Elector]
+) -> None:
+    """Another connection bumps the term while a turn's fenced transaction waits on the election_term row."""
+    one = elector("w1")
+    stop = threading.Event()
+    running = Background(lambda: one.run(record("w1", None), stop, interval=0.01), name="w1.run()")
+    wait_until(lambda: len(effects(watcher)) >= 1, timeout=10, what="w1's first turn of work")
+    bumper = connect()
+
+    def turn_waits_on_the_row() -> bool:
+        if running.done:
+            try:
+                running.result(0)
+            except NotLeader as exc:
+                raise AssertionError(
+                    f"run() raised {exc!r}: the term moved on between a turn's campaign and its lead, and lead() "
+                    "said NotLeader; a NotLeader just ends that turn (catch it, wait, campaign again), run goes on"
+                ) from None
+            raise AssertionError("run() returned before stop was set")
+        row = watcher.execute(WAITING, ["w1"]).fetchone()
+        return row is not None and row[0] >= 1
+
+    with bumper.transaction():  # the term moves on: this turn's fence waits for it, then sees term 2
+        bumper.execute("UPDATE election_term SET term = term + 1 WHERE name = %s", [NAME])
+        wait_until(turn_waits_on_the_row, timeout=10, what="a turn of w1.run() to wait on the bumped election_term row")
+    done = len(effects(watcher))
+    bumper.execute("UPDATE election_term SET term = term - 1 WHERE name = %s", [NAME])  # w1's term is current again
+
+    def worked_again() -> bool:
+        turn_waits_on_the_row()  # fails with the cause if run() ended
+        return len(effects(watcher)) > done
+
+    wait_until(worked_again, timeout=10, what="a later turn of w1.run() to work (after the refused one)")
+    stop.set()
+    running.result(10)
+    assert holders(watcher) == [], "run() must resign when it stops"
+
+
+@pytest.mark.stage(4, "failover")
+def test_a_leader_whose_session_was_killed_resigns_and_closes_without_raising(
+    watcher: Conn, elector: Callable[..., Elector]
+) -> None:
+    one = elector("w1")
+    assert one.campaign() is True
+    kill(watcher, holder_pid(watcher))
+    for call in (one.resign, one.resign, one.close):
+        try:
+            call()
+        except psycopg.Error as exc:
+            pytest.fail(
+                f"w1.{call.__name__}() raised {exc!r} after the server ended w1's session: a dead session holds "
+                f"no lock, so {call.__name__}() has nothing to release and must not raise (suppress "
+                "psycopg.OperationalError around the unlock)"
+            )
+        assert one.term is None, f"after {call.__name__}() the elector has no term"
+    assert elector("w2").campaign() is True and term_row(watcher) == (2, "w2")
+
+
+@pytest.mark.stage(4, "failover")
+def test_a_run_whose_session_was_killed_during_the_wait_stops_without_raising(
+    watcher: Conn, elector: Callable[..., Elector]
+) -> None:
+    one = elector("w1")
+    stop = threading.Event()
+    running = Background(lambda: one.run(record("w1", None), stop, interval=3600.0), name="w1.run()")
+    wait_until(lambda: len(effects(watcher)) >= 1, timeout=10, what="w1's first turn of work")
+    kill(watcher, holder_pid(watcher))  # the machine's connection dies while run() waits
+    stop.set()
+    try:
+        running.result(10)
+    except psycopg.Error as exc:
+        raise AssertionError(
+            f"run() raised {exc!r} when stopped after the server ended its session: resigning a dead session "
+            "must not raise (it holds nothing to unlock), so run() stops cleanly"
+        ) from None
+    assert holders(watcher) == [] and one.term is None, "run() stopped: nothing held, no term"
+
+
 # -- stage 5: no split brain -----------------------------------------------------------------------
 
 
 @pytest.mark.stage(5, "no split brain")
+@pytest.mark.parametrize("workers", [("w1", "w2"), ("host-1", "host-1")], ids=["two-workers", "one-worker-name"])
 @pytest.mark.parametrize("where", ["mid-work", "at-commit"])
 def test_a_paused_leader_whose_session_died_never_commits_after_the_new_term(
-    watcher: Conn, connect: Callable[[], Conn], elector: Callable[..., Elector], where: str
+    watcher: Conn, connect: Callable[[], Conn], elector: Callable[..., Elector], where: str, workers: tuple[str, str]
 ) -> None:
-    """Kleppmann's GC pause: w1 checked it leads and is writing; it stops; its session dies; w2 wins."""
-    old, new = elector("w1"), elector("w2")
+    """Kleppmann's GC pause: w1 checked it leads and is writing; it stops; its session dies; w2 wins.
+
+    w1 and w2 are the application names; their worker names may be one (a restarted host keeps its name).
+    """
+    old, new = elector(workers[0], app="w1"), elector(workers[1], app="w2")
     assert old.campaign() is True
     inside, resume = threading.Event(), threading.Event()
     blocker = connect()
@@ -655,7 +762,7 @@ def test_a_paused_leader_whose_session_died_never_commits_after_the_new_term(
     except NotLeader:
         old_committed = False
     assert contender.result(10) is True, "w1's session is dead: w2's campaign must win"
-    assert term_row(watcher) == (2, "w2")
+    assert term_row(watcher) == (2, workers[1]), f"election_term holds {term_row(watcher)}: w2 won term 2"
     if new_term_first:
         assert not old_committed, HOLD_THE_FENCE
     assert effects(watcher) == ([("w1", 1)] if old_committed else []), "the work is committed if accepted, else not"
@@ -674,9 +781,9 @@ def test_every_sequence_of_campaigns_resignations_kills_and_work_agrees_with_a_m
         def __init__(self) -> None:
             super().__init__()
             self.name = f"election-{next(count)}"
-            self.electors = [
-                Elector(make_conninfo(postgres_dsn, application_name=f"w{i}"), self.name, worker=f"w{i}")
-                for i in range(3)
+            self.electors = [  # w0 and w1 share a worker name, as a restarted host keeps its name
+                Elector(make_conninfo(postgres_dsn, application_name=f"w{i}"), self.name, worker=worker)
+                for i, worker in enumerate(("host-a", "host-a", "host-b"))
             ]
             self.leader: int | None = None
             self.term = 0
