@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import http.client
 import os
 import signal
 import struct
@@ -109,10 +110,12 @@ def logs(ctr: Any) -> str:
 
 
 def answer(port: int) -> str | None:
+    """The body of GET /, or None while there is no whole answer: a server being restarted may be
+    killed in the middle of one (a cut-off body is http.client's IncompleteRead, not an OSError)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as resp:
             return str(resp.read().decode())
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return None
 
 
